@@ -1,0 +1,164 @@
+// Command lab replays reported MicroK8s networking failures against the real
+// kernel and real components and publishes a compatibility matrix
+// (failures x environments) as HTML, JSON and JUnit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// exit codes
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// usageError is bad usage or bad input: exit 2 with a one-line message.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// failedError means the run completed but a cell failed or errored: exit 1.
+type failedError struct{ msg string }
+
+func (e *failedError) Error() string { return e.msg }
+
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"list", "", "list features (scenarios), their cells, and profiles", cmdList},
+		{"steps", "", "print the step vocabulary features are written with", cmdSteps},
+		{"run", "TARGET...", "run the cells of scenarios (feature base names) or .feature files", cmdRun},
+		{"matrix", "", "run every feature x profile (the whole matrix)", cmdMatrix},
+		{"report", "", "render the HTML matrix, JSON and JUnit from stored results", cmdReport},
+		{"clean", "", "remove namespaces and state a crashed run left behind", cmdClean},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `lab: a reproducible regression lab for MicroK8s networking failures.
+
+Each reported failure is a feature file (features/*.feature); each Examples
+row names an environment profile (images/*.yaml). lab boots throwaway nodes,
+replays the failure with the real kernel and components, and records whether
+the failure is present.
+
+Usage: lab COMMAND [flags] [args]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %-10s %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'lab COMMAND -h' for a command's flags. Exit status: 0 every cell met its
+expectations, 1 a cell failed or errored, 2 bad usage or input.
+`)
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout, stderr)
+		var ue *usageError
+		var fe *failedError
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, err)
+			return exitUsage
+		case errors.As(err, &fe):
+			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, err)
+			return exitFailed
+		default:
+			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, err)
+			return exitFailed
+		}
+	}
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	fmt.Fprintf(stderr, "lab: unknown command %q; commands: %s (see lab --help)\n", args[0], strings.Join(names, ", "))
+	return exitUsage
+}
+
+// parse parses flags that may appear before, between or after positional
+// arguments, and returns the positional ones.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(os.Stdout)
+				fs.Usage()
+				return nil, err
+			}
+			return nil, usagef("%v (see lab %s -h)", err, fs.Name())
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// multiFlag is a repeatable string flag that also accepts comma lists.
+type multiFlag []string
+
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+
+func (m *multiFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*m = append(*m, s)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"lab/harness/feature"
+	"lab/harness/locate"
+	"lab/harness/netnsprov"
+	"lab/harness/profile"
+	"lab/harness/provider"
+	"lab/scenarios"
+)
+
+// dirs are where features and profiles are read from.
+type dirs struct {
+	features, images, out string
+}
+
+func defaultDirs() (dirs, error) {
+	root, err := locate.Root()
+	if err != nil {
+		return dirs{}, usagef("%v", err)
+	}
+	return dirs{
+		features: filepath.Join(root, "features"),
+		images:   filepath.Join(root, "images"),
+		out:      filepath.Join(root, "reports", "out"),
+	}, nil
+}
+
+// providers maps provider names to constructors. Only netns exists so far.
+var providers = map[string]func() provider.Provider{
+	"netns": netnsprov.New,
+}
+
+func providerByName(name string) (provider.Provider, error) {
+	mk, ok := providers[name]
+	if !ok {
+		return nil, usagef("unknown provider %q; available providers: %s", name, strings.Join(sortedKeys(providers), ", "))
+	}
+	return mk(), nil
+}
+
+// resolveTargets turns scenario names or .feature paths into feature files.
+// No target means every feature.
+func resolveTargets(d dirs, targets []string) ([]string, error) {
+	known, err := feature.Dir(d.features)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) == 0 {
+		var all []string
+		for _, n := range feature.Names(known) {
+			all = append(all, known[n])
+		}
+		return all, nil
+	}
+	var files []string
+	for _, t := range targets {
+		if strings.HasSuffix(t, ".feature") {
+			if _, err := os.Stat(t); err != nil {
+				return nil, usagef("feature file %s: %v", t, err)
+			}
+			files = append(files, t)
+			continue
+		}
+		f, ok := known[t]
+		if !ok {
+			return nil, usagef("unknown scenario %q; valid scenarios: %s (or a path to a .feature file)", t, strings.Join(feature.Names(known), ", "))
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// plan parses the feature files, checks every step against the vocabulary
+// and every profile against images/, and keeps the cells whose profile is in
+// only (all when only is empty).
+func plan(d dirs, files []string, only []string) ([]feature.Cell, error) {
+	valid, err := profile.Names(d.images)
+	if err != nil {
+		return nil, err
+	}
+	isValid := map[string]bool{}
+	for _, v := range valid {
+		isValid[v] = true
+	}
+	want := map[string]bool{}
+	for _, p := range only {
+		if !isValid[p] {
+			return nil, usagef("unknown profile %q; valid profiles: %s", p, strings.Join(valid, ", "))
+		}
+		want[p] = true
+	}
+	var pats []*regexp.Regexp
+	for _, def := range scenarios.Vocabulary() {
+		pats = append(pats, regexp.MustCompile(def.Pattern))
+	}
+	var cells []feature.Cell
+	for _, f := range files {
+		ft, err := feature.Parse(f)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		for _, c := range ft.Cells {
+			if !isValid[c.Profile] {
+				return nil, usagef("%s:%d: unknown profile %q; valid profiles: %s", c.File, c.Line, c.Profile, strings.Join(valid, ", "))
+			}
+			if _, err := profile.Load(d.images, c.Profile); err != nil {
+				return nil, usagef("%v", err)
+			}
+			for _, s := range c.Steps {
+				if !matchesAny(pats, s.Text) {
+					return nil, usagef("%s:%d: undefined step %q; see `lab steps` for the vocabulary", c.File, s.Line, s.Text)
+				}
+			}
+			if len(want) == 0 || want[c.Profile] {
+				cells = append(cells, c)
+			}
+		}
+	}
+	if len(cells) == 0 {
+		return nil, usagef("no cells to run: the selected features have no Examples row for profile(s) %s", strings.Join(only, ", "))
+	}
+	return cells, nil
+}
+
+func matchesAny(pats []*regexp.Regexp, s string) bool {
+	for _, p := range pats {
+		if p.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func fmtCell(c feature.Cell) string {
+	return fmt.Sprintf("%s:%d [%s]", c.Scenario, c.Line, c.Profile)
+}

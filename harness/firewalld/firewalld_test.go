@@ -1,0 +1,280 @@
+package firewalld
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/netns"
+)
+
+func TestUnescape(t *testing.T) {
+	if got := unescape(`/run/netns/a\040b\\`); got != `/run/netns/a b\\` {
+		t.Errorf("unescape = %q", got)
+	}
+}
+
+// needRoot skips unless the test can run firewalld for real.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("firewalld tests need root (network and mount namespaces)")
+	}
+	if err := Available(); err != nil {
+		t.Skipf("firewalld not usable: %v", err)
+	}
+}
+
+// newNS creates a throwaway named namespace, deleted when the test ends.
+func newNS(t *testing.T) (name, path string) {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name = "lab-fwtest-" + hex.EncodeToString(b)
+	t.Cleanup(func() { _ = netns.Delete(context.Background(), name) })
+	path, err := netns.Create(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, path
+}
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+// hostRules returns the host's rules without counters and timestamps.
+func hostRules(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	nft, err := execx.Output(ctx, execx.Host{}, "nft", "-s", "list", "ruleset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipt, err := execx.Output(ctx, execx.Host{}, "iptables-save")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	for _, l := range strings.Split(ipt, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			keep = append(keep, counters.ReplaceAllString(l, "[0:0]"))
+		}
+	}
+	return nft + "\n---\n" + strings.Join(keep, "\n")
+}
+
+// comms counts the processes named comm on the host.
+func comms(comm string) int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err == nil && strings.TrimSpace(string(b)) == comm {
+			n++
+		}
+	}
+	return n
+}
+
+// hasChain reports whether iptables-nft has the nat chain name in the namespace.
+func hasChain(t *testing.T, r execx.Runner, name string) bool {
+	out, err := execx.Output(context.Background(), r, "iptables-nft", "-t", "nat", "-S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(out, "-N "+name+"\n")
+}
+
+func listTree(root string) string {
+	var names []string
+	_ = filepath.Walk(root, func(p string, _ os.FileInfo, _ error) error { names = append(names, p); return nil })
+	sort.Strings(names)
+	return strings.Join(names, "\n")
+}
+
+func TestDaemon(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	before, etcBefore, polkitBefore := hostRules(t), listTree("/etc/firewalld"), comms("polkitd")
+	name, path := newNS(t)
+	r := netns.Runner{Path: path}
+	run := func(argv ...string) string {
+		t.Helper()
+		out, err := execx.Output(ctx, r, argv...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	run("iptables-nft", "-t", "nat", "-N", "KUBE-SERVICES")
+
+	t0 := time.Now()
+	d, err := Start(ctx, path, t.TempDir())
+	t.Cleanup(func() { _ = d.Stop(context.Background()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("firewalld %s ready in %v", d.Version(), time.Since(t0).Round(time.Millisecond))
+	if !strings.HasPrefix(d.Version(), "1.") {
+		t.Errorf("Version = %q, want 1.x", d.Version())
+	}
+	t.Logf("observation: iptables-nft chain KUBE-SERVICES survives firewalld start: %v", hasChain(t, r, "KUBE-SERVICES"))
+
+	if z, err := d.Cmd(ctx, "--get-default-zone"); err != nil || z != "public" {
+		t.Errorf("--get-default-zone = %q, %v; want public", z, err)
+	}
+	chain := run("nft", "list", "chain", "inet", "firewalld", "filter_FORWARD")
+	var rules []string
+	for _, l := range strings.Split(chain, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && l != "}" && !strings.HasSuffix(l, "{") && !strings.HasPrefix(l, "type ") {
+			rules = append(rules, l)
+		}
+	}
+	if !strings.Contains(chain, "\t\tct status dnat accept\n") {
+		t.Errorf("filter_FORWARD lacks `ct status dnat accept`:\n%s", chain)
+	}
+	if len(rules) == 0 || rules[len(rules)-1] != "reject with icmpx admin-prohibited" {
+		t.Errorf("filter_FORWARD does not end in `reject with icmpx admin-prohibited`:\n%s", chain)
+	}
+
+	run("iptables-nft", "-t", "nat", "-N", "KUBE-SERVICES")
+	if out, err := d.Cmd(ctx, "--permanent", "--zone=trusted", "--add-source=10.1.0.0/16"); err != nil || out != "success" {
+		t.Fatalf("--add-source = %q, %v", out, err)
+	}
+	if out, err := d.Cmd(ctx, "--reload"); err != nil || out != "success" {
+		t.Fatalf("--reload = %q, %v", out, err)
+	}
+	t.Logf("observation: iptables-nft chain KUBE-SERVICES survives --reload: %v", hasChain(t, r, "KUBE-SERVICES"))
+	if out, err := d.Cmd(ctx, "--zone=trusted", "--list-sources"); err != nil || out != "10.1.0.0/16" {
+		t.Errorf("--list-sources = %q, %v", out, err)
+	}
+	if rs := run("nft", "list", "ruleset"); !strings.Contains(rs, "ip saddr 10.1.0.0/16 goto filter_FWD_trusted") {
+		t.Errorf("ruleset lacks the trusted source:\n%s", rs)
+	}
+	if _, err := os.Stat(filepath.Join(d.StateDir(), "run/lab/etc/firewalld/zones/trusted.xml")); err != nil {
+		t.Errorf("permanent config not in the state dir: %v", err)
+	}
+
+	started := []int{d.bus.Pid(), d.fw.Pid()}
+	mnt := d.mnt
+	t0 = time.Now()
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped in %v", time.Since(t0).Round(time.Millisecond))
+	if err := d.Stop(ctx); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	if _, err := d.Cmd(ctx, "--state"); err == nil {
+		t.Errorf("Cmd after Stop succeeded")
+	}
+	if out, _ := execx.Output(ctx, execx.Host{}, "ip", "netns", "pids", name); strings.TrimSpace(out) != "" {
+		t.Errorf("processes left in the namespace: %s", out)
+	}
+	for _, pid := range started {
+		if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+			t.Errorf("pid %d still exists (%v)", pid, err)
+		}
+	}
+	if left := members(mnt); len(left) > 0 {
+		t.Errorf("processes left in the private mount namespace: %v", left)
+	}
+	if n := comms("polkitd"); n > polkitBefore {
+		t.Errorf("polkitd processes: %d, was %d", n, polkitBefore)
+	}
+	if rs := run("nft", "list", "ruleset"); strings.Contains(rs, "table inet firewalld") {
+		t.Errorf("firewalld left its table behind:\n%s", rs)
+	}
+	if after := hostRules(t); after != before {
+		t.Errorf("host rules changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if etc := listTree("/etc/firewalld"); etc != etcBefore {
+		t.Errorf("host /etc/firewalld changed:\n%s\nwas:\n%s", etc, etcBefore)
+	}
+}
+
+// TestStartFailureCleansUp interrupts Start at several points and checks it
+// leaves no process behind.
+func TestStartFailureCleansUp(t *testing.T) {
+	needRoot(t)
+	name, path := newNS(t)
+	if d, err := Start(context.Background(), "/nonexistent/netns", t.TempDir()); err == nil || d != nil {
+		t.Errorf("Start in a missing namespace = %v, %v", d, err)
+	}
+	for _, after := range []time.Duration{time.Millisecond, 30 * time.Millisecond, 150 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(context.Background(), after)
+		d, err := Start(ctx, path, t.TempDir())
+		cancel()
+		if err == nil {
+			_ = d.Stop(context.Background())
+			t.Logf("start within %v succeeded", after)
+			continue
+		}
+		t.Logf("interrupted after %v: %v", after, err)
+		if d != nil || d.Stop(context.Background()) != nil {
+			t.Errorf("failed Start returned a daemon")
+		}
+		if out, _ := execx.Output(context.Background(), execx.Host{}, "ip", "netns", "pids", name); strings.TrimSpace(out) != "" {
+			t.Errorf("Start interrupted after %v left processes: %s (%v)", after, out, err)
+		}
+	}
+}
+
+// TestParallel runs three instances at once in three namespaces.
+func TestParallel(t *testing.T) {
+	needRoot(t)
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		_, path := newNS(t)
+		dir := t.TempDir()
+		go func() {
+			ctx := context.Background()
+			d, err := Start(ctx, path, dir)
+			defer func() { _ = d.Stop(ctx) }()
+			if err == nil {
+				_, err = d.Cmd(ctx, "--zone=trusted", "--add-source=10.9.0.0/16")
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestStartTime measures five starts and logs the median.
+func TestStartTime(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	_, path := newNS(t)
+	var times []time.Duration
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		d, err := Start(context.Background(), path, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, time.Since(t0))
+		t0 = time.Now()
+		if err := d.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("start %v, stop %v", times[i].Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	t.Logf("median start: %v", times[2].Round(time.Millisecond))
+}

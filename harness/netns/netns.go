@@ -1,0 +1,158 @@
+// Package netns is the one place where lab switches network namespaces and
+// creates or removes named ones. Named namespaces live under /var/run/netns,
+// exactly as `ip netns` keeps them, so `ip netns exec NAME sh` enters a node.
+package netns
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"lab/harness/execx"
+
+	vns "github.com/vishvananda/netns"
+)
+
+// Dir is where named network namespaces are bind-mounted.
+const Dir = "/var/run/netns"
+
+// Path returns the bind-mount path of the named namespace.
+func Path(name string) string { return filepath.Join(Dir, name) }
+
+// Do runs fn on an OS thread switched into the namespace at path. It runs on
+// a fresh goroutine so the caller's thread is never touched; if switching
+// back fails, the thread stays locked and Go discards it when fn's goroutine
+// ends. Processes started inside fn inherit the namespace; goroutines started
+// inside fn do not.
+func Do(path string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := vns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("netns: get current namespace: %w", err)
+			return // thread stays locked and is thrown away
+		}
+		defer orig.Close()
+		target, err := vns.GetFromPath(path)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: open %s: %w", path, err)
+			return
+		}
+		defer target.Close()
+		if err := vns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: enter %s: %w", path, err)
+			return
+		}
+		ferr := fn()
+		if err := vns.Set(orig); err != nil {
+			errc <- fmt.Errorf("netns: return from %s: %w (thread discarded)", path, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Runner runs commands inside one named network namespace.
+type Runner struct {
+	// Path is the namespace's bind-mount path.
+	Path string
+	// Env is added to every command's environment (e.g. PATH or LD_PRELOAD).
+	Env []string
+}
+
+// Run runs c inside the namespace.
+func (r Runner) Run(ctx context.Context, c execx.Cmd) (execx.Result, error) {
+	if len(r.Env) > 0 {
+		base := c.Env
+		if base == nil {
+			base = os.Environ()
+		}
+		c.Env = MergeEnv(base, r.Env)
+	}
+	var res execx.Result
+	err := Do(r.Path, func() error {
+		var rerr error
+		res, rerr = execx.Host{}.Run(ctx, c)
+		return rerr
+	})
+	return res, err
+}
+
+// MergeEnv returns base with every KEY=VALUE in over replacing or adding.
+func MergeEnv(base, over []string) []string {
+	out := make([]string, 0, len(base)+len(over))
+	keys := map[string]bool{}
+	for _, kv := range over {
+		keys[strings.SplitN(kv, "=", 2)[0]] = true
+	}
+	for _, kv := range base {
+		if !keys[strings.SplitN(kv, "=", 2)[0]] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, over...)
+}
+
+// Create adds a named namespace with `ip netns add` and brings its loopback up.
+func Create(ctx context.Context, name string) (string, error) {
+	if _, err := (execx.Host{}).Run(ctx, execx.Cmd{Argv: []string{"ip", "netns", "add", name}}); err != nil {
+		return "", fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	p := Path(name)
+	if _, err := (Runner{Path: p}).Run(ctx, execx.Cmd{Argv: []string{"ip", "link", "set", "lo", "up"}}); err != nil {
+		_ = Delete(context.Background(), name)
+		return "", fmt.Errorf("namespace %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// Delete kills every process still inside the named namespace and removes it.
+// A namespace that does not exist is not an error.
+func Delete(ctx context.Context, name string) error {
+	if _, err := os.Stat(Path(name)); os.IsNotExist(err) {
+		return nil
+	}
+	h := execx.Host{}
+	if out, err := execx.Output(ctx, h, "ip", "netns", "pids", name); err == nil {
+		self := strconv.Itoa(os.Getpid())
+		for _, pid := range strings.Fields(out) {
+			if pid == self {
+				continue
+			}
+			_, _ = h.Run(ctx, execx.Cmd{Argv: []string{"kill", "-9", pid}})
+		}
+	}
+	if _, err := h.Run(ctx, execx.Cmd{Argv: []string{"ip", "netns", "delete", name}}); err != nil {
+		return fmt.Errorf("delete namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// List returns the named namespaces whose name starts with prefix, sorted.
+func List(prefix string) ([]string, error) {
+	ents, err := os.ReadDir(Dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

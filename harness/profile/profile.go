@@ -1,0 +1,226 @@
+// Package profile loads environment profiles: YAML files in images/ that pin
+// everything a reported failure depends on (MicroK8s release and snap
+// revision, CNI, iptables variant, kernel, firewalls). A profile is one column
+// of the matrix; profiles compose with `extends:`, later files overriding
+// earlier ones key by key.
+package profile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Profile is one environment.
+type Profile struct {
+	// Name is the file's base name; a `name:` in the file must match it.
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Extends lists profiles merged under this one, in order.
+	Extends  []string `yaml:"extends"`
+	Distro   Distro   `yaml:"distro"`
+	MicroK8s MicroK8s `yaml:"microk8s"`
+	CNI      CNI      `yaml:"cni"`
+	Iptables Iptables `yaml:"iptables"`
+	// File is the path the profile was loaded from.
+	File string `yaml:"-"`
+}
+
+// Distro names the node's distribution.
+type Distro struct {
+	Name    string `yaml:"name"`
+	Version string `yaml:"version"`
+}
+
+// MicroK8s pins the snap and how its stop/start behave.
+type MicroK8s struct {
+	Version  string `yaml:"version"`
+	Revision int    `yaml:"revision"`
+	Channel  string `yaml:"channel"`
+	Stop     Stop   `yaml:"stop"`
+}
+
+// Stop describes what `microk8s stop` does to running pods.
+type Stop struct {
+	// RemoveContainers: stop removes the pod containers with ctr, without a
+	// CNI DEL, and start creates new sandboxes (1.32.2). When false, stop
+	// leaves sandboxes and their rules in place and start reuses them (1.31.6).
+	RemoveContainers bool `yaml:"remove_containers"`
+	// FlushChains lists nat chains stop flushes (the 1.32.3 fix flushes
+	// CNI-HOSTPORT-DNAT).
+	FlushChains []string `yaml:"flush_chains"`
+}
+
+// CNI is the pod network.
+type CNI struct {
+	// Name is the CNI flavour (flannel).
+	Name string `yaml:"name"`
+	// Network is the conflist name; portmap writes it into rule comments.
+	Network string `yaml:"network"`
+	// Subnet is the node's pod subnet handed to host-local.
+	Subnet string `yaml:"subnet"`
+}
+
+// Iptables says which iptables variant the node's components use.
+type Iptables struct {
+	// Mode is legacy or nft.
+	Mode string `yaml:"mode"`
+}
+
+// NotFoundError is returned for an unknown profile name.
+type NotFoundError struct {
+	Name  string
+	Valid []string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("unknown profile %q; valid profiles: %s", e.Name, strings.Join(e.Valid, ", "))
+}
+
+// Names lists the profiles in dir (base names of *.yaml), sorted.
+func Names(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range files {
+		out = append(out, strings.TrimSuffix(filepath.Base(f), ".yaml"))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Load reads the named profile from dir, resolving `extends:`.
+func Load(dir, name string) (*Profile, error) {
+	merged, err := loadMerged(dir, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	data, err := yaml.Marshal(merged)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", name, err)
+	}
+	var p Profile
+	if err := decodeStrict(data, &p); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", name, err)
+	}
+	p.Name = name
+	p.File = filepath.Join(dir, name+".yaml")
+	p.defaults()
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.File, err)
+	}
+	return &p, nil
+}
+
+func (p *Profile) defaults() {
+	if p.CNI.Name == "" {
+		p.CNI.Name = "flannel"
+	}
+	if p.CNI.Network == "" {
+		p.CNI.Network = "microk8s-flannel-network"
+	}
+	if p.CNI.Subnet == "" {
+		p.CNI.Subnet = "10.1.84.0/24"
+	}
+	if p.Iptables.Mode == "" {
+		p.Iptables.Mode = "legacy"
+	}
+}
+
+func (p *Profile) validate() error {
+	switch p.Iptables.Mode {
+	case "legacy", "nft":
+	default:
+		return fmt.Errorf("iptables.mode: %q is not legacy or nft", p.Iptables.Mode)
+	}
+	if !strings.Contains(p.CNI.Subnet, "/") {
+		return fmt.Errorf("cni.subnet: %q is not a CIDR", p.CNI.Subnet)
+	}
+	return nil
+}
+
+// loadMerged returns the generic YAML map of name with its extends merged
+// underneath. seen detects cycles.
+func loadMerged(dir, name string, seen []string) (map[string]any, error) {
+	for _, s := range seen {
+		if s == name {
+			return nil, fmt.Errorf("profile %s: extends cycle: %s -> %s", seen[0], strings.Join(seen, " -> "), name)
+		}
+	}
+	path := filepath.Join(dir, name+".yaml")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		valid, _ := Names(dir)
+		nf := &NotFoundError{Name: name, Valid: valid}
+		if len(seen) > 0 {
+			return nil, fmt.Errorf("profile %s extends: %w", seen[len(seen)-1], nf)
+		}
+		return nil, nf
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read profile: %w", err)
+	}
+	// Validate this file alone first, so errors carry its own line numbers.
+	var p Profile
+	if err := decodeStrict(data, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if p.Name != "" && p.Name != name {
+		return nil, fmt.Errorf("%s: name %q does not match the file name %q", path, p.Name, name)
+	}
+	var own map[string]any
+	if err := yaml.Unmarshal(data, &own); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if own == nil {
+		own = map[string]any{}
+	}
+	base := map[string]any{}
+	for _, parent := range p.Extends {
+		pm, err := loadMerged(dir, parent, append(seen, name))
+		if err != nil {
+			return nil, err
+		}
+		base = merge(base, pm)
+	}
+	delete(base, "name")
+	delete(base, "description")
+	return merge(base, own), nil
+}
+
+// merge returns base overridden by over; maps merge key by key, any other
+// value (lists included) is replaced.
+func merge(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		bm, ok1 := out[k].(map[string]any)
+		om, ok2 := v.(map[string]any)
+		if ok1 && ok2 {
+			out[k] = merge(bm, om)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func decodeStrict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}

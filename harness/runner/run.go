@@ -1,0 +1,141 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"debug/buildinfo"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/netns"
+)
+
+// StateRoot holds one directory per live run: its owner pid and per-cell
+// state. `lab clean` uses it to tell live runs from crashed ones.
+const StateRoot = "/run/lab"
+
+// NamespacePrefix starts the name of every namespace the lab creates.
+const NamespacePrefix = "lab-"
+
+// Run is one invocation of the lab: an ID, the prefix every resource carries,
+// and a state directory marked with the owner's pid.
+type Run struct {
+	ID     string
+	Prefix string
+	Dir    string
+}
+
+// NewRun creates the run's state directory.
+func NewRun() (*Run, error) {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	short := hex.EncodeToString(b)
+	r := &Run{
+		ID:     time.Now().UTC().Format("20060102T150405Z") + "-" + short,
+		Prefix: NamespacePrefix + short,
+	}
+	r.Dir = filepath.Join(StateRoot, short)
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create run state %s: %w", r.Dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, fmt.Errorf("create run state: %w", err)
+	}
+	return r, nil
+}
+
+// Close removes the run's state directory.
+func (r *Run) Close() error { return os.RemoveAll(r.Dir) }
+
+// alive reports whether the run owning state directory dir still runs.
+func alive(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "owner"))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == nil
+}
+
+// Clean removes what crashed runs left: their namespaces (killing processes
+// inside) and state directories. Runs whose owner still lives are left alone
+// unless all is set. It returns what it removed.
+func Clean(ctx context.Context, all bool) ([]string, error) {
+	live := map[string]bool{}
+	dirs, _ := filepath.Glob(filepath.Join(StateRoot, "*"))
+	var removed []string
+	var errs []error
+	for _, d := range dirs {
+		short := filepath.Base(d)
+		if !all && alive(d) {
+			live[short] = true
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed = append(removed, d)
+		}
+	}
+	names, err := netns.List(NamespacePrefix)
+	if err != nil {
+		return removed, err
+	}
+	for _, n := range names {
+		short, _, _ := strings.Cut(strings.TrimPrefix(n, NamespacePrefix), "-")
+		if live[short] {
+			continue
+		}
+		if err := netns.Delete(ctx, n); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed = append(removed, "netns "+n)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Describe records the host facts every cell of the run shares: kernel
+// release, iptables and nft versions, CNI plugin module version.
+func Describe(ctx context.Context, pluginDir string) map[string]string {
+	env := map[string]string{}
+	var u syscall.Utsname
+	if syscall.Uname(&u) == nil {
+		env["kernel"] = utsString(u.Release[:])
+	}
+	for key, argv := range map[string][]string{
+		"iptables_legacy": {"iptables-legacy", "-V"},
+		"iptables_nft":    {"iptables-nft", "-V"},
+		"nft":             {"nft", "-v"},
+	} {
+		if out, err := execx.Output(ctx, execx.Host{}, argv...); err == nil {
+			env[key] = strings.TrimSpace(out)
+		}
+	}
+	if bi, err := buildinfo.ReadFile(filepath.Join(pluginDir, "portmap")); err == nil {
+		env["cni_plugins"] = bi.Main.Path + " " + bi.Main.Version
+	}
+	return env
+}
+
+func utsString(b []int8) string {
+	var s strings.Builder
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s.WriteByte(byte(c))
+	}
+	return s.String()
+}

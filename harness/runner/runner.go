@@ -1,0 +1,205 @@
+// Package runner executes cells: for each (scenario row x profile x
+// provider) it boots an environment, runs the scenario's steps through godog
+// against the step vocabulary, records observations and evidence, always
+// tears the environment down, and stores the cell's result atomically.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"lab/harness/feature"
+	"lab/harness/profile"
+	"lab/harness/provider"
+	"lab/harness/results"
+	"lab/harness/sim"
+	"lab/scenarios"
+
+	"github.com/cucumber/godog"
+)
+
+// Options configure a run.
+type Options struct {
+	Provider    provider.Provider
+	ProfilesDir string
+	PluginDir   string
+	// Run is the run's identity and state directory.
+	Run *Run
+	// Store receives each cell when it ends; nil keeps results in memory.
+	Store *results.Store
+	// Timeout bounds one cell (default 2 minutes).
+	Timeout time.Duration
+	// Log receives progress lines and step traces; nil discards them.
+	Log io.Writer
+	// Environment is recorded into every cell (see Describe).
+	Environment map[string]string
+}
+
+func (o *Options) log() io.Writer {
+	if o.Log == nil {
+		return io.Discard
+	}
+	return o.Log
+}
+
+// Cell runs one cell; idx makes its resource prefix unique within the run.
+// It never panics and always returns a result.
+func (o *Options) Cell(ctx context.Context, idx int, fc feature.Cell) (res *results.Cell) {
+	start := time.Now()
+	res = &results.Cell{
+		SchemaVersion: results.SchemaVersion, RunID: o.Run.ID,
+		ID:       results.CellID(fc.Scenario, fc.Line, fc.Profile, o.Provider.Name()),
+		Scenario: fc.Scenario, Feature: fc.Feature, Name: fc.Name, FeatureFile: fc.File, Line: fc.Line,
+		Tags: fc.Tags, Profile: fc.Profile, Provider: o.Provider.Name(),
+		Observations: map[string]any{}, StartedAt: start.UTC(), Environment: map[string]string{},
+	}
+	for k, v := range o.Environment {
+		res.Environment[k] = v
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			res.Status, res.Error = results.Error, fmt.Sprintf("panic: %v\n%s", r, debug.Stack())
+		}
+		res.DurationMS = time.Since(start).Milliseconds()
+		if o.Store != nil {
+			if err := o.Store.Put(res); err != nil && res.Error == "" {
+				res.Status, res.Error = results.Error, err.Error()
+			}
+		}
+	}()
+	if err := o.Provider.Check(ctx); err != nil {
+		var ue *provider.UnavailableError
+		if errors.As(err, &ue) {
+			res.Status, res.Error = results.Skipped, err.Error()
+		} else {
+			res.Status, res.Error = results.Error, err.Error()
+		}
+		return res
+	}
+	prof, err := profile.Load(o.ProfilesDir, fc.Profile)
+	if err != nil {
+		res.Status, res.Error = results.Error, err.Error()
+		return res
+	}
+	describeProfile(prof, res.Environment)
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	prefix := fmt.Sprintf("%s-%d", o.Run.Prefix, idx)
+	stateDir := filepath.Join(o.Run.Dir, fmt.Sprint(idx))
+	env, err := o.Provider.NewEnv(ctx, prefix)
+	// Teardown is registered before the error check and runs on a fresh
+	// context: a cancelled or timed-out cell still removes what it made.
+	defer func() {
+		tctx, tcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer tcancel()
+		if env != nil {
+			if cerr := env.Close(tctx); cerr != nil {
+				res.Status = results.Error
+				res.Error = strings.TrimSpace(res.Error + "\nteardown: " + cerr.Error())
+			}
+		}
+		_ = os.RemoveAll(stateDir)
+	}()
+	if err != nil {
+		res.Status, res.Error = results.Error, err.Error()
+		return res
+	}
+	cluster := sim.New(env, prof, stateDir, o.PluginDir)
+	defer cluster.Close()
+	var trace bytes.Buffer
+	w := scenarios.NewWorld(env, cluster, res, io.MultiWriter(&trace, o.log()))
+	o.steps(ctx, fc, w, res)
+	if ctx.Err() != nil && res.Status != results.Failed {
+		res.Status = results.Error
+		res.Error = strings.TrimSpace(res.Error + fmt.Sprintf("\ncell stopped: %v (timeout %s)", ctx.Err(), timeout))
+	}
+	return res
+}
+
+// steps runs the cell's steps with godog and fills res.Steps and res.Status.
+func (o *Options) steps(ctx context.Context, fc feature.Cell, w *scenarios.World, res *results.Cell) {
+	var mu sync.Mutex
+	var started time.Time
+	i := 0
+	init := func(sc *godog.ScenarioContext) {
+		scenarios.Register(sc, w)
+		sc.StepContext().Before(func(ctx context.Context, st *godog.Step) (context.Context, error) {
+			started = time.Now()
+			return ctx, nil
+		})
+		sc.StepContext().After(func(ctx context.Context, st *godog.Step, status godog.StepResultStatus, err error) (context.Context, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			s := results.Step{Text: st.Text, Status: status.String()}
+			if i < len(fc.Steps) {
+				s.Keyword, s.Line = fc.Steps[i].Keyword, fc.Steps[i].Line
+			}
+			i++
+			if status == godog.StepPassed || status == godog.StepFailed {
+				s.DurationMS = time.Since(started).Milliseconds()
+			}
+			if err != nil {
+				s.Error = err.Error()
+			}
+			if status == godog.StepUndefined {
+				s.Error = "undefined step; see `lab steps` for the vocabulary"
+			}
+			fmt.Fprintf(o.log(), "    %-9s %s %s\n", s.Status, s.Keyword, s.Text)
+			res.Steps = append(res.Steps, s)
+			switch {
+			case status == godog.StepFailed && scenarios.IsExpectation(err):
+				if res.Status == "" {
+					res.Status = results.Failed
+				}
+			case status == godog.StepFailed, status == godog.StepUndefined, status == godog.StepPending, status == godog.StepAmbiguous:
+				res.Status = results.Error
+				if res.Error == "" {
+					res.Error = fmt.Sprintf("step %q (%s:%d): %s", st.Text, fc.File, s.Line, s.Error)
+				}
+			}
+			return ctx, nil
+		})
+	}
+	suite := godog.TestSuite{
+		Name:                fc.Scenario,
+		ScenarioInitializer: init,
+		Options: &godog.Options{
+			Format:          "progress",
+			Output:          io.Discard,
+			Strict:          true,
+			DefaultContext:  ctx,
+			FeatureContents: []godog.Feature{{Name: fc.File, Contents: []byte(fc.Source())}},
+		},
+	}
+	suite.Run()
+	if res.Status == "" {
+		res.Status = results.Passed
+	}
+}
+
+func describeProfile(p *profile.Profile, env map[string]string) {
+	set := func(k, v string) {
+		if v != "" && v != "0" {
+			env[k] = v
+		}
+	}
+	set("distro", strings.TrimSpace(p.Distro.Name+" "+p.Distro.Version))
+	set("microk8s", p.MicroK8s.Version)
+	set("snap_revision", fmt.Sprint(p.MicroK8s.Revision))
+	set("cni", p.CNI.Name)
+	set("iptables_mode", p.Iptables.Mode)
+}

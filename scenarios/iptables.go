@@ -1,0 +1,44 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+
+	"lab/harness/execx"
+	"lab/harness/iptables"
+)
+
+func init() {
+	register(Def{Subject: "iptables", Pattern: `^I count the jumps in chain "([^"]+)" of table "([^"]+)" on "([^"]+)" as "([^"]+)"$`,
+		Doc:     "Dumps the table with the node's iptables variant (`iptables-legacy-save -t TABLE` on a legacy profile) and records how many rules of the chain jump to a user-defined chain, as an integer observation. The dump is kept as evidence.",
+		Example: `When I count the jumps in chain "CNI-HOSTPORT-DNAT" of table "nat" on "node1" as "dnat_jumps_before"`,
+		bind:    func(w *World) any { return w.countJumps }})
+}
+
+// save dumps one IPv4 table of a node with its profile's iptables variant.
+func (w *World) save(ctx context.Context, node, table string) (*iptables.Dump, string, error) {
+	n, err := w.node(node)
+	if err != nil {
+		return nil, "", err
+	}
+	bin := iptables.Binary("iptables-save", w.Cluster.Profile().Iptables.Mode)
+	out, err := execx.Output(ctx, n, bin, "-c", "-t", table)
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := iptables.Parse(out)
+	if err != nil {
+		return nil, out, fmt.Errorf("parse %s output: %w", bin, err)
+	}
+	return d, out, nil
+}
+
+func (w *World) countJumps(ctx context.Context, chain, table, node, obs string) error {
+	d, dump, err := w.save(ctx, node, table)
+	if err != nil {
+		return err
+	}
+	w.Evidence(fmt.Sprintf("%s: %s table of %s", obs, table, node), dump)
+	w.Observe(obs, d.Jumps(table, chain))
+	return nil
+}

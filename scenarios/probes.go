@@ -1,0 +1,62 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"lab/harness/probe"
+)
+
+// ProbeTimeout bounds one HTTP probe. Hosts are one bridge apart, so a
+// healthy answer takes milliseconds; a second means the packets went nowhere.
+const ProbeTimeout = time.Second
+
+func init() {
+	register(Def{Subject: "probes", Pattern: `^"([^"]+)" requests HTTP ports? "([^"]+)" of the public address of "([^"]+)" as "([^"]+)"$`,
+		Doc:     "Sends one HTTP GET from the host to each port (comma list) of the node's public address, concurrently, with a 1 s timeout, and records NAME_PORT = the HTTP status, or timeout / refused / unreachable / reset.",
+		Example: `When "client" requests HTTP ports "80,443" of the public address of "node1" as "public_http"`,
+		bind:    func(w *World) any { return w.requestPublic }})
+}
+
+func (w *World) requestPublic(ctx context.Context, from, ports, node, obs string) error {
+	h, err := w.host(from)
+	if err != nil {
+		return err
+	}
+	n, err := w.node(node)
+	if err != nil {
+		return err
+	}
+	var list []int
+	for _, p := range strings.Split(ports, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v < 1 || v > 65535 {
+			return fmt.Errorf("bad port %q in %q", p, ports)
+		}
+		list = append(list, v)
+	}
+	var wg sync.WaitGroup
+	res := make([]probe.Result, len(list))
+	for i, p := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			url := "http://" + net.JoinHostPort(n.Public.String(), strconv.Itoa(p)) + "/"
+			res[i] = probe.HTTP(ctx, h.NetNS(), url, ProbeTimeout)
+		}()
+	}
+	wg.Wait()
+	var ev strings.Builder
+	for i, p := range list {
+		name := fmt.Sprintf("%s_%d", obs, p)
+		w.Observe(name, res[i].Outcome)
+		fmt.Fprintf(&ev, "GET http://%s:%d/ from %s: %s after %s: %s\n", n.Public, p, from, res[i].Outcome, res[i].Elapsed.Round(time.Millisecond), strings.TrimSpace(res[i].Detail))
+	}
+	w.Evidence(obs+": probes", ev.String())
+	return nil
+}

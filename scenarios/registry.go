@@ -1,0 +1,136 @@
+// Package scenarios is the step vocabulary: the Go step definitions feature
+// files are written with, grouped by subject (topology, MicroK8s, iptables,
+// probes, expectations). A maintainer writes a new feature from these steps
+// with no Go code; `lab steps` prints them and features/README.md documents
+// them (a test keeps the two in sync).
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"lab/harness/provider"
+	"lab/harness/results"
+	"lab/harness/sim"
+
+	"github.com/cucumber/godog"
+)
+
+// Def is one step of the vocabulary.
+type Def struct {
+	// Subject groups steps in docs (topology, microk8s, iptables, probes, expectations).
+	Subject string
+	// Pattern is the regular expression godog matches step text against.
+	Pattern string
+	// Doc says what the step does and what it records.
+	Doc string
+	// Example is a step text that matches Pattern.
+	Example string
+	// bind returns the step function bound to a world.
+	bind func(w *World) any
+}
+
+var registry []Def
+
+// register adds a definition at init time; the vocabulary is static.
+func register(d Def) { registry = append(registry, d) }
+
+// Vocabulary returns every step definition, grouped by subject, in
+// declaration order within a subject.
+func Vocabulary() []Def {
+	out := append([]Def(nil), registry...)
+	order := map[string]int{"topology": 0, "microk8s": 1, "iptables": 2, "probes": 3, "expectations": 4}
+	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Subject] < order[out[j].Subject] })
+	return out
+}
+
+// World is the state of one running cell that steps act on.
+type World struct {
+	Env     provider.Env
+	Cluster *sim.Cluster
+	Log     io.Writer
+
+	mu   sync.Mutex
+	cell *results.Cell
+	// signatures are the failure signatures declared so far, and whether
+	// each matched.
+	signatures []bool
+}
+
+// NewWorld returns a world writing observations and evidence into cell.
+func NewWorld(env provider.Env, cluster *sim.Cluster, cell *results.Cell, log io.Writer) *World {
+	if cell.Observations == nil {
+		cell.Observations = map[string]any{}
+	}
+	return &World{Env: env, Cluster: cluster, cell: cell, Log: log}
+}
+
+// Observe records a named observation.
+func (w *World) Observe(name string, v any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cell.Observations[name] = v
+	fmt.Fprintf(w.Log, "    observed %s = %v\n", name, v)
+}
+
+// Observation returns a recorded observation.
+func (w *World) Observation(name string) (any, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v, ok := w.cell.Observations[name]
+	if !ok {
+		var have []string
+		for k := range w.cell.Observations {
+			have = append(have, k)
+		}
+		sort.Strings(have)
+		return nil, fmt.Errorf("no observation %q recorded yet (recorded: %v); a step that measures it must come first", name, have)
+	}
+	return v, nil
+}
+
+// Evidence attaches raw material (a rule dump, command output) to the cell.
+func (w *World) Evidence(name, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cell.Evidence = append(w.cell.Evidence, results.Evidence{Name: name, Text: text})
+}
+
+// ExpectationError marks a step failure as an unmet expectation (cell
+// status failed) rather than a lab error (cell status error).
+type ExpectationError struct{ Msg string }
+
+func (e *ExpectationError) Error() string { return e.Msg }
+
+// IsExpectation reports whether err is an unmet expectation.
+func IsExpectation(err error) bool {
+	var e *ExpectationError
+	return errors.As(err, &e)
+}
+
+// Register binds the whole vocabulary to a godog scenario for world w.
+func Register(sc *godog.ScenarioContext, w *World) {
+	for _, d := range registry {
+		sc.Step(d.Pattern, d.bind(w))
+	}
+}
+
+// node returns a simulated node by name.
+func (w *World) node(name string) (*sim.Node, error) {
+	if n, ok := w.Cluster.Node(name); ok {
+		return n, nil
+	}
+	return nil, fmt.Errorf("no node %q in this scenario; add `Given a node %q` first", name, name)
+}
+
+// host returns any host (node or client) by name.
+func (w *World) host(name string) (provider.Host, error) {
+	if h, ok := w.Env.Host(name); ok {
+		return h, nil
+	}
+	return nil, fmt.Errorf("no host %q in this scenario; add a node or client named %q first", name, name)
+}
+

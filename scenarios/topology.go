@@ -1,0 +1,71 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"lab/harness/cni"
+)
+
+func init() {
+	register(Def{Subject: "topology", Pattern: `^a node "([^"]+)"$`,
+		Doc:     "Boots a MicroK8s node with the cell's profile on the public network (198.51.100.0/24), with its pod network (the profile's CNI conflist, the profile's iptables variant).",
+		Example: `Given a node "node1"`,
+		bind:    func(w *World) any { return w.aNode }})
+	register(Def{Subject: "topology", Pattern: `^a client "([^"]+)" on the public network$`,
+		Doc:     "Boots a host outside the cluster on the node's public network, to probe from.",
+		Example: `Given a client "client" on the public network`,
+		bind:    func(w *World) any { return w.aClient }})
+	register(Def{Subject: "topology", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP with hostPorts "([^"]+)"$`,
+		Doc:     "Creates a pod sandbox on the node through CNI ADD and runs a real HTTP server in it on each container port. Ports are a comma list of hostPort or hostPort:containerPort (TCP); hostPorts are published by the portmap plugin.",
+		Example: `Given a pod "ingress" on "node1" serving HTTP with hostPorts "80,443"`,
+		bind:    func(w *World) any { return w.aPod }})
+}
+
+func (w *World) aNode(ctx context.Context, name string) error {
+	_, err := w.Cluster.AddNode(ctx, name)
+	return err
+}
+
+func (w *World) aClient(ctx context.Context, name string) error {
+	_, err := w.Cluster.AddClient(ctx, name)
+	return err
+}
+
+func (w *World) aPod(ctx context.Context, pod, node, ports string) error {
+	n, err := w.node(node)
+	if err != nil {
+		return err
+	}
+	pm, err := ParsePorts(ports)
+	if err != nil {
+		return err
+	}
+	p, err := n.AddPod(ctx, pod, pm)
+	if err != nil {
+		return err
+	}
+	w.Observe("pod_ip_"+pod, p.IP.String())
+	return nil
+}
+
+// ParsePorts parses "80,443" or "8080:80,9443:443" into TCP port mappings.
+func ParsePorts(s string) ([]cni.PortMapping, error) {
+	var out []cni.PortMapping
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		host, ctr, found := strings.Cut(f, ":")
+		if !found {
+			ctr = host
+		}
+		hp, err1 := strconv.Atoi(host)
+		cp, err2 := strconv.Atoi(ctr)
+		if err1 != nil || err2 != nil || hp < 1 || hp > 65535 || cp < 1 || cp > 65535 {
+			return nil, fmt.Errorf("bad port %q in %q: want hostPort or hostPort:containerPort, 1-65535", f, s)
+		}
+		out = append(out, cni.PortMapping{HostPort: hp, ContainerPort: cp, Protocol: "tcp"})
+	}
+	return out, nil
+}
