@@ -35,6 +35,9 @@ type Def struct {
 
 var registry []Def
 
+// subjectOrder is the order subjects appear in docs; others follow by name.
+var subjectOrder = []string{"topology", "microk8s", "iptables", "probes", "expectations"}
+
 // register adds a definition at init time; the vocabulary is static.
 func register(d Def) { registry = append(registry, d) }
 
@@ -42,8 +45,21 @@ func register(d Def) { registry = append(registry, d) }
 // declaration order within a subject.
 func Vocabulary() []Def {
 	out := append([]Def(nil), registry...)
-	order := map[string]int{"topology": 0, "microk8s": 1, "iptables": 2, "probes": 3, "expectations": 4}
-	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Subject] < order[out[j].Subject] })
+	rank := func(s string) int {
+		for i, o := range subjectOrder {
+			if o == s {
+				return i
+			}
+		}
+		return len(subjectOrder)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		ri, rj := rank(out[i].Subject), rank(out[j].Subject)
+		if ri != rj {
+			return ri < rj
+		}
+		return ri == len(subjectOrder) && out[i].Subject < out[j].Subject
+	})
 	return out
 }
 
@@ -133,4 +149,3 @@ func (w *World) host(name string) (provider.Host, error) {
 	}
 	return nil, fmt.Errorf("no host %q in this scenario; add a node or client named %q first", name, name)
 }
-

@@ -15,6 +15,7 @@ import (
 
 	"lab/harness/cni"
 	"lab/harness/feature"
+	"lab/harness/kernel"
 	"lab/harness/profile"
 	"lab/harness/provider"
 	"lab/harness/results"
@@ -165,6 +166,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	if err != nil {
 		return usagef("%v", err)
 	}
+	hidext, _ := kernel.LibPath() // only profiles that hide extensions need it
 	run, err := runner.NewRun()
 	if err != nil {
 		return err
@@ -176,7 +178,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 		log = io.Discard
 	}
 	opts := &runner.Options{
-		Provider: prov, ProfilesDir: d.images, PluginDir: pluginDir, Run: run, Store: store,
+		Provider: prov, ProfilesDir: d.images, PluginDir: pluginDir, HidextLib: hidext, Run: run, Store: store,
 		Timeout: f.timeout, Log: log, Environment: runner.Describe(ctx, pluginDir),
 	}
 	fmt.Fprintf(stdout, "run %s: %d cell(s) on %s\n", run.ID, len(cells), prov.Name())

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 
+	"lab/harness/kernel"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,6 +31,11 @@ type Profile struct {
 	MicroK8s MicroK8s `yaml:"microk8s"`
 	CNI      CNI      `yaml:"cni"`
 	Iptables Iptables `yaml:"iptables"`
+	Kernel   Kernel   `yaml:"kernel"`
+	// Firewalld runs the distribution's firewalld on the node.
+	Firewalld Firewalld `yaml:"firewalld"`
+	// ProviderFirewall is the hosting provider's firewall in front of the node.
+	ProviderFirewall ProviderFirewall `yaml:"provider_firewall"`
 	// File is the path the profile was loaded from.
 	File string `yaml:"-"`
 }
@@ -72,6 +79,62 @@ type CNI struct {
 type Iptables struct {
 	// Mode is legacy or nft.
 	Mode string `yaml:"mode"`
+}
+
+// Kernel is a kernel profile: the release it stands for and the netfilter
+// extensions it lacks. The lab hides those from every iptables process it
+// runs on the node (harness/kernel), so iptables prints the kernel's own
+// "missing kernel module?" warning and the commit fails.
+type Kernel struct {
+	// Release is the kernel release string the profile stands for.
+	Release string `yaml:"release"`
+	// Missing lists absent extensions per family, by kernel name.
+	Missing struct {
+		IPv4 Extensions `yaml:"ipv4"`
+		IPv6 Extensions `yaml:"ipv6"`
+	} `yaml:"missing"`
+	// Notes say where the list comes from (a published kernel config).
+	Notes string `yaml:"notes"`
+}
+
+// Extensions are netfilter matches and targets by kernel name (MARK,
+// recent, comment).
+type Extensions struct {
+	Matches []string `yaml:"matches"`
+	Targets []string `yaml:"targets"`
+}
+
+// Hidden returns the missing extensions as kernel.Hidden values.
+func (k Kernel) Hidden() []kernel.Hidden {
+	var out []kernel.Hidden
+	for _, f := range []struct {
+		fam string
+		ext Extensions
+	}{{"ipv4", k.Missing.IPv4}, {"ipv6", k.Missing.IPv6}} {
+		for _, m := range f.ext.Matches {
+			out = append(out, kernel.Hidden{Family: f.fam, Kind: "match", Name: m})
+		}
+		for _, t := range f.ext.Targets {
+			out = append(out, kernel.Hidden{Family: f.fam, Kind: "target", Name: t})
+		}
+	}
+	return out
+}
+
+// Firewalld configures the node's firewalld.
+type Firewalld struct {
+	Enabled     bool   `yaml:"enabled"`
+	DefaultZone string `yaml:"default_zone"`
+	Backend     string `yaml:"backend"`
+}
+
+// ProviderFirewall is a stateless firewall of the hosting provider.
+type ProviderFirewall struct {
+	// Name says which provider's firewall this stands for.
+	Name string `yaml:"name"`
+	// TCPAckPorts is the destination port range ("32768-65535") inbound TCP
+	// packets with ACK set may have; anything else towards the node drops.
+	TCPAckPorts string `yaml:"tcp_ack_ports"`
 }
 
 // NotFoundError is returned for an unknown profile name.
@@ -141,6 +204,11 @@ func (p *Profile) validate() error {
 	case "legacy", "nft":
 	default:
 		return fmt.Errorf("iptables.mode: %q is not legacy or nft", p.Iptables.Mode)
+	}
+	for _, h := range p.Kernel.Hidden() {
+		if err := h.Validate(); err != nil {
+			return fmt.Errorf("kernel.missing: %w", err)
+		}
 	}
 	if !strings.Contains(p.CNI.Subnet, "/") {
 		return fmt.Errorf("cni.subnet: %q is not a CIDR", p.CNI.Subnet)

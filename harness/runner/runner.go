@@ -32,6 +32,9 @@ type Options struct {
 	Provider    provider.Provider
 	ProfilesDir string
 	PluginDir   string
+	// HidextLib is the built kernel-profile library ("" when not built;
+	// cells whose profile hides extensions then error with the fix).
+	HidextLib string
 	// Run is the run's identity and state directory.
 	Run *Run
 	// Store receives each cell when it ends; nil keeps results in memory.
@@ -118,7 +121,7 @@ func (o *Options) Cell(ctx context.Context, idx int, fc feature.Cell) (res *resu
 		res.Status, res.Error = results.Error, err.Error()
 		return res
 	}
-	cluster := sim.New(env, prof, stateDir, o.PluginDir)
+	cluster := sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, HidextLib: o.HidextLib})
 	defer cluster.Close()
 	var trace bytes.Buffer
 	w := scenarios.NewWorld(env, cluster, res, io.MultiWriter(&trace, o.log()))
@@ -202,4 +205,10 @@ func describeProfile(p *profile.Profile, env map[string]string) {
 	set("snap_revision", fmt.Sprint(p.MicroK8s.Revision))
 	set("cni", p.CNI.Name)
 	set("iptables_mode", p.Iptables.Mode)
+	set("kernel_profile", p.Kernel.Release)
+	var hidden []string
+	for _, h := range p.Kernel.Hidden() {
+		hidden = append(hidden, h.String())
+	}
+	set("kernel_missing", strings.Join(hidden, ","))
 }

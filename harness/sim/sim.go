@@ -18,6 +18,7 @@ import (
 	"lab/harness/cni"
 	"lab/harness/execx"
 	"lab/harness/iptables"
+	"lab/harness/kernel"
 	"lab/harness/netns"
 	"lab/harness/profile"
 	"lab/harness/provider"
@@ -27,12 +28,22 @@ import (
 // never routed anywhere: it exists only inside the cell's namespaces).
 var PublicNet = netip.MustParsePrefix("198.51.100.0/24")
 
+// Options locate what the driver needs on this machine.
+type Options struct {
+	// StateDir holds per-cell state (IPAM leases, CNI cache, shims).
+	StateDir string
+	// PluginDir holds the built CNI plugins.
+	PluginDir string
+	// HidextLib is the kernel-profile library; needed only when the
+	// profile hides extensions.
+	HidextLib string
+}
+
 // Cluster is the simulated cluster of one cell.
 type Cluster struct {
-	env       provider.Env
-	prof      *profile.Profile
-	stateDir  string
-	pluginDir string
+	env  provider.Env
+	prof *profile.Profile
+	opts Options
 
 	mu      sync.Mutex
 	nodes   map[string]*Node
@@ -40,11 +51,30 @@ type Cluster struct {
 	nextIP  int
 }
 
-// New returns an empty cluster whose per-cell state (IPAM leases, CNI cache,
-// iptables shims) lives under stateDir.
-func New(env provider.Env, prof *profile.Profile, stateDir, pluginDir string) *Cluster {
-	return &Cluster{env: env, prof: prof, stateDir: stateDir, pluginDir: pluginDir,
+// New returns an empty cluster for one cell.
+func New(env provider.Env, prof *profile.Profile, opts Options) *Cluster {
+	return &Cluster{env: env, prof: prof, opts: opts,
 		nodes: map[string]*Node{}, clients: map[string]provider.Host{}, nextIP: 10}
+}
+
+// Env returns the cell's provider environment.
+func (c *Cluster) Env() provider.Env { return c.env }
+
+// StateDir returns the cell's state directory.
+func (c *Cluster) StateDir() string { return c.opts.StateDir }
+
+// NodeEnv is the environment every process the lab runs on a node gets: the
+// profile's iptables variant first in PATH (as the snap's bundled binaries)
+// and, for a kernel profile, the library hiding its missing extensions.
+func (c *Cluster) NodeEnv(shimDir string) ([]string, error) {
+	env := []string{"PATH=" + shimDir + ":" + os.Getenv("PATH")}
+	if h := c.prof.Kernel.Hidden(); len(h) > 0 {
+		if c.opts.HidextLib == "" {
+			return nil, fmt.Errorf("profile %s hides kernel extensions but the kernel-profile library is not built; run `make build`", c.prof.Name)
+		}
+		env = append(env, kernel.Env(c.opts.HidextLib, h)...)
+	}
+	return env, nil
 }
 
 // Profile returns the cluster's profile.
@@ -112,14 +142,18 @@ func (c *Cluster) AddNode(ctx context.Context, name string) (*Node, error) {
 	if err := c.env.Connect(ctx, h, "public", "eth0", addr); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(c.stateDir, "nodes", name)
+	dir := filepath.Join(c.opts.StateDir, "nodes", name)
 	shim := filepath.Join(dir, "bin")
 	if err := iptables.Shim(shim, c.prof.Iptables.Mode); err != nil {
 		return nil, err
 	}
-	r := netns.Runner{Path: h.NetNS(), Env: []string{"PATH=" + shim + ":" + os.Getenv("PATH")}}
+	env, err := c.NodeEnv(shim)
+	if err != nil {
+		return nil, err
+	}
+	r := netns.Runner{Path: h.NetNS(), Env: env}
 	conflist := cni.FlannelConfList(c.prof.CNI.Network, c.prof.CNI.Subnet, filepath.Join(dir, "ipam"))
-	n, err := cni.New(c.pluginDir, filepath.Join(dir, "cni-cache"), r, conflist)
+	n, err := cni.New(c.opts.PluginDir, filepath.Join(dir, "cni-cache"), r, conflist)
 	if err != nil {
 		return nil, err
 	}
