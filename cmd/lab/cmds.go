@@ -68,8 +68,13 @@ func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func cmdSteps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("steps", flag.ContinueOnError)
+	md := fs.Bool("markdown", false, "print the reference section of features/README.md")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *md {
+		fmt.Fprint(stdout, scenarios.Markdown())
+		return nil
 	}
 	subject := ""
 	for _, d := range scenarios.Vocabulary() {

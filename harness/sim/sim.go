@@ -49,6 +49,16 @@ type Cluster struct {
 	nodes   map[string]*Node
 	clients map[string]provider.Host
 	nextIP  int
+	closers []func()
+}
+
+// OnClose registers a teardown function (stop a daemon, a goroutine, a
+// listener) run by Close in reverse order, before the provider removes the
+// namespaces. Register it before checking the error of what it undoes.
+func (c *Cluster) OnClose(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closers = append(c.closers, f)
 }
 
 // New returns an empty cluster for one cell.
@@ -324,9 +334,17 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops every pod server of the cluster (releasing their sockets so
-// the provider can remove the namespaces).
+// Close runs the OnClose functions, then stops every pod server of the
+// cluster (releasing their sockets so the provider can remove the
+// namespaces).
 func (c *Cluster) Close() {
+	c.mu.Lock()
+	closers := c.closers
+	c.closers = nil
+	c.mu.Unlock()
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, n := range c.nodes {
