@@ -7,6 +7,7 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
+
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func runCells(t *testing.T, file string, check func(t *testing.T, c *results.Cel
 	defer run.Close()
 	opts := &runner.Options{Provider: netnsprov.New(), ProfilesDir: "../images", PluginDir: plugins, HidextLib: hidext, Run: run}
 	for i, c := range ft.Cells {
-		t.Run(c.Profile+"/L"+strconv.Itoa(c.Line), func(t *testing.T) {
+		t.Run(c.Profile+"/L"+itoa(c.Line), func(t *testing.T) {
 			res := opts.Cell(context.Background(), i, c)
 			if res.Status != results.Passed {
 				var b strings.Builder
@@ -62,3 +63,5 @@ func TestFeatures(t *testing.T) {
 		t.Run(strings.TrimSuffix(f, ".feature"), func(t *testing.T) { runCells(t, f, nil) })
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
