@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -89,21 +89,33 @@ func cmdSteps(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // runFlags are shared by run and matrix.
 type runFlags struct {
-	profiles multiFlag
-	provider string
-	json     string
-	out      string
-	timeout  time.Duration
-	quiet    bool
+	profiles  multiFlag
+	providers multiFlag
+	tags      string
+	json      string
+	out       string
+	timeout   time.Duration
+	jobs      int
+	repeat    int
+	seed      uint64
+	resume    string
+	keep      bool
+	verbose   bool
 }
 
 func (f *runFlags) register(fs *flag.FlagSet, d dirs) {
-	fs.Var(&f.profiles, "profile", "run only the cells of this profile (repeatable, or a comma list)")
-	fs.StringVar(&f.provider, "provider", "netns", "where nodes run: "+strings.Join(sortedKeys(providers), ", "))
+	fs.Var(&f.profiles, "profile", "run only cells of this profile (repeatable, or a comma list)")
+	fs.Var(&f.providers, "provider", "where nodes run (repeatable): "+strings.Join(sortedKeys(providers), ", ")+" (default netns)")
+	fs.StringVar(&f.tags, "tags", "", "godog tag expression selecting scenarios, e.g. '@microk8s-4944,@wsl && ~@slow'")
 	fs.StringVar(&f.json, "json", "", "also write the cells as a JSON array to this file")
-	fs.StringVar(&f.out, "out", d.out, "report directory: runs/RUN_ID/ keeps results, index.html shows the latest run")
-	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "time limit of one cell")
-	fs.BoolVar(&f.quiet, "q", false, "print only the final table, not each step")
+	fs.StringVar(&f.out, "out", d.out, "report directory: runs/RUN_ID/ keeps each run, index.html shows the latest")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "time limit of one cell (its teardown always runs)")
+	fs.IntVar(&f.jobs, "j", runtime.NumCPU(), "cells run in parallel")
+	fs.IntVar(&f.repeat, "repeat", 1, "run each cell N times; every attempt is recorded and counts")
+	fs.Uint64Var(&f.seed, "seed", 0, "order cells by this seed to replay a run's order (default: random, printed)")
+	fs.StringVar(&f.resume, "resume", "", "complete the run RUN_ID (a run killed halfway) in its own directory")
+	fs.BoolVar(&f.keep, "keep", false, "keep failed cells' nodes for `lab shell CELL NODE`; `lab clean` removes them")
+	fs.BoolVar(&f.verbose, "v", false, "print each step as it runs (clearest with -j 1)")
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -122,7 +134,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if len(targets) == 0 {
+	if len(targets) == 0 && f.resume == "" {
 		return usagef("no TARGET; name a scenario (see `lab list`) or a .feature file, or use `lab matrix` for all")
 	}
 	return execute(ctx, d, targets, f, stdout, stderr)
@@ -136,87 +148,203 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var f runFlags
 	f.register(fs, d)
-	rest, err := parse(fs, args)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: lab matrix [SCENARIO...] [flags]\n\nRuns every feature x profile x provider (or the named scenarios), in parallel,\nstoring each cell as it finishes under OUT/runs/RUN_ID, then writes the site.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	targets, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usagef("matrix takes no arguments (got %q); use `lab run TARGET` for one scenario", rest)
-	}
-	return execute(ctx, d, nil, f, stdout, stderr)
+	return execute(ctx, d, targets, f, stdout, stderr)
 }
 
-// execute plans, checks preconditions, runs the cells and writes reports.
+// execute plans (or reloads a killed run's plan), checks preconditions,
+// runs the cells in parallel and writes the reports.
 func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, stderr io.Writer) error {
-	files, err := resolveTargets(d, targets)
+	if f.jobs < 1 || f.repeat < 1 {
+		return usagef("-j and --repeat must be at least 1")
+	}
+	var provs []provider.Provider
+	if len(f.providers) == 0 {
+		f.providers = multiFlag{"netns"}
+	}
+	for _, name := range f.providers {
+		p, err := providerByName(name)
+		if err != nil {
+			return err
+		}
+		provs = append(provs, p)
+	}
+	var jobs []runner.Job
+	var doc *results.Run
+	var err error
+	if f.resume != "" {
+		doc, jobs, err = resumePlan(d, f, provs)
+	} else {
+		doc, jobs, err = newPlan(d, targets, f, provs)
+	}
 	if err != nil {
 		return err
 	}
-	cells, err := plan(d, files, f.profiles)
-	if err != nil {
-		return err
-	}
-	prov, err := providerByName(f.provider)
-	if err != nil {
-		return err
-	}
-	if err := prov.Check(ctx); err != nil {
-		var ue *provider.UnavailableError
-		if errors.As(err, &ue) {
+	// Preflight: a provider that cannot run here is bad input for an
+	// explicit run (its cells would all be skipped).
+	for _, p := range provs {
+		if err := p.Check(ctx); err != nil {
 			return usagef("%v", err)
 		}
-		return usagef("provider %s: %v", prov.Name(), err)
 	}
 	pluginDir, err := cni.PluginDir()
 	if err != nil {
 		return usagef("%v", err)
 	}
 	hidext, _ := kernel.LibPath() // only profiles that hide extensions need it
-	run, err := runner.NewRun()
+	if f.resume != "" {
+		// The killed run's namespaces and state go first (its owner is dead).
+		if _, err := runner.Clean(context.WithoutCancel(ctx), false); err != nil {
+			fmt.Fprintf(stderr, "warning: cleaning the killed run: %v\n", err)
+		}
+	}
+	run, err := runner.OpenRun(doc.ID)
 	if err != nil {
 		return err
 	}
 	defer run.Close()
 	store := &results.Store{Dir: filepath.Join(f.out, "runs", run.ID)}
-	log := io.Writer(stdout)
-	if f.quiet {
-		log = io.Discard
+	if doc.Environment == nil {
+		doc.Environment = runner.Describe(ctx, pluginDir)
+	}
+	if err := store.PutRun(doc); err != nil {
+		return err
+	}
+	log := io.Discard
+	if f.verbose {
+		log = stdout
 	}
 	opts := &runner.Options{
-		Provider: prov, ProfilesDir: d.images, PluginDir: pluginDir, HidextLib: hidext, Run: run, Store: store,
-		Timeout: f.timeout, Log: log, Environment: runner.Describe(ctx, pluginDir),
+		ProfilesDir: d.images, PluginDir: pluginDir, HidextLib: hidext, Run: run, Store: store,
+		Timeout: f.timeout, Log: log, Environment: doc.Environment, Keep: f.keep,
 	}
-	fmt.Fprintf(stdout, "run %s: %d cell(s) on %s\n", run.ID, len(cells), prov.Name())
-	var done []*results.Cell
-	for i, c := range cells {
-		if ctx.Err() != nil {
-			fmt.Fprintf(stderr, "interrupted: %d of %d cells done\n", i, len(cells))
-			break
+	fmt.Fprintf(stdout, "run %s: %d cell(s) to run of %d planned, -j %d, seed %d\n", run.ID, len(jobs), len(doc.Planned), f.jobs, doc.Seed)
+	pr := newProgress(stdout, len(jobs), isTerminal(os.Stdout) && !f.verbose)
+	opts.RunJobs(ctx, jobs, f.jobs, pr.event)
+	pr.finish()
+	all, err := store.Load()
+	if err != nil {
+		return err
+	}
+	if len(all) == len(doc.Planned) {
+		doc.FinishedAt = time.Now().UTC()
+		if err := store.PutRun(doc); err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "[%d/%d] %s\n", i+1, len(cells), fmtCell(c))
-		res := opts.Cell(ctx, i, c)
-		fmt.Fprintf(stdout, "[%d/%d] %s: %s in %dms\n", i+1, len(cells), fmtCell(c), res.Status, res.DurationMS)
-		done = append(done, res)
 	}
-	if err := writeReports(f.out, run.ID, done, f.json); err != nil {
+	if err := writeReports(f.out, run.ID, all, f.json); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout)
-	reports.Terminal(stdout, done)
+	reports.Terminal(stdout, all)
 	fmt.Fprintf(stdout, "\nresults: %s\nreport:  %s\n", store.Dir, filepath.Join(f.out, "index.html"))
 	if ctx.Err() != nil {
-		return &failedError{"interrupted"}
+		return &failedError{fmt.Sprintf("interrupted with %d of %d cells stored; finish with: lab matrix --resume %s", len(all), len(doc.Planned), run.ID)}
 	}
 	bad := 0
-	for _, c := range done {
-		if c.Status == results.Failed || c.Status == results.Error {
+	for _, c := range all {
+		if results.Bad(c.Verdict) {
 			bad++
 		}
 	}
 	if bad > 0 {
-		return &failedError{fmt.Sprintf("%d of %d cell(s) failed or errored", bad, len(done))}
+		return &failedError{fmt.Sprintf("%d of %d cell(s) are regressions, unexpectedly fixed, failed or infra errors", bad, len(all))}
 	}
 	return nil
+}
+
+// newPlan selects the cells and expands them into jobs.
+func newPlan(d dirs, targets []string, f runFlags, provs []provider.Provider) (*results.Run, []runner.Job, error) {
+	files, err := resolveTargets(d, targets)
+	if err != nil {
+		return nil, nil, err
+	}
+	cells, err := plan(d, files, f.profiles)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sel []feature.Cell
+	for _, c := range cells {
+		if feature.MatchTags(f.tags, c.Tags) {
+			sel = append(sel, c)
+		}
+	}
+	if len(sel) == 0 {
+		return nil, nil, usagef("no cells match --tags %q", f.tags)
+	}
+	seed := f.seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	jobs := runner.Expand(sel, provs, f.repeat, seed)
+	id, err := runner.NewRunID()
+	if err != nil {
+		return nil, nil, err
+	}
+	doc := &results.Run{ID: id, StartedAt: time.Now().UTC(), Seed: seed, Jobs: f.jobs, Repeat: f.repeat,
+		TimeoutSec: int(f.timeout.Seconds()), Keep: f.keep,
+		Filters: map[string][]string{"targets": targets, "profiles": f.profiles, "providers": f.providers}}
+	if f.tags != "" {
+		doc.Filters["tags"] = []string{f.tags}
+	}
+	for _, j := range jobs {
+		doc.Planned = append(doc.Planned, j.Planned())
+	}
+	return doc, jobs, nil
+}
+
+// resumePlan reloads a run's plan and keeps the jobs without a stored cell.
+func resumePlan(d dirs, f runFlags, provs []provider.Provider) (*results.Run, []runner.Job, error) {
+	store := results.Store{Dir: filepath.Join(f.out, "runs", f.resume)}
+	doc, err := store.LoadRun()
+	if err != nil {
+		return nil, nil, usagef("cannot resume %q: %v", f.resume, err)
+	}
+	byName := map[string]provider.Provider{}
+	for _, p := range provs {
+		byName[p.Name()] = p
+	}
+	parsed := map[string]*feature.Feature{}
+	var jobs []runner.Job
+	for i, pl := range doc.Planned {
+		if _, err := os.Stat(filepath.Join(store.Dir, "cells", pl.ID+".json")); err == nil {
+			continue
+		}
+		ft, ok := parsed[pl.FeatureFile]
+		if !ok {
+			if ft, err = feature.Parse(pl.FeatureFile); err != nil {
+				return nil, nil, usagef("cannot resume: %v", err)
+			}
+			parsed[pl.FeatureFile] = ft
+		}
+		p, ok := byName[pl.Provider]
+		if !ok {
+			mk, known := providers[pl.Provider]
+			if !known {
+				return nil, nil, usagef("cannot resume: unknown provider %q", pl.Provider)
+			}
+			p = mk()
+		}
+		found := false
+		for _, c := range ft.Cells {
+			if c.Line == pl.Line && c.Profile == pl.Profile {
+				jobs = append(jobs, runner.Job{Index: i, Cell: c, Provider: p, Attempt: pl.Attempt})
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, nil, usagef("cannot resume: %s:%d [%s] no longer exists (the feature changed)", pl.FeatureFile, pl.Line, pl.Profile)
+		}
+	}
+	return doc, jobs, nil
 }
 
 // writeReports renders the site, the run's JSON and JUnit, and the --json file.

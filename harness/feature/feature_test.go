@@ -102,3 +102,22 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchTags(t *testing.T) {
+	tags := []string{"@microk8s-4944", "@dnat"}
+	for expr, want := range map[string]bool{
+		"":                             true,
+		"@dnat":                        true,
+		"dnat":                         true,
+		"@wsl":                         false,
+		"@wsl,@dnat":                   true,
+		"@dnat && ~@slow":              true,
+		"@dnat && ~@microk8s-4944":     false,
+		"~@dnat":                       false,
+		"@wsl,@microk8s-4944 && @dnat": true,
+	} {
+		if got := MatchTags(expr, tags); got != want {
+			t.Errorf("MatchTags(%q) = %v, want %v", expr, got, want)
+		}
+	}
+}

@@ -79,6 +79,12 @@ type CNI struct {
 type Iptables struct {
 	// Mode is legacy or nft.
 	Mode string `yaml:"mode"`
+	// HostForwardPolicy is the FORWARD policy the host's own tooling set
+	// before MicroK8s started, per variant ("legacy", "nft"), e.g.
+	// {nft: DROP} for a host whose Docker set iptables-nft's FORWARD policy
+	// to DROP while MicroK8s' bundled iptables-legacy accepts pod traffic.
+	// A variant not listed keeps the kernel's default (ACCEPT).
+	HostForwardPolicy map[string]string `yaml:"host_forward_policy"`
 }
 
 // Kernel is a kernel profile: the release it stands for and the netfilter
@@ -204,6 +210,11 @@ func (p *Profile) validate() error {
 	case "legacy", "nft":
 	default:
 		return fmt.Errorf("iptables.mode: %q is not legacy or nft", p.Iptables.Mode)
+	}
+	for v, pol := range p.Iptables.HostForwardPolicy {
+		if (v != "legacy" && v != "nft") || (pol != "ACCEPT" && pol != "DROP") {
+			return fmt.Errorf("iptables.host_forward_policy: %s: %s: want legacy or nft: ACCEPT or DROP", v, pol)
+		}
 	}
 	for _, h := range p.Kernel.Hidden() {
 		if err := h.Validate(); err != nil {

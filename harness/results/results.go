@@ -35,6 +35,9 @@ type Step struct {
 // command's output, a log.
 type Evidence struct {
 	Name string `json:"name"`
+	// Kind is "rules" for a rule dump (diffed between cells in reports),
+	// otherwise "output" or "log"; empty means output.
+	Kind string `json:"kind,omitempty"`
 	Text string `json:"text"`
 }
 
@@ -54,6 +57,10 @@ type Cell struct {
 	Profile     string   `json:"profile"`
 	Provider    string   `json:"provider"`
 	Status      string   `json:"status"`
+	// Attempt numbers repeated runs of the same cell (--repeat), from 1.
+	Attempt int `json:"attempt"`
+	// Verdict reads Status, Reproduced and Expected together (see Verdict).
+	Verdict string `json:"verdict"`
 	// Reproduced says whether the reported failure was observed; nil when
 	// the scenario declares no failure signature or did not get that far.
 	Reproduced *bool `json:"reproduced"`
@@ -69,8 +76,21 @@ type Cell struct {
 	DurationMS   int64             `json:"duration_ms"`
 }
 
+// Key identifies a cell across attempts and runs: scenario, Examples line,
+// profile, provider.
+func (c *Cell) Key() string { return CellID(c.Scenario, c.Line, c.Profile, c.Provider) }
+
 // SchemaVersion is the current version of the cell document.
 const SchemaVersion = 1
+
+// AttemptID is the stored identifier of one attempt of a cell: the key,
+// with ".rN" for attempts after the first.
+func AttemptID(key string, attempt int) string {
+	if attempt <= 1 {
+		return key
+	}
+	return fmt.Sprintf("%s.r%d", key, attempt)
+}
 
 // CellID builds the stable identifier of a cell from its coordinates.
 func CellID(scenario string, line int, profile, provider string) string {

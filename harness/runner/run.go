@@ -33,20 +33,40 @@ type Run struct {
 	Dir    string
 }
 
-// NewRun creates the run's state directory.
+// NewRun creates the state directory of a new run.
 func NewRun() (*Run, error) {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	short := hex.EncodeToString(b)
-	r := &Run{
-		ID:     time.Now().UTC().Format("20060102T150405Z") + "-" + short,
-		Prefix: NamespacePrefix + short,
+	id, err := NewRunID()
+	if err != nil {
+		return nil, err
 	}
+	return OpenRun(id)
+}
+
+// NewRunID returns a fresh run ID: UTC start time and 6 random hex digits
+// (the short part names the run's namespaces, lab-XXXXXX-...).
+func NewRunID() (string, error) {
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b), nil
+}
+
+// OpenRun creates the state directory of the run with the given ID (a new
+// one, or one being resumed after its owner died).
+func OpenRun(id string) (*Run, error) {
+	i := strings.LastIndex(id, "-")
+	if i < 0 || i == len(id)-1 {
+		return nil, fmt.Errorf("bad run id %q", id)
+	}
+	short := id[i+1:]
+	r := &Run{ID: id, Prefix: NamespacePrefix + short}
 	r.Dir = filepath.Join(StateRoot, short)
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create run state %s: %w", r.Dir, err)
 	}
-	if err := os.WriteFile(filepath.Join(r.Dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	self := os.Getpid()
+	if err := os.WriteFile(filepath.Join(r.Dir, "owner"), []byte(fmt.Sprintf("%d %s", self, startTime(self))), 0o644); err != nil {
 		return nil, fmt.Errorf("create run state: %w", err)
 	}
 	return r, nil
@@ -55,17 +75,42 @@ func NewRun() (*Run, error) {
 // Close removes the run's state directory.
 func (r *Run) Close() error { return os.RemoveAll(r.Dir) }
 
-// alive reports whether the run owning state directory dir still runs.
+// startTime returns a process's start time from /proc/PID/stat (field 22)
+// and "" when the process is gone or a zombie: with the pid it identifies a
+// process even after pid reuse.
+func startTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // comm may contain spaces
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return ""
+	}
+	return f[19]
+}
+
+// alive reports whether the process that owns the run in dir still runs.
 func alive(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "owner"))
 	if err != nil {
 		return false
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return false
+	}
+	pid, err := strconv.Atoi(f[0])
 	if err != nil || pid <= 0 {
 		return false
 	}
-	return syscall.Kill(pid, 0) == nil
+	st := startTime(pid)
+	return st != "" && st == f[1]
 }
 
 // Clean removes what crashed runs left: their namespaces (killing processes
@@ -73,11 +118,22 @@ func alive(dir string) bool {
 // unless all is set. It returns what it removed.
 func Clean(ctx context.Context, all bool) ([]string, error) {
 	live := map[string]bool{}
-	dirs, _ := filepath.Glob(filepath.Join(StateRoot, "*"))
+	kept, _ := filepath.Glob(filepath.Join(KeptDir, "*"))
 	var removed []string
 	var errs []error
+	for _, d := range kept {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed = append(removed, "kept cell "+filepath.Base(d))
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(StateRoot, "*"))
 	for _, d := range dirs {
 		short := filepath.Base(d)
+		if d == KeptDir {
+			continue
+		}
 		if !all && alive(d) {
 			live[short] = true
 			continue

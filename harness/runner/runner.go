@@ -45,6 +45,9 @@ type Options struct {
 	Log io.Writer
 	// Environment is recorded into every cell (see Describe).
 	Environment map[string]string
+	// Keep leaves a failed or errored cell's namespaces and processes in
+	// place (see Kept) instead of tearing them down.
+	Keep bool
 }
 
 func (o *Options) log() io.Writer {
@@ -54,15 +57,22 @@ func (o *Options) log() io.Writer {
 	return o.Log
 }
 
-// Cell runs one cell; idx makes its resource prefix unique within the run.
-// It never panics and always returns a result.
-func (o *Options) Cell(ctx context.Context, idx int, fc feature.Cell) (res *results.Cell) {
+// Cell runs one cell on o.Provider; idx makes its resource prefix unique
+// within the run. It never panics and always returns a result.
+func (o *Options) Cell(ctx context.Context, idx int, fc feature.Cell) *results.Cell {
+	return o.Job(ctx, Job{Index: idx, Cell: fc, Provider: o.Provider, Attempt: 1})
+}
+
+// Job runs one attempt of one cell on the job's provider.
+func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	start := time.Now()
+	idx, fc, prov := j.Index, j.Cell, j.Provider
+	key := results.CellID(fc.Scenario, fc.Line, fc.Profile, prov.Name())
 	res = &results.Cell{
 		SchemaVersion: results.SchemaVersion, RunID: o.Run.ID,
-		ID:       results.CellID(fc.Scenario, fc.Line, fc.Profile, o.Provider.Name()),
+		ID: results.AttemptID(key, j.Attempt), Attempt: j.Attempt,
 		Scenario: fc.Scenario, Feature: fc.Feature, Name: fc.Name, FeatureFile: fc.File, Line: fc.Line,
-		Tags: fc.Tags, Profile: fc.Profile, Provider: o.Provider.Name(),
+		Tags: fc.Tags, Profile: fc.Profile, Provider: prov.Name(),
 		Observations: map[string]any{}, StartedAt: start.UTC(), Environment: map[string]string{},
 	}
 	for k, v := range o.Environment {
@@ -73,13 +83,15 @@ func (o *Options) Cell(ctx context.Context, idx int, fc feature.Cell) (res *resu
 			res.Status, res.Error = results.Error, fmt.Sprintf("panic: %v\n%s", r, debug.Stack())
 		}
 		res.DurationMS = time.Since(start).Milliseconds()
+		res.Verdict = results.Verdict(res)
 		if o.Store != nil {
 			if err := o.Store.Put(res); err != nil && res.Error == "" {
 				res.Status, res.Error = results.Error, err.Error()
 			}
 		}
 	}()
-	if err := o.Provider.Check(ctx); err != nil {
+	res.Environment["provider"] = prov.Name()
+	if err := prov.Check(ctx); err != nil {
 		var ue *provider.UnavailableError
 		if errors.As(err, &ue) {
 			res.Status, res.Error = results.Skipped, err.Error()
@@ -103,10 +115,21 @@ func (o *Options) Cell(ctx context.Context, idx int, fc feature.Cell) (res *resu
 
 	prefix := fmt.Sprintf("%s-%d", o.Run.Prefix, idx)
 	stateDir := filepath.Join(o.Run.Dir, fmt.Sprint(idx))
-	env, err := o.Provider.NewEnv(ctx, prefix)
+	env, err := prov.NewEnv(ctx, prefix)
+	var cluster *sim.Cluster
 	// Teardown is registered before the error check and runs on a fresh
 	// context: a cancelled or timed-out cell still removes what it made.
 	defer func() {
+		if o.Keep && env != nil && (res.Status == results.Failed || res.Status == results.Error) {
+			if kerr := o.keep(res, prefix, stateDir, cluster); kerr == nil {
+				return
+			} else {
+				res.Error = strings.TrimSpace(res.Error + "\nkeep: " + kerr.Error())
+			}
+		}
+		if cluster != nil {
+			cluster.Close()
+		}
 		tctx, tcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer tcancel()
 		if env != nil {
@@ -121,8 +144,7 @@ func (o *Options) Cell(ctx context.Context, idx int, fc feature.Cell) (res *resu
 		res.Status, res.Error = results.Error, err.Error()
 		return res
 	}
-	cluster := sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, HidextLib: o.HidextLib})
-	defer cluster.Close()
+	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, HidextLib: o.HidextLib})
 	var trace bytes.Buffer
 	w := scenarios.NewWorld(env, cluster, res, io.MultiWriter(&trace, o.log()))
 	o.steps(ctx, fc, w, res)

@@ -50,6 +50,8 @@ type Cluster struct {
 	clients map[string]provider.Host
 	nextIP  int
 	closers []func()
+	// ext holds per-cell state of driver parts kept in other files (Ext).
+	ext map[string]any
 }
 
 // OnClose registers a teardown function (stop a daemon, a goroutine, a
@@ -77,7 +79,12 @@ func (c *Cluster) StateDir() string { return c.opts.StateDir }
 // profile's iptables variant first in PATH (as the snap's bundled binaries)
 // and, for a kernel profile, the library hiding its missing extensions.
 func (c *Cluster) NodeEnv(shimDir string) ([]string, error) {
-	env := []string{"PATH=" + shimDir + ":" + os.Getenv("PATH")}
+	env := []string{
+		"PATH=" + shimDir + ":" + os.Getenv("PATH"),
+		// Each node takes its own xtables lock, as a separate machine would,
+		// so parallel cells do not queue on the host's /run/xtables.lock.
+		"XTABLES_LOCKFILE=" + filepath.Join(filepath.Dir(shimDir), "xtables.lock"),
+	}
 	if h := c.prof.Kernel.Hidden(); len(h) > 0 {
 		if c.opts.HidextLib == "" {
 			return nil, fmt.Errorf("profile %s hides kernel extensions but the kernel-profile library is not built; run `make build`", c.prof.Name)
@@ -162,6 +169,9 @@ func (c *Cluster) AddNode(ctx context.Context, name string) (*Node, error) {
 		return nil, err
 	}
 	r := netns.Runner{Path: h.NetNS(), Env: env}
+	if err := c.prepareNode(ctx, dir, r); err != nil {
+		return nil, err
+	}
 	conflist := cni.FlannelConfList(c.prof.CNI.Network, c.prof.CNI.Subnet, filepath.Join(dir, "ipam"))
 	n, err := cni.New(c.opts.PluginDir, filepath.Join(dir, "cni-cache"), r, conflist)
 	if err != nil {

@@ -1,0 +1,98 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"lab/harness/netns"
+	"lab/harness/results"
+	"lab/harness/sim"
+)
+
+// KeptDir holds one directory per kept cell (state, shims and kept.json).
+const KeptDir = StateRoot + "/kept"
+
+// Kept describes a failed cell left running for inspection with --keep.
+type Kept struct {
+	Cell   string `json:"cell"`
+	RunID  string `json:"run_id"`
+	Prefix string `json:"prefix"`
+	// Nodes maps host names to their namespace paths.
+	Nodes map[string]string `json:"nodes"`
+	// Env maps node names to the environment lab ran commands with there
+	// (iptables variant in PATH, kernel profile).
+	Env map[string][]string `json:"env"`
+	Dir string              `json:"dir"`
+}
+
+func (o *Options) keep(res *results.Cell, prefix, stateDir string, cluster *sim.Cluster) error {
+	dir := filepath.Join(KeptDir, filepath.Base(prefix))
+	if err := os.MkdirAll(KeptDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(stateDir, dir); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("keep state: %w", err)
+	}
+	k := Kept{Cell: res.ID, RunID: res.RunID, Prefix: prefix, Nodes: map[string]string{}, Env: map[string][]string{}, Dir: dir}
+	names, _ := netns.List(prefix + "-h-")
+	for _, n := range names {
+		k.Nodes[strings.TrimPrefix(n, prefix+"-h-")] = netns.Path(n)
+	}
+	if cluster != nil {
+		for name := range k.Nodes {
+			if n, ok := cluster.Node(name); ok {
+				env := append([]string(nil), n.Runner.Env...)
+				for i, e := range env { // the state directory moved
+					env[i] = strings.ReplaceAll(e, stateDir, dir)
+				}
+				k.Env[name] = env
+			}
+		}
+	}
+	data, _ := json.MarshalIndent(k, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "kept.json"), data, 0o644); err != nil {
+		return err
+	}
+	var nodes []string
+	for n := range k.Nodes {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	res.Error = strings.TrimSpace(res.Error + fmt.Sprintf("\nkept for inspection: lab shell %s NODE (nodes: %s); lab clean removes it", res.ID, strings.Join(nodes, ", ")))
+	return nil
+}
+
+// LoadKept finds a kept cell by ID (or a unique prefix of it).
+func LoadKept(id string) (*Kept, error) {
+	files, _ := filepath.Glob(filepath.Join(KeptDir, "*", "kept.json"))
+	var match []*Kept
+	var ids []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var k Kept
+		if json.Unmarshal(data, &k) != nil {
+			continue
+		}
+		ids = append(ids, k.Cell)
+		if k.Cell == id {
+			return &k, nil
+		}
+		if strings.HasPrefix(k.Cell, id) {
+			match = append(match, &k)
+		}
+	}
+	if len(match) == 1 {
+		return match[0], nil
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no kept cells; run with --keep to keep failed cells")
+	}
+	return nil, fmt.Errorf("no kept cell %q (ambiguous or unknown); kept cells: %s", id, strings.Join(ids, ", "))
+}
