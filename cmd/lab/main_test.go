@@ -107,7 +107,7 @@ func TestRunLeavesHostUnchanged(t *testing.T) {
 	before := hostState(t)
 	out := t.TempDir()
 	jsonPath := filepath.Join(out, "cells.json")
-	code, stdout, stderr := lab("run", "dnat-stop-start", "-q", "--out", out, "--json", jsonPath)
+	code, stdout, stderr := lab("run", "dnat-stop-start", "--out", out, "--json", jsonPath)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
