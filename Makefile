@@ -6,11 +6,13 @@ GO        ?= go
 BIN       := bin
 CNI_BIN   := $(BIN)/cni
 HIDEXT    := $(BIN)/libhidext.so
-APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps gcc libc6-dev
+APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps gcc libc6-dev chromium
 # the programs those packages provide, to skip apt when all are present
-NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter gcc
+NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter gcc chromium
+# nightly: where the published site goes
+SITE      ?= reports/site
 
-.PHONY: all lab build deps test bench docs clean
+.PHONY: all lab build deps test bench docs nightly clean
 
 all: build
 
@@ -56,6 +58,11 @@ test: deps build
 ## bench: performance targets as Go benchmarks
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+
+## nightly: run the whole matrix and publish it with history into $(SITE)
+nightly: deps build
+	-$(BIN)/lab matrix --out $(SITE)
+	$(BIN)/lab report --out $(SITE)
 
 ## docs: regenerate the step reference in features/README.md
 docs: $(BIN)/lab

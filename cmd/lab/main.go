@@ -47,7 +47,8 @@ func commands() []command {
 		{"run", "TARGET...", "run the cells of scenarios (feature base names) or .feature files", cmdRun},
 		{"matrix", "", "run every feature x profile (the whole matrix)", cmdMatrix},
 		{"report", "", "render the HTML matrix, JSON and JUnit from stored results", cmdReport},
-		{"clean", "", "remove namespaces and state a crashed run left behind", cmdClean},
+		{"shell", "CELL NODE", "open a shell in a node of a cell kept with --keep", cmdShell},
+		{"clean", "", "remove kept cells and what crashed runs left behind", cmdClean},
 	}
 }
 
@@ -123,6 +124,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 // arguments, and returns the positional ones.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	var rest []string // after "--": positional, verbatim
+	for i, a := range args {
+		if a == "--" {
+			args, rest = args[:i], args[i+1:]
+			break
+		}
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -135,7 +143,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return pos, nil
+			return append(pos, rest...), nil
 		}
 		pos = append(pos, args[0])
 		args = args[1:]

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Cmd describes one external command.
@@ -164,4 +165,17 @@ func lookIn(name string, env []string) (string, bool) {
 		return "", false
 	}
 	return "", false
+}
+
+// Replace replaces the lab process with argv (an interactive shell), with
+// env as its environment. It returns only on failure.
+func Replace(argv, env []string) error {
+	p, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("%s: %w", Quote(argv), err)
+	}
+	if err := syscall.Exec(p, argv, env); err != nil {
+		return fmt.Errorf("%s: %w", Quote(argv), err)
+	}
+	return nil
 }

@@ -174,6 +174,8 @@ func Describe(ctx context.Context, pluginDir string) map[string]string {
 		"iptables_legacy": {"iptables-legacy", "-V"},
 		"iptables_nft":    {"iptables-nft", "-V"},
 		"nft":             {"nft", "-v"},
+		"firewalld":       {"firewalld", "--version"},
+		"iproute2":        {"ip", "-V"},
 	} {
 		if out, err := execx.Output(ctx, execx.Host{}, argv...); err == nil {
 			env[key] = strings.TrimSpace(out)

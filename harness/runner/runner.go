@@ -189,6 +189,7 @@ func (o *Options) steps(ctx context.Context, fc feature.Cell, w *scenarios.World
 			case status == godog.StepFailed && scenarios.IsExpectation(err):
 				if res.Status == "" {
 					res.Status = results.Failed
+					res.Error = fmt.Sprintf("expectation not met at %s:%d: %s", fc.File, s.Line, s.Error)
 				}
 			case status == godog.StepFailed, status == godog.StepUndefined, status == godog.StepPending, status == godog.StepAmbiguous:
 				res.Status = results.Error

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"lab/harness/execx"
+	"lab/harness/netns"
+	"lab/harness/runner"
+)
+
+// cmdShell opens a shell inside a node of a cell kept with --keep, with the
+// environment lab ran commands with there (the profile's iptables variant
+// first in PATH, the kernel profile's hidden extensions).
+func cmdShell(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("shell", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: lab shell CELL NODE [-- COMMAND...]\n\nOpens a shell (or runs COMMAND) in NODE of a cell kept by `lab run --keep`.\nPod servers ran inside lab and are gone; namespaces, rules and daemons stay\nuntil `lab clean`.\n")
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usagef("want CELL and NODE; a run with --keep prints them for each failed cell")
+	}
+	k, err := runner.LoadKept(pos[0])
+	if err != nil {
+		return usagef("%v", err)
+	}
+	path, ok := k.Nodes[pos[1]]
+	if !ok {
+		var names []string
+		for n := range k.Nodes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return usagef("cell %s has no node %q; nodes: %s", k.Cell, pos[1], strings.Join(names, ", "))
+	}
+	cmd := pos[2:]
+	if len(cmd) == 0 {
+		sh := os.Getenv("SHELL")
+		if sh == "" {
+			sh = "/bin/bash"
+		}
+		cmd = []string{sh}
+	}
+	env := netns.MergeEnv(os.Environ(), append(k.Env[pos[1]], "PS1=[lab "+pos[1]+"] \\w# "))
+	fmt.Fprintf(stderr, "entering %s of %s (%s)\n", pos[1], k.Cell, path)
+	return execx.Replace(append([]string{"nsenter", "--net=" + path, "--"}, cmd...), env)
+}
