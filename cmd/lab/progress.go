@@ -91,6 +91,11 @@ func (p *progress) event(e runner.Event) {
 		line += ": " + strings.SplitN(c.Error, "\n", 2)[0]
 	}
 	fmt.Fprintln(p.w, line)
+	for _, l := range strings.Split(c.Error, "\n") {
+		if strings.HasPrefix(l, "kept for inspection:") {
+			fmt.Fprintln(p.w, "      "+l)
+		}
+	}
 	if p.live {
 		p.draw()
 	}

@@ -150,8 +150,8 @@ func Clean(ctx context.Context, all bool) ([]string, error) {
 	}
 	for _, n := range names {
 		short, _, _ := strings.Cut(strings.TrimPrefix(n, NamespacePrefix), "-")
-		if live[short] {
-			continue
+		if live[short] || !isShortID(short) {
+			continue // a live run's, or not a run's (tests name theirs lab-ktest-...)
 		}
 		if err := netns.Delete(ctx, n); err != nil {
 			errs = append(errs, err)
@@ -196,4 +196,17 @@ func utsString(b []int8) string {
 		s.WriteByte(byte(c))
 	}
 	return s.String()
+}
+
+// isShortID reports whether s looks like a run's short ID (6 hex digits).
+func isShortID(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
