@@ -165,3 +165,44 @@ func TestKeepShellClean(t *testing.T) {
 		t.Errorf("namespaces left after clean: %v", left)
 	}
 }
+
+// TestPreflightErrors runs the real binary as a non-root user and with the
+// system binaries missing from PATH: one line naming the fix, exit 2.
+func TestPreflightErrors(t *testing.T) {
+	bin, env := buildLab(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	dir, err := os.MkdirTemp("", "lab-preflight-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	pub := filepath.Join(dir, "lab")
+	data, _ := os.ReadFile(bin)
+	os.WriteFile(pub, data, 0o755)
+	root, _ := filepath.Abs("../..")
+	for _, tc := range []struct {
+		name string
+		argv []string
+		env  []string
+		want string
+	}{
+		{"not root", []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", pub, "run", "dnat-stop-start"}, env,
+			"needs root to create network namespaces; run as root (sudo)"},
+		{"no iptables", []string{pub, "run", "dnat-stop-start"}, append(env, "PATH=/usr/bin:/bin"),
+			"iptables-legacy (apt-get install iptables), nft (apt-get install nftables); run `make deps` as root"},
+	} {
+		cmd := exec.Command(tc.argv[0], tc.argv[1:]...)
+		cmd.Env, cmd.Dir = tc.env, root
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Errorf("%s: want exit 2, got %v\n%s", tc.name, err, out)
+		}
+		if !strings.Contains(string(out), tc.want) || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("%s: want one line containing %q, got:\n%s", tc.name, tc.want, out)
+		}
+	}
+}
