@@ -84,6 +84,8 @@ func (c *Cluster) NodeEnv(shimDir string) ([]string, error) {
 		// Each node takes its own xtables lock, as a separate machine would,
 		// so parallel cells do not queue on the host's /run/xtables.lock.
 		"XTABLES_LOCKFILE=" + filepath.Join(filepath.Dir(shimDir), "xtables.lock"),
+		// firewall-cmd reaches the node's own firewalld, never the host's.
+		BusEnv(filepath.Dir(shimDir)),
 	}
 	if h := c.prof.Kernel.Hidden(); len(h) > 0 {
 		if c.opts.HidextLib == "" {
@@ -130,6 +132,7 @@ type Pod struct {
 	IP          netip.Addr
 	Generation  int
 	ns          string // namespace name (without the cell prefix)
+	nsPath      string
 	servers     []*server
 }
 
@@ -181,6 +184,9 @@ func (c *Cluster) AddNode(ctx context.Context, name string) (*Node, error) {
 	c.mu.Lock()
 	c.nodes[name] = node
 	c.mu.Unlock()
+	if err := c.startFirewalld(ctx, node, dir); err != nil {
+		return nil, err
+	}
 	return node, nil
 }
 
@@ -241,7 +247,7 @@ func (n *Node) sandbox(ctx context.Context, p *Pod) error {
 	if err != nil {
 		return fmt.Errorf("pod %s on %s: %w", p.Name, n.Name(), err)
 	}
-	p.IP = ip
+	p.IP, p.nsPath = ip, path
 	return n.serve(p)
 }
 
@@ -252,29 +258,13 @@ func (n *Node) serve(p *Pod) error {
 			continue
 		}
 		seen[pm.ContainerPort] = true
-		s, err := listen(netns.Path(n.nsName(p)), pm.ContainerPort, fmt.Sprintf("pod %s (%s, sandbox %d)", p.Name, p.IP, p.Generation))
+		s, err := listen(p.nsPath, pm.ContainerPort, fmt.Sprintf("pod %s (%s, sandbox %d)", p.Name, p.IP, p.Generation))
 		if err != nil {
 			return err
 		}
 		p.servers = append(p.servers, s)
 	}
 	return nil
-}
-
-func (n *Node) nsName(p *Pod) string {
-	return filepath.Base(mustPrefix(n.Host.NetNS())) + p.ns
-}
-
-// mustPrefix returns the cell prefix part of a host namespace path
-// ("<prefix>-h-<name>" -> "<prefix>-").
-func mustPrefix(hostNS string) string {
-	base := filepath.Base(hostNS)
-	for i := len(base) - 1; i >= 2; i-- {
-		if base[i-2:i+1] == "-h-" {
-			return base[:i-1]
-		}
-	}
-	return base + "-"
 }
 
 func (p *Pod) stopServers() {
