@@ -3,15 +3,37 @@ package reports
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"lab/harness/results"
 )
+
+// pinnedKeys are the environment entries a profile pins, shown in the
+// column headers in this order (snap_revision joins microk8s).
+var pinnedKeys = []string{"microk8s", "distro", "kernel_profile", "kernel_missing", "iptables_mode", "cni", "firewall", "driver"}
 
 // column is one matrix column: a profile, within a provider group.
 type column struct {
 	Provider, Profile string
 	// GroupStart marks the first column of a provider group.
 	GroupStart bool
+	// Pins are the versions the column's cells ran with.
+	Pins []pin
+}
+
+// pin is one pinned version in a column header; Value is shortened for
+// the header, Full is the whole value (shown on hover).
+type pin struct {
+	Name, Value, Full string
+}
+
+// shortPin shortens a header value: long lists to their first item and a
+// count, other long values to 40 characters.
+func shortPin(v string) string {
+	if items := strings.Split(v, ","); len(items) > 3 {
+		return fmt.Sprintf("%s, +%d more", items[0], len(items)-1)
+	}
+	return truncate(v, 40)
 }
 
 // providerGroup is one column group of the matrix header.
@@ -20,43 +42,71 @@ type providerGroup struct {
 	Span     int
 }
 
-// matrixCell is one coordinate of the matrix; Cell is nil when no cell ran there.
+// matrixCell is one coordinate of the matrix; Empty when nothing ran there.
 type matrixCell struct {
-	Cell       *results.Cell
+	Empty      bool
+	Key        string
 	Class      string
 	Label      string
 	Href       string
 	Title      string
+	History    strip
 	GroupStart bool
 }
 
-// matrixRow is one row: a scenario, or one Examples row of a scenario that
-// has several cells in the same column.
+// matrixRow is one row: a Scenario Outline of the feature (or one Examples
+// line of it when an outline has several rows for the same column).
 type matrixRow struct {
-	Scenario string
-	Feature  string
-	// Example is the expanded scenario name, set when the scenario is split
-	// into several rows.
-	Example string
-	// First marks the first row of a scenario.
-	First bool
+	Name  string
 	Cells []matrixCell
 }
 
-// matrix is the laid-out compatibility matrix.
+// featureGroup is the rows of one feature file (one scenario target).
+type featureGroup struct {
+	Scenario string
+	Feature  string
+	Tags     []tagLink
+	Badge    string
+	Rows     []matrixRow
+}
+
+// matrix is the laid-out compatibility matrix of one run.
 type matrix struct {
 	Columns   []column
 	Providers []providerGroup
-	Rows      []matrixRow
+	Features  []featureGroup
+	// Shared is the environment every cell of the run shares (host tools).
+	Shared []keyValue
+	// Span is the number of table columns (the row names included).
+	Span int
 }
 
-// buildMatrix lays out sorted cells: rows are scenarios, columns the union
-// of profiles (sorted), repeated per provider. pages maps cells to their page
-// file names; hrefs are "cells/<page>".
-func buildMatrix(cells []*results.Cell, pages map[*results.Cell]string) matrix {
+// rowName is the name of the Scenario Outline a cell was expanded from: its
+// name with the profile replaced by "<profile>" and a trailing
+// " on <profile>" dropped.
+func rowName(c *results.Cell) string {
+	n := c.Name
+	if n == "" {
+		return fmt.Sprintf("line %d", c.Line)
+	}
+	if c.Profile != "" {
+		n = strings.ReplaceAll(n, c.Profile, "<profile>")
+	}
+	if t := strings.TrimSuffix(n, " on <profile>"); t != "" {
+		n = t
+	}
+	return n
+}
+
+// buildMatrix lays out runs[idx]: columns are the union of profiles
+// (sorted), repeated per provider; rows are grouped by scenario (feature),
+// one per outline. root is the path from the page to the site root; every
+// cell carries its last n results as a history strip.
+func buildMatrix(runs []*runData, idx int, root string, n int) matrix {
+	r := runs[idx]
 	var m matrix
 	profileSet, providerSet := map[string]bool{}, map[string]bool{}
-	for _, c := range cells {
+	for _, c := range r.Cells {
 		profileSet[c.Profile] = true
 		providerSet[c.Provider] = true
 	}
@@ -69,98 +119,159 @@ func buildMatrix(cells []*results.Cell, pages map[*results.Cell]string) matrix {
 			m.Columns = append(m.Columns, column{Provider: pv, Profile: pf, GroupStart: i == 0 && len(providers) > 1})
 		}
 	}
-
-	// Group by scenario, keeping the sorted order.
-	var order []string
-	byScenario := map[string][]*results.Cell{}
-	for _, c := range cells {
-		if _, ok := byScenario[c.Scenario]; !ok {
-			order = append(order, c.Scenario)
-		}
-		byScenario[c.Scenario] = append(byScenario[c.Scenario], c)
-	}
+	m.Span = len(m.Columns) + 1
 	col := func(c *results.Cell) int { return colIndex[[2]string{c.Provider, c.Profile}] }
+	m.Shared = pinColumns(m.Columns, r.Cells, col)
 
+	var order []string
+	byScenario := map[string][]*group{}
+	for _, g := range r.Groups {
+		scn := g.First().Scenario
+		if _, ok := byScenario[scn]; !ok {
+			order = append(order, scn)
+		}
+		byScenario[scn] = append(byScenario[scn], g)
+	}
 	for _, scn := range order {
-		group := byScenario[scn]
-		feature := ""
-		for _, c := range group {
-			if c.Feature != "" {
-				feature = c.Feature
-				break
+		groups := byScenario[scn]
+		var cells []*results.Cell
+		fg := featureGroup{Scenario: scn, Badge: root + "badges/" + safeName(scn) + ".svg"}
+		for _, g := range groups {
+			cells = append(cells, g.Attempts...)
+			if fg.Feature == "" {
+				fg.Feature = g.First().Feature
 			}
 		}
-		keyOf := rowKeyFunc(group, col)
-		var keys []string
-		rows := map[string]*matrixRow{}
-		for _, c := range group {
-			k := keyOf(c)
-			r, ok := rows[k]
+		fg.Tags = tagLinks(cells)
+		names := rowNames(groups, col)
+		rows := map[string]int{}
+		for _, g := range groups {
+			name := names[g]
+			ri, ok := rows[name]
 			if !ok {
-				r = &matrixRow{Scenario: scn, Feature: feature, Cells: make([]matrixCell, len(m.Columns))}
-				if k != "" {
-					r.Example = k
+				row := matrixRow{Name: name, Cells: make([]matrixCell, len(m.Columns))}
+				for i := range row.Cells {
+					row.Cells[i] = matrixCell{Empty: true, GroupStart: m.Columns[i].GroupStart}
 				}
-				for i := range r.Cells {
-					r.Cells[i].GroupStart = m.Columns[i].GroupStart
-				}
-				rows[k] = r
-				keys = append(keys, k)
+				ri = len(fg.Rows)
+				rows[name] = ri
+				fg.Rows = append(fg.Rows, row)
 			}
-			i := col(c)
-			if r.Cells[i].Cell != nil {
-				continue // unreachable: rowKeyFunc guarantees one cell per coordinate
-			}
-			r.Cells[i] = matrixCell{
-				Cell:       c,
-				Class:      statusClass(c.Status),
-				Label:      statusLabel(c),
-				Href:       "cells/" + pages[c],
-				Title:      cellTitle(c),
+			i := col(g.First())
+			fg.Rows[ri].Cells[i] = matrixCell{
+				Key:        g.Key,
+				Class:      verdictClass(g.Verdict),
+				Label:      g.Label(),
+				Href:       r.cellHref(root, g.Worst),
+				Title:      cellTitle(g.Worst),
+				History:    historyStrip(runs, idx, g.Key, n, root),
 				GroupStart: m.Columns[i].GroupStart,
 			}
 		}
-		for n, k := range keys {
-			r := rows[k]
-			r.First = n == 0
-			m.Rows = append(m.Rows, *r)
-		}
+		m.Features = append(m.Features, fg)
 	}
 	return m
 }
 
-// rowKeyFunc decides how a scenario's cells split into rows. With at most one
-// cell per column the scenario is a single row (key ""); otherwise rows are
-// the expanded scenario names, or names plus Examples line when names collide.
-func rowKeyFunc(group []*results.Cell, col func(*results.Cell) int) func(*results.Cell) string {
-	collides := func(key func(*results.Cell) string) bool {
-		seen := map[string]bool{}
-		for _, c := range group {
-			k := fmt.Sprintf("%s\x00%d", key(c), col(c))
-			if seen[k] {
-				return true
-			}
-			seen[k] = true
+// rowNames names the row of every group: its outline (rowName), plus
+// " (line N)" for outlines with two groups in the same column.
+func rowNames(groups []*group, col func(*results.Cell) int) map[*group]string {
+	count := map[string]int{}
+	key := func(g *group) string { return fmt.Sprintf("%s\x00%d", rowName(g.First()), col(g.First())) }
+	for _, g := range groups {
+		count[key(g)]++
+	}
+	split := map[string]bool{}
+	for _, g := range groups {
+		if count[key(g)] > 1 {
+			split[rowName(g.First())] = true
 		}
-		return false
 	}
-	single := func(*results.Cell) string { return "" }
-	byName := func(c *results.Cell) string { return c.Name }
-	byLine := func(c *results.Cell) string { return fmt.Sprintf("%s (line %d)", c.Name, c.Line) }
-	switch {
-	case !collides(single):
-		return single
-	case !collides(byName):
-		return byName
-	case !collides(byLine):
-		return byLine
+	out := map[*group]string{}
+	for _, g := range groups {
+		n := rowName(g.First())
+		if split[n] {
+			n = fmt.Sprintf("%s (line %d)", n, g.First().Line)
+		}
+		out[g] = n
 	}
-	// Identical coordinates, name and line: give every cell its own row.
-	index := map[*results.Cell]int{}
-	for i, c := range group {
-		index[c] = i + 1
+	return out
+}
+
+// pinColumns fills every column's Pins from its cells' environment: the
+// pinned keys, and any other key whose value differs between cells. It
+// returns the entries every cell shares, which the page shows once.
+func pinColumns(cols []column, cells []*results.Cell, col func(*results.Cell) int) []keyValue {
+	pinned := map[string]bool{"snap_revision": true, "provider": true}
+	for _, k := range pinnedKeys {
+		pinned[k] = true
 	}
-	return func(c *results.Cell) string { return fmt.Sprintf("%s (line %d, #%d)", c.Name, c.Line, index[c]) }
+	values := map[string]map[string]bool{} // key -> values over all cells
+	present := map[string]int{}
+	for _, c := range cells {
+		for k, v := range c.Environment {
+			if values[k] == nil {
+				values[k] = map[string]bool{}
+			}
+			values[k][v] = true
+			present[k]++
+		}
+	}
+	var shared []keyValue
+	var varying []string
+	for _, k := range sortedKeys(boolSet(values)) {
+		if pinned[k] {
+			continue
+		}
+		if len(values[k]) == 1 && present[k] == len(cells) {
+			for v := range values[k] {
+				shared = append(shared, keyValue{k, v})
+			}
+		} else {
+			varying = append(varying, k)
+		}
+	}
+	keys := append(append([]string{}, pinnedKeys...), varying...)
+	for i := range cols {
+		var mine []*results.Cell
+		for _, c := range cells {
+			if col(c) == i {
+				mine = append(mine, c)
+			}
+		}
+		for _, k := range keys {
+			v := columnValue(mine, k)
+			if k == "microk8s" {
+				if rev := columnValue(mine, "snap_revision"); rev != "" {
+					v = strings.TrimSpace(v + " rev " + rev)
+				}
+			}
+			if v != "" {
+				cols[i].Pins = append(cols[i].Pins, pin{k, shortPin(v), v})
+			}
+		}
+	}
+	return shared
+}
+
+// columnValue joins the distinct values of key among cells ("a | b").
+func columnValue(cells []*results.Cell, key string) string {
+	set := map[string]bool{}
+	for _, c := range cells {
+		if v := c.Environment[key]; v != "" {
+			set[v] = true
+		}
+	}
+	return strings.Join(sortedKeys(set), " | ")
+}
+
+// boolSet turns the keys of any string-keyed map into a set.
+func boolSet[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 // cellTitle is the hover text of a matrix cell.

@@ -35,28 +35,6 @@ func statusClass(status string) string {
 	return "unknown"
 }
 
-// statusLabel is the short text shown in a matrix cell.
-func statusLabel(c *results.Cell) string {
-	switch c.Status {
-	case results.Passed:
-		switch {
-		case c.Reproduced == nil:
-			return "passed"
-		case *c.Reproduced:
-			return "passed · reproduced"
-		default:
-			return "passed · clean"
-		}
-	case results.Failed:
-		return "FAILED"
-	case results.Error, results.Skipped:
-		return c.Status
-	case "":
-		return "no status"
-	}
-	return c.Status
-}
-
 // reproText renders Reproduced as yes, no or the given unknown marker.
 func reproText(r *bool, unknown string) string {
 	switch {

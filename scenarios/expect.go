@@ -8,7 +8,7 @@ import (
 
 func init() {
 	register(Def{Subject: "expectations", Pattern: `^observation "([^"]+)" should be (.+)$`,
-		Doc:     "Asserts on a recorded observation. The condition is one of: \"V\" (equal; \"A|B\" accepts either), not \"V\", at least N, at most N, between N and M (inclusive; N may end in %). An unmet condition fails the cell (status failed, not error).",
+		Doc:     "Asserts on a recorded observation. The condition is one of: \"V\" (equal; \"A|B\" accepts either), not \"V\", containing \"V\" (the text contains V), at least N, at most N, between N and M (inclusive; N may end in %). An unmet condition fails the cell (status failed, not error).",
 		Example: `Then observation "dnat_jumps_after" should be "4"`,
 		bind:    func(w *World) any { return w.shouldBe }})
 	register(Def{Subject: "expectations", Pattern: `^the reported failure is present when observation "([^"]+)" is (.+)$`,
@@ -23,7 +23,7 @@ func init() {
 
 // Cond is a parsed condition on an observation.
 type Cond struct {
-	Op     string // eq, ne, ge, le, between
+	Op     string // eq, ne, contains, ge, le, between
 	Values []string
 	Lo, Hi float64
 }
@@ -45,6 +45,11 @@ func ParseCond(s string) (Cond, error) {
 			return Cond{Op: "ne", Values: strings.Split(v, "|")}, nil
 		}
 	}
+	if rest, ok := strings.CutPrefix(s, "containing "); ok {
+		if v, ok := quoted(strings.TrimSpace(rest)); ok {
+			return Cond{Op: "contains", Values: []string{v}}, nil
+		}
+	}
 	if rest, ok := strings.CutPrefix(s, "at least "); ok {
 		n, err := number(rest)
 		return Cond{Op: "ge", Lo: n}, err
@@ -63,7 +68,7 @@ func ParseCond(s string) (Cond, error) {
 			}
 		}
 	}
-	return Cond{}, fmt.Errorf(`bad condition %q: want "V", not "V", at least N, at most N or between N and M`, s)
+	return Cond{}, fmt.Errorf(`bad condition %q: want "V", not "V", containing "V", at least N, at most N or between N and M`, s)
 }
 
 func number(s string) (float64, error) {
@@ -79,6 +84,8 @@ func number(s string) (float64, error) {
 func (c Cond) Holds(v any) (bool, error) {
 	str := fmt.Sprint(v)
 	switch c.Op {
+	case "contains":
+		return strings.Contains(str, c.Values[0]), nil
 	case "eq", "ne":
 		in := false
 		for _, want := range c.Values {

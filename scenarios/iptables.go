@@ -38,7 +38,7 @@ func (w *World) countJumps(ctx context.Context, chain, table, node, obs string) 
 	if err != nil {
 		return err
 	}
-	w.Evidence(fmt.Sprintf("%s: %s table of %s", obs, table, node), dump)
+	w.RuleDump(fmt.Sprintf("%s: %s table of %s", obs, table, node), dump)
 	w.Observe(obs, d.Jumps(table, chain))
 	return nil
 }

@@ -36,7 +36,7 @@ type Def struct {
 var registry []Def
 
 // subjectOrder is the order subjects appear in docs; others follow by name.
-var subjectOrder = []string{"topology", "microk8s", "iptables", "probes", "expectations"}
+var subjectOrder = []string{"topology", "microk8s", "iptables", "probes", "calico", "services", "netfilter", "ingress", "firewall", "egress", "expectations"}
 
 // register adds a definition at init time; the vocabulary is static.
 func register(d Def) { registry = append(registry, d) }
@@ -113,6 +113,14 @@ func (w *World) Evidence(name, text string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.cell.Evidence = append(w.cell.Evidence, results.Evidence{Name: name, Text: text})
+}
+
+// RuleDump attaches a rule dump (iptables-save, nft list) to the cell;
+// reports diff rule dumps of the same name between profiles.
+func (w *World) RuleDump(name, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cell.Evidence = append(w.cell.Evidence, results.Evidence{Name: name, Kind: "rules", Text: text})
 }
 
 // ExpectationError marks a step failure as an unmet expectation (cell

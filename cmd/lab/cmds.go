@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -347,16 +348,13 @@ func resumePlan(d dirs, f runFlags, provs []provider.Provider) (*results.Run, []
 	return doc, jobs, nil
 }
 
-// writeReports renders the site, the run's JSON and JUnit, and the --json file.
+// writeReports publishes the site into out after a run: runID's matrix as
+// the front page, its own pages, JUnit, JSON and index.json, and the pages
+// of stored runs not rendered yet (incrementally; `lab report` rebuilds
+// everything); then the --json file.
 func writeReports(out, runID string, cells []*results.Cell, jsonPath string) error {
-	runDir := filepath.Join(out, "runs", runID)
-	if err := reports.WriteJSON(filepath.Join(runDir, "results.json"), cells); err != nil {
-		return err
-	}
-	if err := reports.WriteJUnit(filepath.Join(runDir, "junit.xml"), "lab", cells); err != nil {
-		return err
-	}
-	if err := reports.WriteSite(out, "lab: MicroK8s networking failures x environments", runID, cells); err != nil {
+	site := reports.Site{Out: out, Front: runID, Incremental: true}
+	if _, err := site.Publish(); err != nil {
 		return err
 	}
 	if jsonPath != "" {
@@ -371,31 +369,38 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	out := fs.String("out", d.out, "report directory holding runs/")
-	runID := fs.String("run", "", "run to render (default: the latest in OUT/runs)")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	out := fs.String("out", d.out, "result directory holding runs/RUN_ID")
+	siteDir := fs.String("site", "", "write the site here instead of into OUT (to publish it elsewhere)")
+	runID := fs.String("run", "", "run shown on the front page (default: the latest in OUT/runs)")
+	history := fs.Int("history", 14, "runs shown in each cell's history strip")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: lab report [flags]\n\nRebuilds the static site from every stored run: SITE/index.html (the front\nrun's matrix with history), SITE/nights.html, SITE/runs/RUN_ID/ (each run's\nmatrix, cell pages, index.json, junit.xml, results.json), SITE/badges/*.svg.\n\nFlags:\n")
+		fs.PrintDefaults()
 	}
-	id := *runID
-	if id == "" {
-		runs, _ := filepath.Glob(filepath.Join(*out, "runs", "*"))
-		if len(runs) == 0 {
-			return usagef("no stored runs in %s; run `lab run TARGET` or `lab matrix` first", filepath.Join(*out, "runs"))
-		}
-		id = filepath.Base(runs[len(runs)-1])
-	}
-	store := results.Store{Dir: filepath.Join(*out, "runs", id)}
-	cells, err := store.Load()
+	rest, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(cells) == 0 {
-		return usagef("run %s has no stored cells in %s", id, store.Dir)
+	if len(rest) > 0 {
+		return usagef("report takes no arguments (got %q); use --run RUN_ID", rest[0])
 	}
-	if err := writeReports(*out, id, cells, ""); err != nil {
+	if *history < 1 {
+		return usagef("--history must be at least 1")
+	}
+	if *runID != "" {
+		if st, err := os.Stat(filepath.Join(*out, "runs", *runID)); err != nil || !st.IsDir() {
+			return usagef("no stored run %q in %s (see nights.html or ls %s)", *runID, filepath.Join(*out, "runs"), filepath.Join(*out, "runs"))
+		}
+	}
+	site := reports.Site{Out: *out, Dir: *siteDir, Front: *runID, History: *history}
+	res, err := site.Publish()
+	if errors.Is(err, reports.ErrNoRuns) {
+		return usagef("no stored runs in %s; run `lab run TARGET` or `lab matrix` first", filepath.Join(*out, "runs"))
+	}
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "report of run %s (%d cells): %s\n", id, len(cells), filepath.Join(*out, "index.html"))
+	fmt.Fprintf(stdout, "report of run %s (%d cells; %d runs rendered): %s\n", res.Front, res.Cells, res.Rendered, res.Index)
 	return nil
 }
 

@@ -31,7 +31,7 @@ type Proxy struct {
 
 func (p *Proxy) cmd(base string) string {
 	if p.IPv6 {
-		return "ip6" + base
+		return "ip6" + strings.TrimPrefix(base, "ip") // iptables-restore -> ip6tables-restore
 	}
 	return base
 }

@@ -40,6 +40,9 @@ type Service struct {
 	// defaults to 10800 as in Kubernetes.
 	ClientIPAffinity bool
 	AffinitySeconds  int
+	// NodePort, when not 0, also publishes the Service on that port of
+	// every local address of the node (type NodePort); see nodeport.go.
+	NodePort int
 }
 
 func (s Service) proto() string {
@@ -110,6 +113,9 @@ func Restore(cfg Config, svcs []Service) string {
 			w(":%s - [0:0]", s.SepChain(e))
 		}
 	}
+	for _, l := range nodePortChains(svcs) {
+		w("%s", l)
+	}
 	w("-A KUBE-POSTROUTING -m mark ! --mark %s/%s -j RETURN", MasqMark, MasqMark)
 	w("-A KUBE-POSTROUTING -j MARK --xor-mark %s", MasqMark)
 	w(`-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`)
@@ -151,6 +157,9 @@ func Restore(cfg Config, svcs []Service) string {
 			w(`-A %s -p %s -m comment --comment "%s"%s -m %s -j DNAT --to-destination %s`,
 				sep, s.proto(), s.portName(), rec, s.proto(), netip.AddrPortFrom(e.IP, uint16(e.Port)))
 		}
+	}
+	for _, l := range nodePortRules(svcs) {
+		w("%s", l)
 	}
 	w("COMMIT")
 	return b.String()

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"lab/harness/execx"
+	"lab/harness/inspect"
+	"lab/harness/kernel"
+	"lab/harness/netns"
+	"lab/harness/runner"
+	"lab/harness/sim"
+)
+
+func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	node := fs.String("node", "", "inspect a node of a running or kept cell: its namespace name (lab-RUN-CELL-h-NODE) or path, or its node name with --cell or when only one cell has it")
+	cell := fs.String("cell", "", "with --node NODE: the kept cell (lab run --keep) the node belongs to")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	snapDir := fs.String("snap-dir", inspect.DefaultSnapDir, "MicroK8s' data directory, where Calico's cni.yaml says Felix's iptables backend")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: lab inspect [--node NODE] [--json]
+
+Reports what MicroK8s networking depends on: which iptables variant
+`+"`iptables`"+` is and which of legacy and nft hold rules (counts per table), the
+FORWARD policy of each, Felix's iptables backend, the kernel release, and
+whether each netfilter extension MicroK8s, Calico, flannel and kube-proxy use
+is available per family (probed by adding a rule in a throwaway namespace
+named lab-inspect-*, never in the inspected one), then one line per problem
+found, with its fix. With --node it looks inside a running cell's node, with
+the node's own environment (iptables variant, kernel profile).
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("inspect takes no arguments (got %q)", rest)
+	}
+	if os.Geteuid() != 0 {
+		return usagef("inspect needs root (it reads the netfilter tables and probes extensions in a throwaway network namespace); run it with sudo")
+	}
+	o := inspect.Options{Target: "host", Runner: execx.Host{}, SnapDir: *snapDir}
+	if v := os.Getenv(kernel.EnvVar); v != "" {
+		o.KernelProfile = "this process hides " + v + " (" + kernel.EnvVar + ")"
+	}
+	if *cell != "" && *node == "" {
+		return usagef("--cell needs --node NODE")
+	}
+	if *cell != "" {
+		k, err := runner.LoadKept(*cell)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		p, ok := k.Nodes[*node]
+		if !ok {
+			return usagef("kept cell %s has no node %q (nodes: %s)", k.Cell, *node, strings.Join(sortedKeys(k.Nodes), ", "))
+		}
+		*node = p
+	}
+	if *node != "" {
+		if o, err = nodeOptions(*node, *snapDir); err != nil {
+			return err
+		}
+	}
+	rep, err := inspect.Gather(ctx, o)
+	if rep == nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(rep); jerr != nil {
+			return jerr
+		}
+	} else if rerr := inspect.Render(stdout, rep); rerr != nil {
+		return rerr
+	}
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", o.Target, err)
+	}
+	return nil
+}
+
+// nodeOptions finds a running cell's node namespace and the environment its
+// components run with (written by the sim driver when the node booted).
+func nodeOptions(arg, snapDir string) (inspect.Options, error) {
+	path, name := arg, filepath.Base(arg)
+	if !strings.Contains(arg, "/") {
+		path = netns.Path(arg)
+		if _, err := os.Stat(path); err != nil {
+			all, lerr := netns.List(runner.NamespacePrefix)
+			if lerr != nil {
+				return inspect.Options{}, lerr
+			}
+			var match []string
+			for _, n := range all {
+				if _, _, nd, ok := inspect.NodeNamespace(n); ok && nd == arg {
+					match = append(match, n)
+				}
+			}
+			switch len(match) {
+			case 0:
+				return inspect.Options{}, usagef("no running node %q: no namespace %s and no lab-*-h-%s namespace (running: %s)", arg, path, arg, strings.Join(all, ", "))
+			case 1:
+				name, path = match[0], netns.Path(match[0])
+			default:
+				return inspect.Options{}, usagef("node %q is in several running cells; name one namespace: %s", arg, strings.Join(match, ", "))
+			}
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		return inspect.Options{}, usagef("node namespace %s: %v", path, err)
+	}
+	o := inspect.Options{Target: "node namespace " + name, SnapDir: snapDir}
+	env, envPath := nodeEnv(name)
+	if env == nil {
+		o.KernelProfile = "node environment not found (" + envPath + "); inspected with lab's own environment"
+	} else {
+		vals := map[string]string{}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			vals[k] = v
+		}
+		o.KernelProfile = fmt.Sprintf("profile %s", vals[sim.EnvProfile])
+		if r := vals[sim.EnvKernelRelease]; r != "" {
+			o.KernelProfile += ", kernel profile " + r
+		}
+		if h := vals[kernel.EnvVar]; h != "" {
+			o.KernelProfile += ", hiding " + h
+		} else {
+			o.KernelProfile += ", hiding nothing"
+		}
+	}
+	o.Env = env
+	o.Runner = netns.Runner{Path: path, Env: env}
+	return o, nil
+}
+
+// nodeEnv returns the environment lab runs commands with on the node whose
+// namespace is name: a kept cell's (kept.json, paths moved with the cell)
+// or a running cell's (the node's env file in the run's state), plus the
+// profile's identity from the env file; and where it looked.
+func nodeEnv(name string) ([]string, string) {
+	run, cell, node, ok := inspect.NodeNamespace(name)
+	if !ok {
+		return nil, name + " is not a lab node namespace (lab-RUN-CELL-h-NODE)"
+	}
+	prefix := "lab-" + run + "-" + cell
+	keptDir := filepath.Join(runner.KeptDir, prefix)
+	if data, err := os.ReadFile(filepath.Join(keptDir, "kept.json")); err == nil {
+		var k runner.Kept
+		if json.Unmarshal(data, &k) == nil && k.Env[node] != nil {
+			env := append([]string(nil), k.Env[node]...)
+			ident, _ := sim.ReadEnvFile(filepath.Join(keptDir, "nodes", node, sim.EnvFile))
+			for _, kv := range ident {
+				if strings.HasPrefix(kv, sim.EnvProfile+"=") || strings.HasPrefix(kv, sim.EnvKernelRelease+"=") {
+					env = append(env, kv)
+				}
+			}
+			return env, filepath.Join(keptDir, "kept.json")
+		}
+	}
+	path := filepath.Join(runner.StateRoot, run, cell, "nodes", node, sim.EnvFile)
+	env, err := sim.ReadEnvFile(path)
+	if err != nil {
+		return nil, path
+	}
+	return env, path
+}

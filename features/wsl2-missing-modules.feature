@@ -1,0 +1,71 @@
+@microk8s-4387 @wsl2 @kernel @iptables
+Feature: MicroK8s on WSL2: missing netfilter modules and mixed iptables variants
+  The stock WSL2 5.15 kernel lacks xt_recent (and other netfilter modules,
+  see images/wsl2-5.15-stock.yaml). kube-proxy writes `-m recent` rules for
+  a Service with sessionAffinity: ClientIP, so its iptables-restore fails
+  with "Warning: Extension recent revision 0 not supported, missing kernel
+  module?" and no Service rules are programmed: the Service does not answer.
+  A custom kernel with the modules fixes it.
+  Also reported: the host's iptables (nft 1.8.7) and MicroK8s' bundled
+  iptables-legacy (1.8.6) hide each other's rules, and a FORWARD policy of
+  DROP in one variant (Docker sets iptables-nft's) drops pod traffic the
+  other variant's rules accept. Workaround: `iptables -P FORWARD ACCEPT` in
+  the variant that drops (here iptables-nft).
+  Upstream: canonical/microk8s#4387.
+  Pods are Calico-style routed on the node, so pod-to-pod traffic crosses
+  the node's FORWARD chains; the client is a pod on the same node.
+
+  Scenario Outline: a Service with sessionAffinity ClientIP on <profile>
+    Given a Calico node "node1" with pod CIDRs "10.1.0.0/16"
+    And a pod "web" on "node1" serving HTTP on port 8080
+    And a pod "client" on "node1"
+    And a ClusterIP Service "web" with IPs "10.152.183.20" on port 80 for pod "web" with sessionAffinity ClientIP
+    When Felix programs its ipv4 rules on "node1" as "felix_restore"
+    And kube-proxy syncs the ipv4 Services on "node1" as "kube_proxy_restore"
+    And "client" requests HTTP from Service "web" over ipv4 as "service_http"
+    Then observation "felix_restore" should be "ok"
+    And observation "kube_proxy_restore" should be <restore>
+    And observation "service_http" should be "<http>"
+    And the reported failure is present when observation "service_http" is not "200"
+    And the reported failure should be <failure>
+
+    Examples:
+      | profile                   | restore                                                                                 | http    | failure |
+      | microk8s-1.29-wsl2-stock  | containing "Warning: Extension recent revision 0 not supported, missing kernel module?" | timeout | present |
+      | microk8s-1.29-wsl2-custom | "ok"                                                                                    | 200     | absent  |
+
+  Scenario Outline: pod-to-pod traffic with mixed iptables variants on <profile>
+    Given a Calico node "node1" with pod CIDRs "10.1.0.0/16"
+    And a pod "web" on "node1" serving HTTP on port 8080
+    And a pod "client" on "node1"
+    When Felix programs its ipv4 rules on "node1" as "felix_restore"
+    And I read the FORWARD policy of iptables-legacy on "node1" as "forward_policy_legacy"
+    And I read the FORWARD policy of iptables-nft on "node1" as "forward_policy_nft"
+    And "client" requests HTTP from pod "web" over ipv4 as "pod_to_pod"
+    Then observation "felix_restore" should be "ok"
+    And observation "forward_policy_legacy" should be "ACCEPT"
+    And observation "forward_policy_nft" should be "<nft_policy>"
+    And observation "pod_to_pod" should be "<http>"
+    And the reported failure is present when observation "pod_to_pod" is not "200"
+    And the reported failure should be <failure>
+
+    Examples:
+      | profile                   | nft_policy | http    | failure |
+      | microk8s-1.29-wsl2-custom | ACCEPT     | 200     | absent  |
+      | microk8s-1.29-wsl2-docker | DROP       | timeout | present |
+
+  Scenario Outline: the workaround (iptables -P FORWARD ACCEPT in the variant that drops) on <profile>
+    Given a Calico node "node1" with pod CIDRs "10.1.0.0/16"
+    And a pod "web" on "node1" serving HTTP on port 8080
+    And a pod "client" on "node1"
+    When Felix programs its ipv4 rules on "node1" as "felix_restore"
+    And I run "iptables-nft -P FORWARD ACCEPT" on "node1"
+    And I read the FORWARD policy of iptables-nft on "node1" as "forward_policy_nft"
+    And "client" requests HTTP from pod "web" over ipv4 as "pod_to_pod"
+    Then observation "forward_policy_nft" should be "ACCEPT"
+    And the reported failure is present when observation "pod_to_pod" is not "200"
+    And the reported failure should be absent
+
+    Examples:
+      | profile                   |
+      | microk8s-1.29-wsl2-docker |

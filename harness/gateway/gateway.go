@@ -1,0 +1,256 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+
+	"lab/harness/execx"
+	"lab/harness/netns"
+	"lab/harness/provider"
+
+	"golang.org/x/sys/unix"
+)
+
+// InternetNetwork is the provider network name of the internet side.
+const InternetNetwork = "internet"
+
+// Gateway is the provider's router: one host on the nodes' public network
+// and on the internet network, forwarding between them through the
+// provider firewall.
+type Gateway struct {
+	provider.Host
+	env provider.Env
+	// Public is the gateway's address on the nodes' network (the nodes'
+	// default gateway).
+	Public netip.Addr
+	// Internet is the internet network; its first address is the gateway's.
+	Internet netip.Prefix
+	// Firewall is what the gateway filters.
+	Firewall Firewall
+
+	mu   sync.Mutex
+	next int // host part of the next internet host's address
+}
+
+// New boots the gateway host name in env: on the "public" network at
+// public (address and prefix length) and on the internet network at the
+// internet prefix's first address, with IPv4 forwarding on and the
+// firewall's rule set loaded with nft. The host belongs to env, so
+// env.Close removes it even when New fails halfway.
+func New(ctx context.Context, env provider.Env, name string, public, internet netip.Prefix, fw Firewall) (*Gateway, error) {
+	if !internet.Addr().Is4() || internet.Bits() > 29 {
+		return nil, fmt.Errorf("gateway %s: internet network %s: want an IPv4 prefix of at most /29", name, internet)
+	}
+	internet = internet.Masked()
+	h, err := env.AddHost(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{Host: h, env: env, Public: public.Addr(), Internet: internet, Firewall: fw, next: 10}
+	if err := env.Connect(ctx, h, "public", NodeSide, public); err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", name, err)
+	}
+	if err := env.Connect(ctx, h, InternetNetwork, InternetSide, netip.PrefixFrom(internet.Addr().Next(), internet.Bits())); err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", name, err)
+	}
+	if err := netns.Do(h.NetNS(), func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
+	}); err != nil {
+		return nil, fmt.Errorf("gateway %s: enable forwarding: %w", name, err)
+	}
+	if _, err := h.Run(ctx, execx.Cmd{Argv: []string{"nft", "-f", "-"}, Stdin: []byte(Ruleset(fw))}); err != nil {
+		return nil, fmt.Errorf("gateway %s: load provider firewall: %w", name, err)
+	}
+	return g, nil
+}
+
+// Addr returns the gateway's address on the internet network.
+func (g *Gateway) Addr() netip.Addr { return g.Internet.Addr().Next() }
+
+// AddHost boots an internet host on the gateway's internet network, with
+// the next free address (from .10) and a default route via the gateway.
+func (g *Gateway) AddHost(ctx context.Context, name string) (provider.Host, netip.Addr, error) {
+	g.mu.Lock()
+	a := g.Internet.Addr()
+	for i := 0; i < g.next; i++ {
+		a = a.Next()
+	}
+	g.next++
+	g.mu.Unlock()
+	if !g.Internet.Contains(a) || !g.Internet.Contains(a.Next()) {
+		return nil, netip.Addr{}, fmt.Errorf("internet host %s: network %s is full", name, g.Internet)
+	}
+	h, err := g.env.AddHost(ctx, name)
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	if err := g.env.Connect(ctx, h, InternetNetwork, "eth0", netip.PrefixFrom(a, g.Internet.Bits())); err != nil {
+		return nil, netip.Addr{}, fmt.Errorf("internet host %s: %w", name, err)
+	}
+	if err := g.env.Route(ctx, h, "default", g.Addr()); err != nil {
+		return nil, netip.Addr{}, fmt.Errorf("internet host %s: %w", name, err)
+	}
+	return h, a, nil
+}
+
+// RouteThrough makes h (a node) send everything off its own networks
+// through the gateway. An identical default route is not an error.
+func (g *Gateway) RouteThrough(ctx context.Context, h provider.Host) error {
+	if err := g.env.Route(ctx, h, "default", g.Public); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("route %s through gateway %s: %w", h.Name(), g.Name(), err)
+	}
+	return nil
+}
+
+// Flow is one element of the gateway's sets: an address and a TCP port,
+// with the packets counted for it (dropped flows only).
+type Flow struct {
+	Addr    netip.Addr
+	Port    int
+	Packets uint64
+}
+
+// Snapshot is what the gateway's nft table holds at one moment.
+type Snapshot struct {
+	// Accepted and Dropped are the packet counters of inbound TCP with ACK.
+	Accepted, Dropped uint64
+	// SynSources are the (address, source port) pairs of SYNs seen leaving
+	// the node side since the last Reset, sorted by port.
+	SynSources []Flow
+	// DroppedFlows are the (address, destination port) pairs of dropped
+	// inbound packets since the last Reset, with their packet counts.
+	DroppedFlows []Flow
+}
+
+// Reset empties the gateway's flow sets (the counters keep running; take
+// differences of snapshots).
+func (g *Gateway) Reset(ctx context.Context) error {
+	for _, set := range []string{SetSynSources, SetDroppedFlows} {
+		if _, err := g.Run(ctx, execx.Cmd{Argv: []string{"nft", "flush", "set", "inet", Table, set}}); err != nil {
+			return fmt.Errorf("gateway %s: reset: %w", g.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Snapshot reads the counters and sets with `nft -j`.
+func (g *Gateway) Snapshot(ctx context.Context) (Snapshot, error) {
+	var s Snapshot
+	out, err := execx.Output(ctx, g, "nft", "-j", "list", "table", "inet", Table)
+	if err != nil {
+		return s, fmt.Errorf("gateway %s: %w", g.Name(), err)
+	}
+	if err := parseTable([]byte(out), &s); err != nil {
+		return s, fmt.Errorf("gateway %s: parse nft -j output: %w", g.Name(), err)
+	}
+	return s, nil
+}
+
+// Rules returns the gateway's chain and counters as nft prints them, for
+// evidence (the sets are left out: they may hold thousands of flows).
+func (g *Gateway) Rules(ctx context.Context) (string, error) {
+	chain, err := execx.Output(ctx, g, "nft", "list", "chain", "inet", Table, "forward")
+	if err != nil {
+		return "", fmt.Errorf("gateway %s: %w", g.Name(), err)
+	}
+	counters, err := execx.Output(ctx, g, "nft", "list", "counters", "table", "inet", Table)
+	if err != nil {
+		return "", fmt.Errorf("gateway %s: %w", g.Name(), err)
+	}
+	return chain + counters, nil
+}
+
+// nftJSON is the subset of `nft -j list table` output the gateway reads.
+type nftJSON struct {
+	Nftables []struct {
+		Counter *struct {
+			Name    string `json:"name"`
+			Packets uint64 `json:"packets"`
+		} `json:"counter"`
+		Set *struct {
+			Name string            `json:"name"`
+			Elem []json.RawMessage `json:"elem"`
+		} `json:"set"`
+	} `json:"nftables"`
+}
+
+// parseTable fills s from `nft -j list table` output.
+func parseTable(data []byte, s *Snapshot) error {
+	var doc nftJSON
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	for _, o := range doc.Nftables {
+		switch {
+		case o.Counter != nil && o.Counter.Name == CounterAccepted:
+			s.Accepted = o.Counter.Packets
+		case o.Counter != nil && o.Counter.Name == CounterDropped:
+			s.Dropped = o.Counter.Packets
+		case o.Set != nil && (o.Set.Name == SetSynSources || o.Set.Name == SetDroppedFlows):
+			var flows []Flow
+			for _, raw := range o.Set.Elem {
+				f, err := parseElem(raw)
+				if err != nil {
+					return fmt.Errorf("set %s: %w", o.Set.Name, err)
+				}
+				flows = append(flows, f)
+			}
+			sort.Slice(flows, func(i, j int) bool { return flows[i].Port < flows[j].Port })
+			if o.Set.Name == SetSynSources {
+				s.SynSources = flows
+			} else {
+				s.DroppedFlows = flows
+			}
+		}
+	}
+	return nil
+}
+
+// parseElem reads one set element: {"concat": [addr, port]} or, with a
+// counter, {"elem": {"val": {"concat": [...]}, "counter": {...}}}.
+func parseElem(raw json.RawMessage) (Flow, error) {
+	var e struct {
+		Concat []json.RawMessage `json:"concat"`
+		Elem   *struct {
+			Val struct {
+				Concat []json.RawMessage `json:"concat"`
+			} `json:"val"`
+			Counter *struct {
+				Packets uint64 `json:"packets"`
+			} `json:"counter"`
+		} `json:"elem"`
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return Flow{}, err
+	}
+	var f Flow
+	concat := e.Concat
+	if e.Elem != nil {
+		concat = e.Elem.Val.Concat
+		if e.Elem.Counter != nil {
+			f.Packets = e.Elem.Counter.Packets
+		}
+	}
+	if len(concat) != 2 {
+		return Flow{}, fmt.Errorf("element %s: want address . port", raw)
+	}
+	var addr string
+	if err := json.Unmarshal(concat[0], &addr); err != nil {
+		return Flow{}, fmt.Errorf("element %s: %w", raw, err)
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return Flow{}, fmt.Errorf("element %s: %w", raw, err)
+	}
+	if err := json.Unmarshal(concat[1], &f.Port); err != nil {
+		return Flow{}, fmt.Errorf("element %s: %w", raw, err)
+	}
+	f.Addr = a
+	return f, nil
+}

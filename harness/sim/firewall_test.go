@@ -1,0 +1,192 @@
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/firewalld"
+	"lab/harness/kubeproxy"
+	"lab/harness/netns"
+	"lab/harness/netnsprov"
+	"lab/harness/probe"
+	"lab/harness/profile"
+	"lab/harness/testenv"
+)
+
+// newCluster boots an empty cluster with a profile from images/, torn down
+// when the test ends.
+func newCluster(t *testing.T, prof string) *Cluster {
+	t.Helper()
+	plugins, hidext := testenv.Prereqs(t)
+	p, err := profile.Load("../../images", prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	prefix := "lab-simtest-" + hex.EncodeToString(b)
+	ctx := context.Background()
+	env, err := netnsprov.New().NewEnv(ctx, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(env, p, Options{StateDir: t.TempDir(), PluginDir: plugins, HidextLib: hidext})
+	t.Cleanup(func() {
+		c.Close()
+		if err := env.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if left, _ := netns.List(prefix); len(left) > 0 {
+			t.Errorf("namespaces left: %v", left)
+		}
+	})
+	return c
+}
+
+// ingressCell builds #4903's topology on a Calico node: an app pod on 8080
+// behind ClusterIP 10.152.183.39:80, an ingress pod proxying /svc to the
+// Service and /setup to the pod IP, published on NodePort 30080, and a
+// client on the public network. It returns a function probing a path.
+func ingressCell(t *testing.T, c *Cluster) (*Node, func(path string) probe.Result) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := c.AddNode(ctx, "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := netip.MustParsePrefix("10.1.0.0/16")
+	r, err := n.EnableRouted(ctx, []netip.Prefix{pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := r.AddPod(ctx, "zeus", 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appIP, _ := app.Addr(4)
+	svcIP := netip.MustParseAddr("10.152.183.39")
+	in, err := r.AddIngressPod(ctx, "ingress", 80, []IngressRoute{
+		{Path: "/svc", Upstream: netip.AddrPortFrom(svcIP, 80), Via: "Service zeus"},
+		{Path: "/setup", Upstream: netip.AddrPortFrom(appIP, 8080), Via: "pod zeus"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inIP, _ := in.Pod.Addr(4)
+	svcs := []kubeproxy.Service{
+		{Namespace: "default", Name: "zeus", PortName: "http", ClusterIP: svcIP, Port: 80, Endpoints: []kubeproxy.Endpoint{{IP: appIP, Port: 8080}}},
+		{Namespace: "default", Name: "ingress", PortName: "http", ClusterIP: netip.MustParseAddr("10.152.183.40"), Port: 80, NodePort: 30080, Endpoints: []kubeproxy.Endpoint{{IP: inIP, Port: 80}}},
+	}
+	if _, err := n.RunKubeProxy(ctx, kubeproxy.Config{ClusterCIDR: pool}, svcs); err != nil {
+		t.Fatal(err)
+	}
+	client, err := c.AddClient(ctx, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, func(path string) probe.Result {
+		return probe.HTTP(ctx, client.NetNS(), fmt.Sprintf("http://%s:30080%s", n.Public, path), 2*time.Second)
+	}
+}
+
+func TestIngressWithoutFirewalld(t *testing.T) {
+	c := newCluster(t, "ubuntu-22.04")
+	n, get := ingressCell(t, c)
+	if _, ok := n.Firewalld(); ok {
+		t.Fatal("ubuntu-22.04 node runs firewalld")
+	}
+	for _, path := range []string{"/svc", "/setup"} {
+		if r := get(path); r.Outcome != "200" || !strings.Contains(r.Detail, "pod zeus") {
+			t.Errorf("GET %s = %s (%s), want 200 from pod zeus", path, r.Outcome, r.Detail)
+		}
+	}
+	if r := get("/nothing"); r.Outcome != "404" {
+		t.Errorf("GET /nothing = %s, want the ingress's 404", r.Outcome)
+	}
+	// firewall-cmd on a node without firewalld reaches the node's (absent)
+	// private bus, never the host's.
+	out, err := execx.Output(context.Background(), n, "firewall-cmd", "--state")
+	if err == nil || !strings.Contains(err.Error(), "Failed to connect to socket "+c.StateDir()) {
+		t.Errorf("firewall-cmd --state on a node without firewalld: %q, %v; want a failed connect to the node's own bus", out, err)
+	}
+}
+
+// TestIngressWithFirewalld reproduces #4903 on the rhel-9.5 profile and
+// applies the trusted-zone fix; kube-proxy must re-sync after the reload.
+func TestIngressWithFirewalld(t *testing.T) {
+	if err := firewalld.Available(); err != nil {
+		t.Skip(err)
+	}
+	c := newCluster(t, "rhel-9.5")
+	n, get := ingressCell(t, c)
+	d, ok := n.Firewalld()
+	if !ok {
+		t.Fatal("rhel-9.5 node runs no firewalld")
+	}
+	t.Logf("firewalld %s", d.Version())
+	if r := get("/svc"); r.Outcome != "200" {
+		t.Errorf("GET /svc = %s (%s), want 200", r.Outcome, r.Detail)
+	}
+	if r := get("/setup"); r.Outcome != "502" || !strings.Contains(r.Detail, "no route to host") {
+		t.Errorf("GET /setup = %s (%s), want 502 from a rejected connect", r.Outcome, r.Detail)
+	}
+	ctx := context.Background()
+	zeus, _ := c.RoutedPod("zeus")
+	in, _ := c.Ingress("ingress")
+	src, _ := in.Pod.Addr(4)
+	dst, _ := zeus.Addr(4)
+	tr, err := n.TraceTCP(ctx, in.Pod.NetNS, src, netip.AddrPortFrom(dst, 8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("trace:\n%s", strings.Join(tr.Lines, "\n"))
+	// The public zone's forward chain (the default zone's, as the cali*
+	// interfaces are in no zone) ends in the reject.
+	if tr.Verdict != "inet firewalld filter_FWD_public: reject with icmpx admin-prohibited" || tr.Connect != probe.Unreachable {
+		t.Errorf("trace verdict %q, connect %s; want the public zone's forward reject, unreachable", tr.Verdict, tr.Connect)
+	}
+	// firewall-cmd through the node's runner reaches the node's private bus.
+	if out, err := execx.Output(ctx, n, "firewall-cmd", "--permanent", "--zone=trusted", "--add-source=10.1.0.0/16"); err != nil || strings.TrimSpace(out) != "success" {
+		t.Fatalf("firewall-cmd on the node: %q, %v", out, err)
+	}
+	k, _ := n.KubeProxy()
+	k.Pause()
+	before := k.Restores()
+	if out, err := execx.Output(ctx, n, "firewall-cmd", "--reload"); err != nil {
+		t.Fatalf("reload: %q, %v", out, err)
+	}
+	if k.CanaryPresent(ctx) {
+		t.Error("kube-proxy's canary survived firewall-cmd --reload")
+	}
+	if r := get("/svc"); r.Outcome == "200" {
+		t.Errorf("GET /svc in the window before the re-sync = 200; the reload did not flush kube-proxy's rules")
+	}
+	waited, err := k.Resume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kube-proxy re-synced %v after resuming, %d restores", waited, k.Restores()-before)
+	if k.Restores() == before {
+		t.Error("kube-proxy did not re-sync")
+	}
+	for _, path := range []string{"/svc", "/setup"} {
+		if r := get(path); r.Outcome != "200" {
+			t.Errorf("after the fix GET %s = %s (%s), want 200", path, r.Outcome, r.Detail)
+		}
+	}
+	t.Logf("ingress log:\n%s", strings.Join(in.Log(), "\n"))
+	// The cell's teardown stops firewalld and its bus before the provider
+	// removes the namespace (which would kill them).
+	c.Close()
+	if out, _ := execx.Output(ctx, execx.Host{}, "ip", "netns", "pids", filepath.Base(n.NetNS())); strings.TrimSpace(out) != "" {
+		t.Errorf("processes left in the node after Cluster.Close: %s", out)
+	}
+}

@@ -1,0 +1,137 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/firewalld"
+	"lab/harness/probe"
+)
+
+// TraceTable is the nft table a trace adds to a node for its duration.
+const TraceTable = "lab_trace"
+
+// Trace is what nftables' tracing saw one TCP SYN go through on a node.
+type Trace struct {
+	// Verdict is the rule that dropped or rejected the SYN, as
+	// "FAMILY TABLE CHAIN: RULE" (e.g. "inet firewalld filter_FORWARD:
+	// reject with icmpx admin-prohibited"), or "" when no nftables rule
+	// did (iptables-legacy rules are not traced).
+	Verdict string
+	// Connect is the outcome the sender saw (refused, unreachable, ...).
+	Connect string
+	// Lines is the trace of that SYN as `nft monitor trace` printed it.
+	Lines []string
+}
+
+// traceLine matches "trace id 8f1a4c2e inet firewalld filter_FORWARD rule ...".
+var traceLine = regexp.MustCompile(`^trace id ([0-9a-f]+) (\S+) (\S+) (\S+) (.*)$`)
+
+// TraceTCP connects from the namespace srcNS (whose address is src) to dst
+// while tracing the SYN through the node's nftables ruleset: a temporary
+// table marks matching SYNs with nftrace at the start of prerouting, and
+// `nft monitor trace` records every rule they hit. The connect is retried
+// until the monitor has seen one (it needs a moment to subscribe).
+func (n *Node) TraceTCP(ctx context.Context, srcNS string, src netip.Addr, dst netip.AddrPort) (Trace, error) {
+	var tr Trace
+	rules := fmt.Sprintf("table inet %s {\n\tchain pre {\n\t\ttype filter hook prerouting priority raw - 10; policy accept;\n"+
+		"\t\tip saddr %s ip daddr %s tcp dport %d tcp flags & (syn | ack) == syn meta nftrace set 1\n\t}\n}\n",
+		TraceTable, src, dst.Addr(), dst.Port())
+	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"nft", "-f", "-"}, Stdin: []byte(rules)}); err != nil {
+		return tr, fmt.Errorf("trace on %s: %w", n.Name(), err)
+	}
+	defer func() {
+		_, _ = n.Run(context.Background(), execx.Cmd{Argv: []string{"nft", "delete", "table", "inet", TraceTable}})
+	}()
+	dir := filepath.Join(n.cluster.opts.StateDir, "nodes", n.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return tr, fmt.Errorf("trace on %s: %w", n.Name(), err)
+	}
+	logf, err := os.CreateTemp(dir, "trace-*.log")
+	if err != nil {
+		return tr, fmt.Errorf("trace on %s: %w", n.Name(), err)
+	}
+	logPath := logf.Name()
+	logf.Close()
+	mon, err := firewalld.StartProcess(n.NetNS(), []string{lookNft(), "monitor", "trace"}, os.Environ(), logPath)
+	if err != nil {
+		return tr, fmt.Errorf("trace on %s: %w", n.Name(), err)
+	}
+	defer func() { _ = mon.Stop(context.Background(), time.Second) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		c, err := probe.Dialer(srcNS, UpstreamTimeout)(ctx, "tcp", dst.String())
+		tr.Connect = "connected"
+		if err != nil {
+			tr.Connect = probe.Classify(err)
+		} else {
+			c.Close()
+		}
+		time.Sleep(50 * time.Millisecond)
+		data, _ := os.ReadFile(logPath)
+		if tr.Lines = firstTrace(string(data)); len(tr.Lines) > 0 {
+			tr.Verdict = verdict(tr.Lines)
+			return tr, nil
+		}
+	}
+	if mon.Exited() {
+		data, _ := os.ReadFile(logPath)
+		return tr, fmt.Errorf("trace on %s: nft monitor trace exited: %s", n.Name(), strings.TrimSpace(string(data)))
+	}
+	return tr, fmt.Errorf("trace on %s: no SYN from %s to %s was traced", n.Name(), src, dst)
+}
+
+// lookNft returns nft's absolute path (StartProcess does not search PATH).
+func lookNft() string {
+	for _, p := range []string{"/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "nft"
+}
+
+// firstTrace returns the lines of the first complete trace id in the
+// monitor's output: the lines up to and including the first one that ends
+// the packet's path (a drop, a reject, or the last line printed).
+func firstTrace(out string) []string {
+	var id string
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		m := traceLine.FindStringSubmatch(strings.TrimSpace(l))
+		if m == nil {
+			continue
+		}
+		if id == "" {
+			id = m[1]
+		}
+		if m[1] == id {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return lines
+}
+
+// verdict returns "FAMILY TABLE CHAIN: RULE" of the first traced rule or
+// policy that dropped the packet, or "".
+func verdict(lines []string) string {
+	for _, l := range lines {
+		m := traceLine.FindStringSubmatch(l)
+		rest := m[5]
+		switch {
+		case strings.HasPrefix(rest, "rule ") && strings.HasSuffix(rest, "(verdict drop)"): // reject traces as drop
+			rule := strings.TrimSuffix(strings.TrimPrefix(rest, "rule "), " (verdict drop)")
+			return fmt.Sprintf("%s %s %s: %s", m[2], m[3], m[4], rule)
+		case rest == "policy drop" || rest == "verdict drop":
+			return fmt.Sprintf("%s %s %s: %s", m[2], m[3], m[4], rest)
+		}
+	}
+	return ""
+}

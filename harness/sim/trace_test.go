@@ -1,0 +1,27 @@
+package sim
+
+import "testing"
+
+func TestTraceVerdict(t *testing.T) {
+	out := `trace id 0a779865 inet lab_trace pre packet: iif "cali1" ip saddr 10.1.0.2 ip daddr 10.1.0.1 tcp dport 8080
+trace id 0a779865 inet lab_trace pre rule ip saddr 10.1.0.2 ip daddr 10.1.0.1 tcp dport 8080 tcp flags syn / syn,ack meta nftrace set 1 (verdict continue)
+trace id 0a779865 inet lab_trace pre policy accept
+trace id 11111111 inet lab_trace pre packet: iif "cali1" ip saddr 10.1.0.2
+trace id 0a779865 ip filter FORWARD rule  counter packets 3 bytes 180 jump KUBE-SERVICES (verdict jump KUBE-SERVICES)
+trace id 0a779865 inet firewalld filter_FWD_public rule jump filter_FWD_public_allow (verdict jump filter_FWD_public_allow)
+trace id 0a779865 inet firewalld filter_FWD_public rule reject with icmpx admin-prohibited (verdict drop)
+`
+	lines := firstTrace(out)
+	if len(lines) != 6 {
+		t.Fatalf("firstTrace kept %d lines, want the 6 of the first id:\n%q", len(lines), lines)
+	}
+	if v := verdict(lines); v != "inet firewalld filter_FWD_public: reject with icmpx admin-prohibited" {
+		t.Errorf("verdict = %q", v)
+	}
+	if v := verdict(lines[:5]); v != "" {
+		t.Errorf("verdict of an accepted packet = %q, want none", v)
+	}
+	if v := verdict([]string{"trace id 1 ip filter FORWARD policy drop"}); v != "ip filter FORWARD: policy drop" {
+		t.Errorf("policy drop verdict = %q", v)
+	}
+}

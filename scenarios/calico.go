@@ -1,0 +1,127 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"lab/harness/execx"
+	"lab/harness/felix"
+	"lab/harness/sim"
+)
+
+func init() {
+	register(Def{Subject: "calico", Pattern: `^a Calico node "([^"]+)" with pod CIDRs "([^"]+)"$`,
+		Doc:     "Boots a MicroK8s node with the cell's profile (as `a node`) whose pods are on Calico's routed network: a cali* veth per pod with proxy ARP and a /32 or /128 route, pod addresses from the node's block of each pool (comma list, at most one per family). Forwarding is on for each family given; with no IPv6 pool, IPv6 is disabled on the node (the reports' workaround).",
+		Example: `Given a Calico node "node1" with pod CIDRs "10.1.0.0/16,fd01::/64"`,
+		bind:    func(w *World) any { return w.calicoNode }})
+	register(Def{Subject: "calico", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP on port (\d+)$`,
+		Doc:     "Creates a pod on a Calico node's routed network, with an address from every pool of the node, and runs a real HTTP server in it on the port (both families). Records pod_ip_NAME (the addresses, comma list).",
+		Example: `Given a pod "web" on "node1" serving HTTP on port 8080`,
+		bind:    func(w *World) any { return w.routedServer }})
+	register(Def{Subject: "calico", Pattern: `^a pod "([^"]+)" on "([^"]+)"$`,
+		Doc:     "Creates a pod on a Calico node's routed network that serves nothing (a client to probe from). Records pod_ip_NAME.",
+		Example: `Given a pod "client" on "node1"`,
+		bind:    func(w *World) any { return w.routedClient }})
+	register(Def{Subject: "calico", Pattern: `^Felix programs its (ipv4|ipv6) rules on "([^"]+)" as "([^"]+)"$`,
+		Doc:     "Runs Calico Felix's iptables dataplane for one family on a Calico node: for each of the raw, mangle and filter tables it reads the table and writes Felix's rules (cali-* chains, `-m comment --comment \"cali:<hash>\"`, `--jump MARK --set-mark`, policy for every pod on the node) with one `iptables-restore --noflush` of the profile's variant (ip6tables-legacy-restore for IPv6 on a legacy profile), under the node's kernel profile. A failed table is retried (Felix retries forever); records NAME = ok, or the first failed table's error with iptables' own output. Inputs and outputs are kept as evidence.",
+		Example: `When Felix programs its ipv6 rules on "node1" as "felix_restore_v6"`,
+		bind:    func(w *World) any { return w.felixProgram }})
+}
+
+// family turns ipv4/ipv6 into 4/6.
+func family(s string) int {
+	if s == "ipv6" {
+		return 6
+	}
+	return 4
+}
+
+func (w *World) routedNet(node string) (*sim.Node, *sim.RoutedNet, error) {
+	n, err := w.node(node)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, ok := n.Routed()
+	if !ok {
+		return nil, nil, fmt.Errorf("node %q has no Calico pod network; boot it with `Given a Calico node %q with pod CIDRs \"...\"`", node, node)
+	}
+	return n, r, nil
+}
+
+func (w *World) calicoNode(ctx context.Context, name, cidrs string) error {
+	pools, err := sim.ParseCIDRs(cidrs)
+	if err != nil {
+		return err
+	}
+	n, err := w.Cluster.AddNode(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, err = n.EnableRouted(ctx, pools)
+	return err
+}
+
+func (w *World) routedPod(ctx context.Context, pod, node string, port int) error {
+	_, r, err := w.routedNet(node)
+	if err != nil {
+		return err
+	}
+	p, err := r.AddPod(ctx, pod, port)
+	if err != nil {
+		return err
+	}
+	ips := make([]string, len(p.Addrs))
+	for i, a := range p.Addrs {
+		ips[i] = a.String()
+	}
+	w.Observe("pod_ip_"+pod, strings.Join(ips, ","))
+	return nil
+}
+
+func (w *World) routedServer(ctx context.Context, pod, node, port string) error {
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("bad port %q: want 1-65535", port)
+	}
+	return w.routedPod(ctx, pod, node, p)
+}
+
+func (w *World) routedClient(ctx context.Context, pod, node string) error {
+	return w.routedPod(ctx, pod, node, 0)
+}
+
+func (w *World) felixProgram(ctx context.Context, fam, node, obs string) error {
+	n, r, err := w.routedNet(node)
+	if err != nil {
+		return err
+	}
+	if _, ok := r.CIDR(family(fam)); !ok {
+		return fmt.Errorf("node %q has no %s pod CIDR, so Felix does not program %s rules there", node, fam, fam)
+	}
+	cfg := felix.Config{IPv6: fam == "ipv6"}
+	for _, p := range r.Pods() {
+		cfg.Endpoints = append(cfg.Endpoints, p.HostIface)
+	}
+	a := &felix.Agent{Runner: n, Backend: w.Cluster.Profile().Iptables.Mode}
+	attempts, err := a.Apply(ctx, cfg)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ev strings.Builder
+	for i, at := range attempts {
+		status := "ok"
+		if at.Err != nil {
+			status = at.Err.Error()
+		}
+		fmt.Fprintf(&ev, "## attempt %d, table %s: %s\n$ %s <<EOF\n%sEOF\n%s\n\n", i+1, at.Table, status, execx.Quote(at.Argv), at.Input, at.Output)
+	}
+	w.Evidence(obs+": Felix "+fam+" restores on "+node, ev.String())
+	if err != nil {
+		w.Observe(obs, strings.TrimSpace(err.Error()))
+		return nil
+	}
+	w.Observe(obs, "ok")
+	return nil
+}

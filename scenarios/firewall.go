@@ -1,0 +1,123 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/iptables"
+	"lab/harness/kubeproxy"
+)
+
+func init() {
+	register(Def{Subject: "firewall", Pattern: `^firewalld is reloaded on "([^"]+)" before kube-proxy re-syncs as "([^"]+)"$`,
+		Doc:     "Runs `firewall-cmd --reload` against the node's firewalld (a profile with firewalld.enabled runs the real daemon in the node, with a private D-Bus) while kube-proxy's canary monitor is held, so the steps that follow see the window a real kube-proxy leaves until its next check (up to its 30 s sync period). Records NAME = flushed when kube-proxy's canary chain and KUBE-SERVICES are gone from the nat table after the reload, kept otherwise. `I run \"firewall-cmd ...\" on \"node1\"` also reaches the node's own firewalld; without this step the monitor re-syncs on its own.",
+		Example: `When firewalld is reloaded on "node1" before kube-proxy re-syncs as "kube_proxy_rules_after_reload"`,
+		bind:    func(w *World) any { return w.reloadFirewalld }})
+	register(Def{Subject: "firewall", Pattern: `^kube-proxy re-syncs on "([^"]+)"$`,
+		Doc:     "Lets the node's kube-proxy canary monitor run again and waits until it has noticed the flushed canary chain and re-synced every Service. The time it took and the nat table afterwards are evidence.",
+		Example: `When kube-proxy re-syncs on "node1"`,
+		bind:    func(w *World) any { return w.kubeProxyResyncs }})
+	register(Def{Subject: "firewall", Pattern: `^I trace a TCP connection from pod "([^"]+)" to pod "([^"]+)" on "([^"]+)" as "([^"]+)"$`,
+		Doc:     "Connects from the first pod to the second pod's IPv4 address and port while nftables traces the SYN through the node's ruleset (`meta nftrace set 1` in a temporary table, `nft monitor trace`). Records NAME = the rule that dropped or rejected it, as \"FAMILY TABLE CHAIN: RULE\" (e.g. firewalld's zone reject), or none when no nftables rule did (iptables-legacy rules are not traced); NAME_connect = what the sender saw. The trace and the deciding chain are evidence.",
+		Example: `When I trace a TCP connection from pod "ingress" to pod "zeus" on "node1" as "pod_ip_rejected_by"`,
+		bind:    func(w *World) any { return w.trace }})
+}
+
+func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
+	n, err := w.node(node)
+	if err != nil {
+		return err
+	}
+	d, ok := n.Firewalld()
+	if !ok {
+		return fmt.Errorf("node %q runs no firewalld: its profile %s has firewalld.enabled false", node, w.Cluster.Profile().Name)
+	}
+	k, running := n.KubeProxy()
+	if running {
+		k.Pause()
+	}
+	out, err := d.Cmd(ctx, "--reload")
+	w.Evidence("firewall-cmd --reload on "+node+" (firewalld "+d.Version()+")", out)
+	if err != nil {
+		return err
+	}
+	save := iptables.Binary("iptables-save", w.Cluster.Profile().Iptables.Mode)
+	dump, err := execx.Output(ctx, n, save, "-t", "nat")
+	if err != nil {
+		return err
+	}
+	w.Evidence(obs+": nat table right after the reload ("+save+" -t nat)", dump)
+	d2, err := iptables.Parse(dump)
+	if err != nil {
+		return fmt.Errorf("parse %s output: %w", save, err)
+	}
+	state := "kept"
+	if d2.Chain("nat", kubeproxy.CanaryChain) == nil && d2.Chain("nat", "KUBE-SERVICES") == nil {
+		state = "flushed"
+	}
+	w.Observe(obs, state)
+	return nil
+}
+
+func (w *World) kubeProxyResyncs(ctx context.Context, node string) error {
+	n, err := w.node(node)
+	if err != nil {
+		return err
+	}
+	k, ok := n.KubeProxy()
+	if !ok {
+		return fmt.Errorf("no kube-proxy on %q; add `Given kube-proxy runs on %q` first", node, node)
+	}
+	before := k.Restores()
+	waited, err := k.Resume(ctx)
+	if err != nil {
+		return fmt.Errorf("kube-proxy on %s: %w", node, err)
+	}
+	n2, serr := k.Syncs()
+	ev := fmt.Sprintf("kube-proxy on %s: canary present %s after its monitor resumed; %d re-sync(s) started meanwhile, %d syncs in all, last error: %v\n",
+		node, waited.Round(time.Millisecond), k.Restores()-before, n2, serr)
+	w.Evidence("kube-proxy re-sync on "+node, ev)
+	return w.natEvidence(ctx, n, "kube-proxy on "+node+": nat table after the re-sync")
+}
+
+func (w *World) trace(ctx context.Context, from, to, node, obs string) error {
+	n, err := w.node(node)
+	if err != nil {
+		return err
+	}
+	src, ok := w.Cluster.RoutedPod(from)
+	if !ok {
+		return fmt.Errorf("no pod %q on a Calico node in this scenario", from)
+	}
+	dst, ok := w.Cluster.RoutedPod(to)
+	if !ok {
+		return fmt.Errorf("no pod %q on a Calico node in this scenario", to)
+	}
+	sa, ok1 := src.Addr(4)
+	da, ok2 := dst.Addr(4)
+	if !ok1 || !ok2 || dst.Port == 0 {
+		return fmt.Errorf("trace from %s to %s: both need an IPv4 address and %s a port it serves", from, to, to)
+	}
+	tr, err := n.TraceTCP(ctx, src.NetNS, sa, netip.AddrPortFrom(da, uint16(dst.Port)))
+	if err != nil {
+		return err
+	}
+	verdict := tr.Verdict
+	if verdict == "" {
+		verdict = "none"
+	}
+	w.Observe(obs, verdict)
+	w.Observe(obs+"_connect", tr.Connect)
+	w.Evidence(fmt.Sprintf("%s: nft trace of a SYN %s -> %s:%d on %s", obs, sa, da, dst.Port, node), strings.Join(tr.Lines, "\n"))
+	if f := strings.Fields(tr.Verdict); len(f) >= 3 {
+		chain := strings.TrimSuffix(f[2], ":")
+		if out, err := execx.Output(ctx, n, "nft", "-a", "list", "chain", f[0], f[1], chain); err == nil {
+			w.Evidence(fmt.Sprintf("%s: the deciding chain (nft -a list chain %s %s %s)", obs, f[0], f[1], chain), out)
+		}
+	}
+	return nil
+}

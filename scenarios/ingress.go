@@ -1,0 +1,220 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/iptables"
+	"lab/harness/kubeproxy"
+	"lab/harness/probe"
+	"lab/harness/sim"
+)
+
+// IngressProbeTimeout bounds a request to an ingress: longer than the
+// ingress's own upstream timeout, so a 504 is seen as such.
+const IngressProbeTimeout = 2 * time.Second
+
+func init() {
+	register(Def{Subject: "ingress", Pattern: `^an ingress pod "([^"]+)" on "([^"]+)" listening on port (\d+) with routes "([^"]+)"$`,
+		Doc:     "Creates a pod on a Calico node running an ingress controller: a real reverse proxy (Go's httputil.ReverseProxy) whose sockets live in the pod, so its upstream connections are routed through the node like any pod's. Routes are a comma list of PATH=UPSTREAM (longest path prefix wins): `service:NAME` proxies to the Service's IPv4 ClusterIP and port, `pod:NAME` to the pod's IPv4 address and port (what ingress-nginx does with endpoints), or a literal IP:PORT. Like ingress-nginx it answers 502 when the upstream connect fails, 504 when it times out (after 500 ms). Records pod_ip_NAME.",
+		Example: `Given an ingress pod "ingress" on "node1" listening on port 80 with routes "/svc=service:zeus,/setup=pod:zeus"`,
+		bind:    func(w *World) any { return w.anIngress }})
+	register(Def{Subject: "ingress", Pattern: `^a NodePort Service "([^"]+)" with IPs "([^"]+)" on port (\d+) and node port (\d+) for pod "([^"]+)"$`,
+		Doc:     "Declares a Service as `a ClusterIP Service` does, of type NodePort: kube-proxy also DNATs the node port on every local address of a node to the pod (KUBE-NODEPORTS, KUBE-EXT-*, masqueraded).",
+		Example: `Given a NodePort Service "ingress" with IPs "10.152.183.40" on port 80 and node port 30080 for pod "ingress"`,
+		bind:    func(w *World) any { return w.aNodePortService }})
+	register(Def{Subject: "ingress", Pattern: `^kube-proxy runs on "([^"]+)"$`,
+		Doc:     "Starts kube-proxy on a Calico node for the IPv4 Services declared so far: one sync (iptables-restore --noflush of the profile's variant, kube-proxy's format), then, like the real one, it watches its canary chain KUBE-PROXY-CANARY and re-syncs everything when something (firewalld's start or reload) flushed it. The payload and the nat table are evidence.",
+		Example: `Given kube-proxy runs on "node1"`,
+		bind:    func(w *World) any { return w.kubeProxyRuns }})
+	register(Def{Subject: "ingress", Pattern: `^"([^"]+)" requests path "([^"]+)" on port (\d+) of the public address of "([^"]+)" as "([^"]+)"$`,
+		Doc:     "Sends one HTTP GET for the path from a host (or pod) to the port of the node's public address, with a 2 s timeout, and records NAME = the HTTP status the client got (e.g. an ingress's 502), or timeout / refused / unreachable / reset. The answer and the log of any ingress controller are evidence.",
+		Example: `When "client" requests path "/setup" on port 30080 of the public address of "node1" as "ingress_via_pod_ip"`,
+		bind:    func(w *World) any { return w.requestPath }})
+}
+
+// nodePorts is the cell's NodePorts by Service name, kept in Ext.
+type nodePorts struct {
+	mu sync.Mutex
+	by map[string]int
+}
+
+func (w *World) nodePorts() *nodePorts {
+	return w.Cluster.Ext("scenarios/nodeports", func() any { return &nodePorts{by: map[string]int{}} }).(*nodePorts)
+}
+
+// upstream resolves one route target of an ingress.
+func (w *World) upstream(target string) (netip.AddrPort, string, error) {
+	kind, name, _ := strings.Cut(target, ":")
+	switch kind {
+	case "service":
+		s, err := w.services().get(name)
+		if err != nil {
+			return netip.AddrPort{}, "", err
+		}
+		ip, ok := s.ip(4)
+		if !ok {
+			return netip.AddrPort{}, "", fmt.Errorf("service %q has no IPv4 ClusterIP", name)
+		}
+		return netip.AddrPortFrom(ip, uint16(s.port)), "Service " + name, nil
+	case "pod":
+		p, ok := w.Cluster.RoutedPod(name)
+		if !ok {
+			return netip.AddrPort{}, "", fmt.Errorf("no pod %q on a Calico node in this scenario", name)
+		}
+		a, ok := p.Addr(4)
+		if !ok || p.Port == 0 {
+			return netip.AddrPort{}, "", fmt.Errorf("pod %q has no IPv4 address or serves nothing", name)
+		}
+		return netip.AddrPortFrom(a, uint16(p.Port)), "pod " + name, nil
+	}
+	ap, err := netip.ParseAddrPort(target)
+	if err != nil {
+		return netip.AddrPort{}, "", fmt.Errorf("upstream %q: want service:NAME, pod:NAME or IP:PORT", target)
+	}
+	return ap, target, nil
+}
+
+func (w *World) anIngress(ctx context.Context, pod, node, port, routes string) error {
+	_, r, err := w.routedNet(node)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("ingress %s: bad port %q", pod, port)
+	}
+	var rs []sim.IngressRoute
+	var ev strings.Builder
+	for _, f := range strings.Split(routes, ",") {
+		path, target, ok := strings.Cut(strings.TrimSpace(f), "=")
+		if !ok || !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("ingress %s: bad route %q in %q: want /PATH=UPSTREAM", pod, f, routes)
+		}
+		up, via, err := w.upstream(strings.TrimSpace(target))
+		if err != nil {
+			return fmt.Errorf("ingress %s: route %s: %w", pod, path, err)
+		}
+		rs = append(rs, sim.IngressRoute{Path: path, Upstream: up, Via: via})
+		fmt.Fprintf(&ev, "%s -> http://%s (%s)\n", path, up, via)
+	}
+	in, err := r.AddIngressPod(ctx, pod, p, rs)
+	if err != nil {
+		return err
+	}
+	ip, _ := in.Pod.Addr(4)
+	w.Observe("pod_ip_"+pod, ip.String())
+	w.Evidence(fmt.Sprintf("ingress %s routes (listening on %s:%d)", pod, ip, p), ev.String())
+	return nil
+}
+
+func (w *World) aNodePortService(name, ips, port, nodePort, pod string) error {
+	np, err := strconv.Atoi(nodePort)
+	if err != nil || np < 1 || np > 65535 {
+		return fmt.Errorf("service %s: bad node port %q", name, nodePort)
+	}
+	if err := w.aService(name, ips, port, pod, ""); err != nil {
+		return err
+	}
+	reg := w.nodePorts()
+	reg.mu.Lock()
+	reg.by[name] = np
+	reg.mu.Unlock()
+	return nil
+}
+
+// ipv4Services returns the declared Services as kube-proxy sees them for
+// IPv4, endpoints resolved from their pods.
+func (w *World) ipv4Services() []kubeproxy.Service {
+	reg := w.services()
+	reg.mu.Lock()
+	list := append([]*service(nil), reg.list...)
+	reg.mu.Unlock()
+	nps := w.nodePorts()
+	var out []kubeproxy.Service
+	for _, s := range list {
+		ip, ok := s.ip(4)
+		if !ok {
+			continue
+		}
+		ks := kubeproxy.Service{Namespace: "default", Name: s.name, PortName: "http", ClusterIP: ip, Port: s.port, ClientIPAffinity: s.affinity}
+		nps.mu.Lock()
+		ks.NodePort = nps.by[s.name]
+		nps.mu.Unlock()
+		if p, ok := w.Cluster.RoutedPod(s.pod); ok && p.Port > 0 {
+			if a, ok := p.Addr(4); ok {
+				ks.Endpoints = append(ks.Endpoints, kubeproxy.Endpoint{IP: a, Port: p.Port})
+			}
+		}
+		out = append(out, ks)
+	}
+	return out
+}
+
+func (w *World) kubeProxyRuns(ctx context.Context, node string) error {
+	n, r, err := w.routedNet(node)
+	if err != nil {
+		return err
+	}
+	cidr, ok := r.CIDR(4)
+	if !ok {
+		return fmt.Errorf("node %q has no IPv4 pod CIDR; kube-proxy runs no IPv4 proxier there", node)
+	}
+	svcs := w.ipv4Services()
+	cfg := kubeproxy.Config{ClusterCIDR: cidr}
+	w.Evidence("kube-proxy on "+node+": payload", kubeproxy.Restore(cfg, svcs))
+	if _, err := n.RunKubeProxy(ctx, cfg, svcs); err != nil {
+		return err
+	}
+	return w.natEvidence(ctx, n, "kube-proxy on "+node+": nat table after the sync")
+}
+
+// natEvidence attaches the node's nat table (profile's variant) as evidence.
+func (w *World) natEvidence(ctx context.Context, n *sim.Node, name string) error {
+	save := iptables.Binary("iptables-save", w.Cluster.Profile().Iptables.Mode)
+	dump, err := execx.Output(ctx, n, save, "-t", "nat")
+	if err != nil {
+		return err
+	}
+	w.Evidence(name+" ("+save+" -t nat)", dump)
+	return nil
+}
+
+func (w *World) requestPath(ctx context.Context, from, path, port, node, obs string) error {
+	ns, err := w.sourceNS(from)
+	if err != nil {
+		return err
+	}
+	n, err := w.node(node)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("bad port %q", port)
+	}
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("path %q must start with /", path)
+	}
+	url := fmt.Sprintf("http://%s:%d%s", n.Public, p, path)
+	res := probe.HTTP(ctx, ns, url, IngressProbeTimeout)
+	w.Observe(obs, res.Outcome)
+	ev := fmt.Sprintf("GET %s from %s: %s after %s: %s\n", url, from, res.Outcome, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.Detail))
+	w.Evidence(obs+": probe", ev+w.ingressLogs())
+	return nil
+}
+
+// ingressLogs returns the logs of every ingress controller of the cell.
+func (w *World) ingressLogs() string {
+	var b strings.Builder
+	for _, in := range w.Cluster.Ingresses() {
+		fmt.Fprintf(&b, "\ningress %s log:\n%s\n", in.Pod.Name, strings.Join(in.Log(), "\n"))
+	}
+	return b.String()
+}

@@ -1,0 +1,209 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/iptables"
+	"lab/harness/kubeproxy"
+	"lab/harness/probe"
+)
+
+func init() {
+	register(Def{Subject: "services", Pattern: `^a ClusterIP Service "([^"]+)" with IPs "([^"]+)" on port (\d+) for pod "([^"]+)"( with sessionAffinity ClientIP)?$`,
+		Doc:     "Declares a Service in the default namespace: one ClusterIP per family (comma list, e.g. 10.152.183.10,fd98::10), the port, and the pod backing it (a pod serving HTTP on a Calico node; its port is the targetPort). With `with sessionAffinity ClientIP`, kube-proxy writes `-m recent` rules. Nothing is programmed until kube-proxy syncs.",
+		Example: `Given a ClusterIP Service "web" with IPs "10.152.183.10,fd98::10" on port 80 for pod "web"`,
+		bind:    func(w *World) any { return w.aService }})
+	register(Def{Subject: "services", Pattern: `^kube-proxy syncs the (ipv4|ipv6) Services on "([^"]+)" as "([^"]+)"$`,
+		Doc:     "Runs kube-proxy's iptables sync for one family on a node: the Services' rules in kube-proxy's format (KUBE-SERVICES, KUBE-SVC-*, KUBE-SEP-*, `-j MARK --or-mark 0x4000`, `-m recent` for ClientIP affinity) written with `iptables-restore --noflush` (`ip6tables-restore` for IPv6) of the profile's variant under the node's kernel profile, then the jumps from the built-in chains. The cluster CIDR is the node's pod CIDR of the family. Records NAME = ok, or the error with iptables' own output; the payload and the resulting nat table are evidence.",
+		Example: `When kube-proxy syncs the ipv6 Services on "node1" as "kube_proxy_restore_v6"`,
+		bind:    func(w *World) any { return w.kubeProxySync }})
+	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from Service "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
+		Doc:     "Sends one HTTP GET from a pod (or a node or client) to the Service's ClusterIP of the family and port, with a 1 s timeout, and records NAME = the HTTP status, or timeout / refused / unreachable / reset.",
+		Example: `When "client" requests HTTP from Service "web" over ipv6 as "service_v6_http"`,
+		bind:    func(w *World) any { return w.requestService }})
+	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from pod "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
+		Doc:     "Sends one HTTP GET from a pod (or a node or client) straight to another pod's address of the family, on the port it serves, with a 1 s timeout (on a Calico node the packets are routed through the node, across its FORWARD chains), and records NAME as for Service probes.",
+		Example: `When "client" requests HTTP from pod "web" over ipv4 as "pod_to_pod"`,
+		bind:    func(w *World) any { return w.requestPod }})
+}
+
+// service is a declared Service.
+type service struct {
+	name     string
+	ips      []netip.Addr
+	port     int
+	pod      string
+	affinity bool
+}
+
+// services is the cell's declared Services, kept in the cluster's Ext store.
+type services struct {
+	mu   sync.Mutex
+	list []*service
+}
+
+func (w *World) services() *services {
+	return w.Cluster.Ext("scenarios/services", func() any { return &services{} }).(*services)
+}
+
+func (s *services) get(name string) (*service, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.list {
+		if x.name == name {
+			return x, nil
+		}
+	}
+	return nil, fmt.Errorf("no Service %q in this scenario; declare it with `Given a ClusterIP Service %q with IPs \"...\" on port N for pod \"...\"`", name, name)
+}
+
+func (s *service) ip(fam int) (netip.Addr, bool) {
+	for _, a := range s.ips {
+		if (fam == 4) == a.Is4() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (w *World) aService(name, ips, port, pod, affinity string) error {
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("service %s: bad port %q", name, port)
+	}
+	s := &service{name: name, port: p, pod: pod, affinity: affinity != ""}
+	for _, f := range strings.Split(ips, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("service %s: bad ClusterIP %q: %w", name, f, err)
+		}
+		fam := 6
+		if a.Is4() {
+			fam = 4
+		}
+		if _, dup := s.ip(fam); dup {
+			return fmt.Errorf("service %s: more than one ClusterIP of the same family in %q", name, ips)
+		}
+		s.ips = append(s.ips, a)
+	}
+	if _, ok := w.Cluster.RoutedPod(pod); !ok {
+		return fmt.Errorf("service %s: no pod %q on a Calico node; add `Given a pod %q on \"NODE\" serving HTTP on port N` first", name, pod, pod)
+	}
+	reg := w.services()
+	if _, err := reg.get(name); err == nil {
+		return fmt.Errorf("service %q declared twice", name)
+	}
+	reg.mu.Lock()
+	reg.list = append(reg.list, s)
+	reg.mu.Unlock()
+	return nil
+}
+
+func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error {
+	n, r, err := w.routedNet(node)
+	if err != nil {
+		return err
+	}
+	f := family(fam)
+	cidr, ok := r.CIDR(f)
+	if !ok {
+		return fmt.Errorf("node %q has no %s pod CIDR; kube-proxy runs no %s proxier there", node, fam, fam)
+	}
+	reg := w.services()
+	reg.mu.Lock()
+	list := append([]*service(nil), reg.list...)
+	reg.mu.Unlock()
+	var svcs []kubeproxy.Service
+	for _, s := range list {
+		ip, ok := s.ip(f)
+		if !ok {
+			continue
+		}
+		ks := kubeproxy.Service{Namespace: "default", Name: s.name, PortName: "http", ClusterIP: ip, Port: s.port, ClientIPAffinity: s.affinity}
+		if p, ok := w.Cluster.RoutedPod(s.pod); ok && p.Port > 0 {
+			if a, ok := p.Addr(f); ok {
+				ks.Endpoints = append(ks.Endpoints, kubeproxy.Endpoint{IP: a, Port: p.Port})
+			}
+		}
+		svcs = append(svcs, ks)
+	}
+	cfg := kubeproxy.Config{ClusterCIDR: cidr}
+	p := &kubeproxy.Proxy{Runner: n, IPv6: f == 6, Config: cfg}
+	serr := p.SetServices(ctx, svcs)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	save := iptables.Binary(map[int]string{4: "iptables-save", 6: "ip6tables-save"}[f], w.Cluster.Profile().Iptables.Mode)
+	dump, derr := execx.Output(ctx, n, save, "-t", "nat")
+	if derr != nil {
+		dump = derr.Error()
+	}
+	w.Evidence(obs+": kube-proxy "+fam+" payload", kubeproxy.Restore(cfg, svcs))
+	w.Evidence(obs+": "+save+" -t nat on "+node+" after the sync", dump)
+	if serr != nil {
+		w.Observe(obs, strings.TrimSpace(serr.Error()))
+		return nil
+	}
+	w.Observe(obs, "ok")
+	return nil
+}
+
+// sourceNS returns the network namespace to probe from: a pod on a Calico
+// node, or a node or client host.
+func (w *World) sourceNS(name string) (string, error) {
+	if p, ok := w.Cluster.RoutedPod(name); ok {
+		return p.NetNS, nil
+	}
+	h, err := w.host(name)
+	if err != nil {
+		return "", fmt.Errorf("no pod or host %q in this scenario", name)
+	}
+	return h.NetNS(), nil
+}
+
+func (w *World) probeHTTP(ctx context.Context, from, what string, addr netip.Addr, port int, obs string) error {
+	path, err := w.sourceNS(from)
+	if err != nil {
+		return err
+	}
+	url := "http://" + net.JoinHostPort(addr.String(), strconv.Itoa(port)) + "/"
+	res := probe.HTTP(ctx, path, url, ProbeTimeout)
+	w.Observe(obs, res.Outcome)
+	w.Evidence(obs+": probe", fmt.Sprintf("GET %s (%s) from %s: %s after %s: %s\n", url, what, from, res.Outcome, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.Detail)))
+	return nil
+}
+
+func (w *World) requestService(ctx context.Context, from, name, fam, obs string) error {
+	s, err := w.services().get(name)
+	if err != nil {
+		return err
+	}
+	ip, ok := s.ip(family(fam))
+	if !ok {
+		return fmt.Errorf("service %q has no %s ClusterIP", name, fam)
+	}
+	return w.probeHTTP(ctx, from, "Service "+name, ip, s.port, obs)
+}
+
+func (w *World) requestPod(ctx context.Context, from, pod, fam, obs string) error {
+	p, ok := w.Cluster.RoutedPod(pod)
+	if !ok {
+		return fmt.Errorf("no pod %q on a Calico node in this scenario", pod)
+	}
+	if p.Port == 0 {
+		return fmt.Errorf("pod %q serves nothing; create it with `serving HTTP on port N`", pod)
+	}
+	a, ok := p.Addr(family(fam))
+	if !ok {
+		return fmt.Errorf("pod %q has no %s address", pod, fam)
+	}
+	return w.probeHTTP(ctx, from, "pod "+pod, a, p.Port, obs)
+}
