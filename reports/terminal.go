@@ -25,7 +25,7 @@ func Terminal(w io.Writer, cells []*results.Cell) {
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tPROFILE\tPROVIDER\tSTATUS\tREPRODUCED\tOBSERVATIONS")
+	fmt.Fprintln(tw, "SCENARIO\tPROFILE\tPROVIDER\tSTATUS\tVERDICT\tREPRODUCED\tOBSERVATIONS")
 	for _, c := range sorted {
 		scn := c.Scenario
 		if dup[coord(c)] > 1 {
@@ -40,9 +40,12 @@ func Terminal(w io.Writer, cells []*results.Cell) {
 				details = append(details, "— "+r)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
+		if c.Attempt > 1 {
+			scn = fmt.Sprintf("%s#%d", scn, c.Attempt)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			cleanField(scn), cleanField(c.Profile), cleanField(c.Provider),
-			cleanField(c.Status), reproText(c.Reproduced, "-"),
+			cleanField(c.Status), cleanField(c.Verdict), reproText(c.Reproduced, "-"),
 			cleanField(strings.Join(details, " ")))
 	}
 	tw.Flush()

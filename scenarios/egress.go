@@ -70,7 +70,7 @@ func (w *World) aGateway(ctx context.Context, name, nodes, internet string) erro
 	if err != nil {
 		return err
 	}
-	w.Evidence(fmt.Sprintf("gateway %s: %s (nft list chain inet %s forward)", name, gw.Firewall.Describe(), gateway.Table), rules)
+	w.RuleDump(fmt.Sprintf("gateway %s: %s (nft list chain inet %s forward)", name, gw.Firewall.Describe(), gateway.Table), rules)
 	return nil
 }
 
@@ -100,7 +100,7 @@ func (w *World) masquerade(ctx context.Context, cidr, node, opts string) error {
 	if err != nil {
 		return err
 	}
-	w.Evidence(fmt.Sprintf("pod egress from %s on %s masqueraded with %q: nat table", cidr, node, opts), dump)
+	w.RuleDump(fmt.Sprintf("pod egress from %s on %s masqueraded with %q: nat table", cidr, node, opts), dump)
 	return nil
 }
 
@@ -152,7 +152,7 @@ func (w *World) openConnections(ctx context.Context, from, count, to, obs string
 	if err != nil {
 		return err
 	}
-	w.Evidence(obs+": gateway "+host.Gateway.Name()+" counters after the batch", rules)
+	w.RuleDump(obs+": gateway "+host.Gateway.Name()+" counters after the batch", rules)
 	return nil
 }
 

@@ -50,7 +50,7 @@ func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
 	if err != nil {
 		return err
 	}
-	w.Evidence(obs+": nat table right after the reload ("+save+" -t nat)", dump)
+	w.RuleDump(obs+": nat table right after the reload ("+save+" -t nat)", dump)
 	d2, err := iptables.Parse(dump)
 	if err != nil {
 		return fmt.Errorf("parse %s output: %w", save, err)
@@ -116,7 +116,7 @@ func (w *World) trace(ctx context.Context, from, to, node, obs string) error {
 	if f := strings.Fields(tr.Verdict); len(f) >= 3 {
 		chain := strings.TrimSuffix(f[2], ":")
 		if out, err := execx.Output(ctx, n, "nft", "-a", "list", "chain", f[0], f[1], chain); err == nil {
-			w.Evidence(fmt.Sprintf("%s: the deciding chain (nft -a list chain %s %s %s)", obs, f[0], f[1], chain), out)
+			w.RuleDump(fmt.Sprintf("%s: the deciding chain (nft -a list chain %s %s %s)", obs, f[0], f[1], chain), out)
 		}
 	}
 	return nil

@@ -182,7 +182,7 @@ func (w *World) natEvidence(ctx context.Context, n *sim.Node, name string) error
 	if err != nil {
 		return err
 	}
-	w.Evidence(name+" ("+save+" -t nat)", dump)
+	w.RuleDump(name+" ("+save+" -t nat)", dump)
 	return nil
 }
 

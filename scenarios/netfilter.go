@@ -23,7 +23,7 @@ func (w *World) forwardPolicy(ctx context.Context, variant, node, obs string) er
 	}
 	bin := "iptables-" + variant
 	out, err := execx.Output(ctx, n, bin, "-w", "-t", "filter", "-S", "FORWARD")
-	w.Evidence(fmt.Sprintf("%s: %s -S FORWARD on %s", obs, bin, node), strings.TrimSpace(out))
+	w.RuleDump(fmt.Sprintf("%s: %s -S FORWARD on %s", obs, bin, node), strings.TrimSpace(out))
 	if err != nil {
 		return err
 	}

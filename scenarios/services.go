@@ -147,7 +147,7 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 		dump = derr.Error()
 	}
 	w.Evidence(obs+": kube-proxy "+fam+" payload", kubeproxy.Restore(cfg, svcs))
-	w.Evidence(obs+": "+save+" -t nat on "+node+" after the sync", dump)
+	w.RuleDump(obs+": "+save+" -t nat on "+node+" after the sync", dump)
 	if serr != nil {
 		w.Observe(obs, strings.TrimSpace(serr.Error()))
 		return nil
