@@ -16,17 +16,11 @@ import (
 // benchCells runs each cell of a feature b.N times; the target for a dnat
 // cell is under 1 s on a 2-core machine (see `make bench`).
 func benchCells(b *testing.B, file string) {
-	plugins, hidext := testenv.Prereqs(b)
 	ft, err := feature.Parse(file)
 	if err != nil {
 		b.Fatal(err)
 	}
-	run, err := runner.NewRun()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer run.Close()
-	opts := &runner.Options{Provider: netnsprov.New(), ProfilesDir: "../images", PluginDir: plugins, HidextLib: hidext, Run: run}
+	opts := cellOptions(b, "../images")
 	for i, c := range ft.Cells {
 		b.Run(c.Profile+"/L"+itoa(c.Line), func(b *testing.B) {
 			for n := 0; n < b.N; n++ {

@@ -6,32 +6,22 @@ package features
 import (
 	"context"
 	"path/filepath"
-	"strconv"
 
 	"strings"
 	"testing"
 
 	"lab/harness/feature"
 	"lab/harness/netns"
-	"lab/harness/netnsprov"
 	"lab/harness/results"
-	"lab/harness/runner"
-	"lab/harness/testenv"
 )
 
 // runCells runs every cell of one feature file and returns the results.
 func runCells(t *testing.T, file string, check func(t *testing.T, c *results.Cell)) {
-	plugins, hidext := testenv.Prereqs(t)
 	ft, err := feature.Parse(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := runner.NewRun()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer run.Close()
-	opts := &runner.Options{Provider: netnsprov.New(), ProfilesDir: "../images", PluginDir: plugins, HidextLib: hidext, Run: run}
+	opts := cellOptions(t, "../images")
 	for i, c := range ft.Cells {
 		t.Run(c.Profile+"/L"+itoa(c.Line), func(t *testing.T) {
 			res := opts.Cell(context.Background(), i, c)
@@ -42,7 +32,7 @@ func runCells(t *testing.T, file string, check func(t *testing.T, c *results.Cel
 				}
 				t.Errorf("cell %s: status %s: %s\nobservations: %v\nsteps:\n%s", res.ID, res.Status, res.Error, res.Observations, b.String())
 			}
-			left, _ := netns.List(run.Prefix)
+			left, _ := netns.List(opts.Run.Prefix + "-")
 			if len(left) > 0 {
 				t.Errorf("namespaces left after the cell: %v", left)
 			}
@@ -64,4 +54,3 @@ func TestFeatures(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -12,10 +12,7 @@ import (
 	"time"
 
 	"lab/harness/feature"
-	"lab/harness/netnsprov"
 	"lab/harness/results"
-	"lab/harness/runner"
-	"lab/harness/testenv"
 )
 
 // predictedRate is the share, in percent, of --random-fully's source ports
@@ -32,7 +29,6 @@ func predictedRate(lo int) float64 { return 100 * float64(lo-1024) / float64(655
 // mechanism's prediction, (16384-1024)/(65535-1024+1) = 23.8%, next to the
 // default range's 49.2%, with no code change.
 func TestProviderRangeMovesFailureRate(t *testing.T) {
-	plugins, hidext := testenv.Prereqs(t)
 	images := t.TempDir()
 	for _, name := range []string{"ubuntu-22.04", "hetzner-default"} {
 		data, err := os.ReadFile(filepath.Join("../images", name+".yaml"))
@@ -77,12 +73,7 @@ func TestProviderRangeMovesFailureRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := runner.NewRun()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer run.Close()
-	opts := &runner.Options{Provider: netnsprov.New(), ProfilesDir: images, PluginDir: plugins, HidextLib: hidext, Run: run}
+	opts := cellOptions(t, images)
 	want := map[string]float64{"hetzner-default": predictedRate(32768), "provider-16384": predictedRate(16384)}
 	exact := map[string]float64{"hetzner-default": 100 * 32768 / 65536.0, "provider-16384": 100 * 16384 / 65536.0}
 	for i, c := range ft.Cells {
@@ -105,17 +96,11 @@ func TestProviderRangeMovesFailureRate(t *testing.T) {
 // the node, gateway and internet host, 800 connections, teardown) and
 // reports the median per cell; the target is a few seconds.
 func BenchmarkHetznerCell(b *testing.B) {
-	plugins, hidext := testenv.Prereqs(b)
 	ft, err := feature.Parse("hetzner-port-range.feature")
 	if err != nil {
 		b.Fatal(err)
 	}
-	run, err := runner.NewRun()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer run.Close()
-	opts := &runner.Options{Provider: netnsprov.New(), ProfilesDir: "../images", PluginDir: plugins, HidextLib: hidext, Run: run}
+	opts := cellOptions(b, "../images")
 	for i, c := range ft.Cells {
 		name := strings.ReplaceAll(c.Profile+"/L"+itoa(c.Line), " ", "_")
 		b.Run(name, func(b *testing.B) {

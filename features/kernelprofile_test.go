@@ -8,10 +8,7 @@ import (
 	"testing"
 
 	"lab/harness/feature"
-	"lab/harness/netnsprov"
 	"lab/harness/results"
-	"lab/harness/runner"
-	"lab/harness/testenv"
 )
 
 // TestNewKernelProfileNeedsNoCode is what a maintainer does to reproduce a
@@ -20,7 +17,6 @@ import (
 // write a feature; the failing restores name the extension in the kernel's
 // own warning, and the IPv4 Service stops answering.
 func TestNewKernelProfileNeedsNoCode(t *testing.T) {
-	plugins, hidext := testenv.Prereqs(t)
 	images := t.TempDir()
 	src, err := filepath.Glob("../images/*.yaml")
 	if err != nil || len(src) == 0 {
@@ -74,12 +70,7 @@ kernel:
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := runner.NewRun()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer run.Close()
-	opts := &runner.Options{Provider: netnsprov.New(), ProfilesDir: images, PluginDir: plugins, HidextLib: hidext, Run: run}
+	opts := cellOptions(t, images)
 	for i, c := range ft.Cells {
 		res := opts.Cell(context.Background(), i, c)
 		if res.Status != results.Passed {

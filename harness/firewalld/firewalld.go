@@ -93,7 +93,7 @@ type Daemon struct {
 	run      netns.Runner
 
 	mu      sync.Mutex
-	bus, fw *Process
+	bus, fw *execx.Process
 	stopped bool
 	stopErr error
 }
@@ -257,7 +257,7 @@ func (d *Daemon) busGet(ctx context.Context, prop string) (string, error) {
 }
 
 // waitFor polls ready every 10ms until it holds, p exits or ctx ends.
-func waitFor(ctx context.Context, p *Process, logPath string, ready func() bool) error {
+func waitFor(ctx context.Context, p *execx.Process, logPath string, ready func() bool) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
@@ -268,7 +268,7 @@ func waitFor(ctx context.Context, p *Process, logPath string, ready func() bool)
 			return nil
 		}
 		if p.Exited() {
-			return fmt.Errorf("exited early (%v): %s", p.err, strings.TrimSpace(tail(logPath, 2000)))
+			return fmt.Errorf("exited early (%v): %s", p.Err(), strings.TrimSpace(tail(logPath, 2000)))
 		}
 		select {
 		case <-ctx.Done():
@@ -287,7 +287,7 @@ func lookPath(prog string) string {
 	return prog
 }
 
-func (d *Daemon) setProc(slot **Process, p *Process) {
+func (d *Daemon) setProc(slot **execx.Process, p *execx.Process) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	*slot = p

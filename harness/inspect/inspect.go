@@ -7,9 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"lab/harness/execx"
+	"lab/harness/kernel"
 )
 
 // DefaultSnapDir is where a MicroK8s install keeps its current data.
@@ -85,10 +85,7 @@ func (o *Options) out(ctx context.Context, argv ...string) (string, error) {
 // returned as an error, with the partial report.
 func Gather(ctx context.Context, o Options) (*Report, error) {
 	r := &Report{Target: o.Target, KernelProfile: o.KernelProfile}
-	var u syscall.Utsname
-	if syscall.Uname(&u) == nil {
-		r.Kernel = cString(u.Release[:])
-	}
+	r.Kernel = kernel.Release()
 	r.Iptables = resolve("iptables", o.Env)
 	if out, err := o.out(ctx, "iptables", "-V"); err == nil {
 		r.IptablesVersion = strings.TrimSpace(out)
@@ -242,17 +239,6 @@ func resolve(name string, env []string) []string {
 		p = t
 	}
 	return chain
-}
-
-func cString(b []int8) string {
-	var s strings.Builder
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s.WriteByte(byte(c))
-	}
-	return s.String()
 }
 
 // Missing returns the extensions probed unavailable, as "family kind name".

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"lab/harness/execx"
 )
@@ -152,4 +153,20 @@ func abs(p string) string {
 		return a
 	}
 	return p
+}
+
+// Release returns the running kernel's release (uname -r), "" if unknown.
+func Release() string {
+	var u syscall.Utsname
+	if syscall.Uname(&u) != nil {
+		return ""
+	}
+	var s strings.Builder
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		s.WriteByte(byte(c))
+	}
+	return s.String()
 }

@@ -156,3 +156,9 @@ func List(prefix string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// Start starts a long-running command inside the namespace at path (see
+// execx.Start); the process keeps the namespace after Start returns.
+func Start(path string, c execx.Cmd, logPath string) (*execx.Process, error) {
+	return execx.Start(c, logPath, func(start func() error) error { return Do(path, start) })
+}

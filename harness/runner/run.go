@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"lab/harness/execx"
+	"lab/harness/kernel"
 	"lab/harness/netns"
 )
 
@@ -166,10 +166,7 @@ func Clean(ctx context.Context, all bool) ([]string, error) {
 // release, iptables and nft versions, CNI plugin module version.
 func Describe(ctx context.Context, pluginDir string) map[string]string {
 	env := map[string]string{}
-	var u syscall.Utsname
-	if syscall.Uname(&u) == nil {
-		env["kernel"] = utsString(u.Release[:])
-	}
+	env["kernel"] = kernel.Release()
 	for key, argv := range map[string][]string{
 		"iptables_legacy": {"iptables-legacy", "-V"},
 		"iptables_nft":    {"iptables-nft", "-V"},
@@ -185,17 +182,6 @@ func Describe(ctx context.Context, pluginDir string) map[string]string {
 		env["cni_plugins"] = bi.Main.Path + " " + bi.Main.Version
 	}
 	return env
-}
-
-func utsString(b []int8) string {
-	var s strings.Builder
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s.WriteByte(byte(c))
-	}
-	return s.String()
 }
 
 // isShortID reports whether s looks like a run's short ID (6 hex digits).

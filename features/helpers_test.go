@@ -1,0 +1,25 @@
+package features
+
+import (
+	"strconv"
+	"testing"
+
+	"lab/harness/netnsprov"
+	"lab/harness/runner"
+	"lab/harness/testenv"
+)
+
+// cellOptions prepares a run on the netns provider with profiles from
+// images; the run's state is removed when the test ends.
+func cellOptions(t testing.TB, images string) *runner.Options {
+	t.Helper()
+	plugins, hidext := testenv.Prereqs(t)
+	run, err := runner.NewRun()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Close() })
+	return &runner.Options{Provider: netnsprov.New(), ProfilesDir: images, PluginDir: plugins, HidextLib: hidext, Run: run}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
