@@ -53,4 +53,3 @@ func TestFeatures(t *testing.T) {
 		t.Run(strings.TrimSuffix(f, ".feature"), func(t *testing.T) { runCells(t, f, nil) })
 	}
 }
-
