@@ -206,3 +206,58 @@ func TestPreflightErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeoutAndInterrupt: a per-cell timeout makes an infra-error cell and
+// still tears it down; SIGINT mid-run stops starting cells, tears down the
+// running one, stores what finished and says how to resume.
+func TestTimeoutAndInterrupt(t *testing.T) {
+	bin, env := buildLab(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "run", "dnat-stop-start", "--profile", "microk8s-1.32.2", "--timeout", "300ms", "-j", "1", "--out", out)
+	cmd.Env = env
+	got, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("timeout run: want exit 1, got %v\n%s", err, got)
+	}
+	if !strings.Contains(string(got), "infra-error") || !strings.Contains(string(got), "cell stopped: context deadline exceeded (timeout 300ms)") {
+		t.Errorf("timeout not reported as an infra error:\n%s", got)
+	}
+	ids, _ := results.RunIDs(out)
+	short := ids[0][strings.LastIndex(ids[0], "-")+1:]
+	if left, _ := netns.List("lab-" + short); len(left) > 0 {
+		t.Errorf("timed-out cells left namespaces: %v", left)
+	}
+
+	out2 := t.TempDir()
+	run := exec.Command(bin, "matrix", "dnat-stop-start", "-j", "1", "--out", out2)
+	run.Env = env
+	var buf strings.Builder
+	run.Stdout, run.Stderr = &buf, &buf
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(out2, "runs", "*", "cells", "*.json"))
+		if len(files) >= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	run.Process.Signal(os.Interrupt)
+	err = run.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("interrupted run: want exit 1, got %v\n%s", err, buf.String())
+	}
+	if !strings.Contains(buf.String(), "finish with: lab matrix --resume ") {
+		t.Errorf("no resume hint after SIGINT:\n%s", buf.String())
+	}
+	ids, _ = results.RunIDs(out2)
+	short = ids[0][strings.LastIndex(ids[0], "-")+1:]
+	if left, _ := netns.List("lab-" + short); len(left) > 0 {
+		t.Errorf("interrupted run left namespaces: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join("/run/lab", short)); !os.IsNotExist(err) {
+		t.Errorf("interrupted run left its state directory: %v", err)
+	}
+}
