@@ -150,7 +150,12 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	o.steps(ctx, fc, w, res)
 	if ctx.Err() != nil && res.Status != results.Failed {
 		res.Status = results.Error
-		res.Error = strings.TrimSpace(res.Error + fmt.Sprintf("\ncell stopped: %v (timeout %s)", ctx.Err(), timeout))
+		// The cause first: the step error that follows is its consequence.
+		why := "interrupted"
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			why = fmt.Sprintf("%v (timeout %s)", ctx.Err(), timeout)
+		}
+		res.Error = strings.TrimSpace("cell stopped: " + why + "\n" + res.Error)
 	}
 	return res
 }
