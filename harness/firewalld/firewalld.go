@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"lab/harness/execx"
@@ -89,8 +90,12 @@ type Daemon struct {
 	stateDir string
 	version  string
 	mnt      nsID // the private mount namespace
-	mntPath  string
-	run      netns.Runner
+	// mntRef holds the private mount namespace open until Stop: while it
+	// is held the namespace cannot be freed, so its inode cannot be reused
+	// by another instance's namespace that Stop's sweep would then hit.
+	mntRef  *os.File
+	mntPath string
+	run     netns.Runner
 
 	mu      sync.Mutex
 	bus, fw *execx.Process
@@ -156,7 +161,15 @@ func (d *Daemon) start(ctx context.Context) error {
 	if self, err := mountNS("self"); err != nil || self == d.mnt {
 		return fmt.Errorf("dbus-daemon is not in a private mount namespace (%v)", err)
 	}
-	d.mntPath = "/proc/" + pid + "/ns/mnt"
+	ref, err := os.Open("/proc/" + pid + "/ns/mnt")
+	if err != nil {
+		return fmt.Errorf("dbus-daemon mount namespace: %w", err)
+	}
+	d.mntRef = ref
+	if st, err := ref.Stat(); err != nil || st.Sys().(*syscall.Stat_t).Ino != d.mnt.ino {
+		return fmt.Errorf("dbus-daemon (pid %s) exited while starting: %s", pid, strings.TrimSpace(tail(busLog, 2000)))
+	}
+	d.mntPath = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ref.Fd())
 	if err := d.mounts(ctx, etc); err != nil {
 		return err
 	}
@@ -332,8 +345,11 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	}
 	d.stopped = true
 	errs := []error{d.fw.Stop(ctx, 10*time.Second), d.bus.Stop(ctx, 2*time.Second)}
-	if d.mnt != (nsID{}) {
+	if d.mnt != (nsID{}) && d.mntRef != nil {
 		errs = append(errs, killMembers(d.mnt))
+	}
+	if d.mntRef != nil {
+		d.mntRef.Close()
 	}
 	if err := errors.Join(errs...); err != nil {
 		d.stopErr = fmt.Errorf("stop firewalld in %s: %w", d.nsPath, err)
