@@ -240,9 +240,12 @@ func TestParallel(t *testing.T) {
 		go func() {
 			ctx := context.Background()
 			d, err := Start(ctx, path, dir)
-			defer func() { _ = d.Stop(ctx) }()
 			if err == nil {
 				_, err = d.Cmd(ctx, "--zone=trusted", "--add-source=10.9.0.0/16")
+			}
+			// Stop before reporting: the test's temp dirs go right after.
+			if serr := d.Stop(ctx); err == nil {
+				err = serr
 			}
 			errs <- err
 		}()
@@ -254,7 +257,6 @@ func TestParallel(t *testing.T) {
 	}
 }
 
-// TestStartTime measures five starts and logs the median.
 // BenchmarkStart times firewalld's start (and stop) in a namespace; the
 // design target is under a second.
 func BenchmarkStart(b *testing.B) {
