@@ -106,6 +106,9 @@ func MergeEnv(base, over []string) []string {
 // Create adds a named namespace with `ip netns add` and brings its loopback up.
 func Create(ctx context.Context, name string) (string, error) {
 	if _, err := (execx.Host{}).Run(ctx, execx.Cmd{Argv: []string{"ip", "netns", "add", name}}); err != nil {
+		if ctx.Err() != nil { // killed midway: the namespace may exist
+			_ = Delete(context.WithoutCancel(ctx), name)
+		}
 		return "", fmt.Errorf("create namespace %s: %w", name, err)
 	}
 	p := Path(name)

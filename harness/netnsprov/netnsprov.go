@@ -39,6 +39,8 @@ func (p *prov) NewEnv(ctx context.Context, prefix string) (provider.Env, error) 
 	e := &env{prefix: prefix, hosts: map[string]*host{}, bridges: map[string]int{}}
 	path, err := e.NewNamespace(ctx, "net")
 	if err != nil {
+		// A cancelled `ip netns add` may still have made the namespace.
+		_ = e.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	e.fabric = path

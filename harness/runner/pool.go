@@ -81,6 +81,9 @@ func (o *Options) RunJobs(ctx context.Context, jobs []Job, parallel int, progres
 		go func() {
 			defer wg.Done()
 			for j := range next {
+				if ctx.Err() != nil {
+					continue // stopped: the job stays unrun, --resume runs it
+				}
 				report(Event{Job: j})
 				res := o.Job(ctx, j)
 				mu.Lock()
