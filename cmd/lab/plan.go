@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -136,8 +135,4 @@ func matchesAny(pats []*regexp.Regexp, s string) bool {
 		}
 	}
 	return false
-}
-
-func fmtCell(c feature.Cell) string {
-	return fmt.Sprintf("%s:%d [%s]", c.Scenario, c.Line, c.Profile)
 }
