@@ -72,8 +72,13 @@ func OpenRun(id string) (*Run, error) {
 	return r, nil
 }
 
-// Close removes the run's state directory.
-func (r *Run) Close() error { return os.RemoveAll(r.Dir) }
+// Close removes the run's state directory, and /run/lab itself when no
+// other run or kept cell uses it.
+func (r *Run) Close() error {
+	err := os.RemoveAll(r.Dir)
+	_ = os.Remove(StateRoot) // fails, as it should, while not empty
+	return err
+}
 
 // startTime returns a process's start time from /proc/PID/stat (field 22)
 // and "" when the process is gone or a zombie: with the pid it identifies a
@@ -144,6 +149,8 @@ func Clean(ctx context.Context, all bool) ([]string, error) {
 			removed = append(removed, d)
 		}
 	}
+	_ = os.Remove(KeptDir) // only when empty
+	_ = os.Remove(StateRoot)
 	names, err := netns.List(NamespacePrefix)
 	if err != nil {
 		return removed, err
