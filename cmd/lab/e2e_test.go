@@ -14,6 +14,7 @@ import (
 
 	"lab/harness/netns"
 	"lab/harness/results"
+	"lab/harness/runner"
 	"lab/harness/testenv"
 )
 
@@ -67,6 +68,27 @@ func sitePages(t *testing.T, out string) []string {
 	return pages
 }
 
+// waitForCell returns once the run writing into out has stored a cell; it
+// kills cmd and fails the test after a minute.
+func waitForCell(t *testing.T, cmd *exec.Cmd, out string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if files, _ := filepath.Glob(filepath.Join(out, "runs", "*", "cells", "*.json")); len(files) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no cell stored within a minute")
+		}
+	}
+}
+
+// leftNamespaces lists the namespaces the run runID left behind.
+func leftNamespaces(runID string) []string {
+	left, _ := netns.List(runner.Prefix(runID) + "-")
+	return left
+}
+
 // TestKillAndResume kills a matrix run with SIGKILL after its first cell is
 // stored, resumes it, and checks the result equals an uninterrupted run's.
 func TestKillAndResume(t *testing.T) {
@@ -77,18 +99,7 @@ func TestKillAndResume(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(killed, "runs", "*", "cells", "*.json"))
-		if len(files) >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("no cell stored within 60s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForCell(t, cmd, killed)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	ids, _ := results.RunIDs(killed)
@@ -104,8 +115,7 @@ func TestKillAndResume(t *testing.T) {
 	if out, err := resume.CombinedOutput(); err != nil {
 		t.Fatalf("resume: %v\n%s", err, out)
 	}
-	short := ids[0][strings.LastIndex(ids[0], "-")+1:]
-	if left, _ := netns.List("lab-" + short); len(left) > 0 {
+	if left := leftNamespaces(ids[0]); len(left) > 0 {
 		t.Errorf("namespaces of the killed run left after resume: %v", left)
 	}
 	whole := t.TempDir()
@@ -160,8 +170,7 @@ func TestKeepShellClean(t *testing.T) {
 		t.Errorf("clean: %v\n%s", err, out)
 	}
 	ids, _ := results.RunIDs(filepath.Join(dir, "out"))
-	short := ids[0][strings.LastIndex(ids[0], "-")+1:]
-	if left, _ := netns.List("lab-" + short); len(left) > 0 {
+	if left := leftNamespaces(ids[0]); len(left) > 0 {
 		t.Errorf("namespaces left after clean: %v", left)
 	}
 }
@@ -223,8 +232,7 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 		t.Errorf("timeout not reported as an infra error:\n%s", got)
 	}
 	ids, _ := results.RunIDs(out)
-	short := ids[0][strings.LastIndex(ids[0], "-")+1:]
-	if left, _ := netns.List("lab-" + short); len(left) > 0 {
+	if left := leftNamespaces(ids[0]); len(left) > 0 {
 		t.Errorf("timed-out cells left namespaces: %v", left)
 	}
 
@@ -236,14 +244,7 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(out2, "runs", "*", "cells", "*.json"))
-		if len(files) >= 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForCell(t, run, out2)
 	run.Process.Signal(os.Interrupt)
 	err = run.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
@@ -253,11 +254,10 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 		t.Errorf("no resume hint after SIGINT:\n%s", buf.String())
 	}
 	ids, _ = results.RunIDs(out2)
-	short = ids[0][strings.LastIndex(ids[0], "-")+1:]
-	if left, _ := netns.List("lab-" + short); len(left) > 0 {
+	if left := leftNamespaces(ids[0]); len(left) > 0 {
 		t.Errorf("interrupted run left namespaces: %v", left)
 	}
-	if _, err := os.Stat(filepath.Join("/run/lab", short)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(runner.StateRoot, strings.TrimPrefix(runner.Prefix(ids[0]), runner.NamespacePrefix))); !os.IsNotExist(err) {
 		t.Errorf("interrupted run left its state directory: %v", err)
 	}
 }

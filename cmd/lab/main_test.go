@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"lab/harness/execx"
-	"lab/harness/netns"
 	"lab/harness/results"
 	"lab/harness/testenv"
 )
@@ -126,8 +125,7 @@ func TestRunLeavesHostUnchanged(t *testing.T) {
 		t.Fatal("no cells in --json output")
 	}
 	// Other test packages may run concurrently: look only at this run's prefix.
-	prefix := "lab-" + cells[0].RunID[strings.LastIndex(cells[0].RunID, "-")+1:]
-	if left, _ := netns.List(prefix); len(left) > 0 {
+	if left := leftNamespaces(cells[0].RunID); len(left) > 0 {
 		t.Errorf("namespaces left: %v", left)
 	}
 	got := map[string]string{}

@@ -26,12 +26,7 @@ type Server struct {
 // Serve listens on port inside the namespace at path and answers every
 // request with 200 and a line naming ident.
 func Serve(path string, port int, ident string) (*Server, error) {
-	var ln net.Listener
-	err := netns.Do(path, func() error {
-		var lerr error
-		ln, lerr = net.Listen("tcp4", fmt.Sprintf(":%d", port))
-		return lerr
-	})
+	ln, err := netns.Listen(path, "tcp4", fmt.Sprintf(":%d", port))
 	if err != nil {
 		return nil, fmt.Errorf("internet host %s: listen on %d: %w", ident, port, err)
 	}

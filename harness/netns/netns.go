@@ -6,6 +6,7 @@ package netns
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -164,4 +165,17 @@ func List(prefix string) ([]string, error) {
 // execx.Start); the process keeps the namespace after Start returns.
 func Start(path string, c execx.Cmd, logPath string) (*execx.Process, error) {
 	return execx.Start(c, logPath, func(start func() error) error { return Do(path, start) })
+}
+
+// Listen opens a listener whose socket belongs to the namespace at path (a
+// socket keeps the namespace it was created in), so a server in a pod or
+// host namespace can be served from lab's own goroutines.
+func Listen(path, network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := Do(path, func() error {
+		var lerr error
+		ln, lerr = net.Listen(network, addr)
+		return lerr
+	})
+	return ln, err
 }

@@ -55,11 +55,10 @@ func NewRunID() (string, error) {
 // OpenRun creates the state directory of the run with the given ID (a new
 // one, or one being resumed after its owner died).
 func OpenRun(id string) (*Run, error) {
-	i := strings.LastIndex(id, "-")
-	if i < 0 || i == len(id)-1 {
+	short := shortID(id)
+	if short == "" {
 		return nil, fmt.Errorf("bad run id %q", id)
 	}
-	short := id[i+1:]
 	r := &Run{ID: id, Prefix: NamespacePrefix + short}
 	r.Dir = filepath.Join(StateRoot, short)
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
@@ -71,6 +70,19 @@ func OpenRun(id string) (*Run, error) {
 	}
 	return r, nil
 }
+
+// shortID is the part of a run ID after its last "-" ("" if none).
+func shortID(id string) string {
+	i := strings.LastIndex(id, "-")
+	if i < 0 || i == len(id)-1 {
+		return ""
+	}
+	return id[i+1:]
+}
+
+// Prefix returns the namespace prefix of the run with the given ID
+// ("lab-XXXXXX"): every namespace of the run starts with it and a "-".
+func Prefix(id string) string { return NamespacePrefix + shortID(id) }
 
 // Close removes the run's state directory, and /run/lab itself when no
 // other run or kept cell uses it.

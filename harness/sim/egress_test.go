@@ -15,19 +15,8 @@ import (
 func TestPodEgressThroughProviderFirewall(t *testing.T) {
 	c := newCluster(t, "hetzner-default")
 	ctx := context.Background()
-	n, err := c.AddNode(ctx, "node1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := netip.MustParsePrefix("10.1.0.0/16")
-	r, err := n.EnableRouted(ctx, []netip.Prefix{pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod, err := r.AddPod(ctx, "app", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, _, pod := routedPod(t, c, "app", 0)
+	pool := testPool
 	if _, err := c.AddGateway(ctx, "gw", netip.MustParsePrefix("203.0.113.0/24"), []*Node{n}); err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,29 @@ func newCluster(t *testing.T, prof string) *Cluster {
 	return c
 }
 
+// testPool is the pod CIDR of the routed test nodes.
+var testPool = netip.MustParsePrefix("10.1.0.0/16")
+
+// routedPod boots node1 with Calico-style routed pods from testPool and one
+// pod serving HTTP on port (0: none).
+func routedPod(t *testing.T, c *Cluster, pod string, port int) (*Node, *RoutedNet, *RoutedPod) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := c.AddNode(ctx, "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := n.EnableRouted(ctx, []netip.Prefix{testPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.AddPod(ctx, pod, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, r, p
+}
+
 // ingressCell builds #4903's topology on a Calico node: an app pod on 8080
 // behind ClusterIP 10.152.183.39:80, an ingress pod proxying /svc to the
 // Service and /setup to the pod IP, published on NodePort 30080, and a
@@ -58,19 +81,7 @@ func newCluster(t *testing.T, prof string) *Cluster {
 func ingressCell(t *testing.T, c *Cluster) (*Node, func(path string) probe.Result) {
 	t.Helper()
 	ctx := context.Background()
-	n, err := c.AddNode(ctx, "node1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := netip.MustParsePrefix("10.1.0.0/16")
-	r, err := n.EnableRouted(ctx, []netip.Prefix{pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := r.AddPod(ctx, "zeus", 8080)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, r, app := routedPod(t, c, "zeus", 8080)
 	appIP, _ := app.Addr(4)
 	svcIP := netip.MustParseAddr("10.152.183.39")
 	in, err := r.AddIngressPod(ctx, "ingress", 80, []IngressRoute{
@@ -85,7 +96,7 @@ func ingressCell(t *testing.T, c *Cluster) (*Node, func(path string) probe.Resul
 		{Namespace: "default", Name: "zeus", PortName: "http", ClusterIP: svcIP, Port: 80, Endpoints: []kubeproxy.Endpoint{{IP: appIP, Port: 8080}}},
 		{Namespace: "default", Name: "ingress", PortName: "http", ClusterIP: netip.MustParseAddr("10.152.183.40"), Port: 80, NodePort: 30080, Endpoints: []kubeproxy.Endpoint{{IP: inIP, Port: 80}}},
 	}
-	if _, err := n.RunKubeProxy(ctx, kubeproxy.Config{ClusterCIDR: pool}, svcs); err != nil {
+	if _, err := n.RunKubeProxy(ctx, kubeproxy.Config{ClusterCIDR: testPool}, svcs); err != nil {
 		t.Fatal(err)
 	}
 	client, err := c.AddClient(ctx, "client")

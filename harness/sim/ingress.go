@@ -97,11 +97,7 @@ func (r *RoutedNet) AddIngressPod(ctx context.Context, name string, port int, ro
 	}
 	in := &Ingress{Pod: p, Routes: append([]IngressRoute(nil), routes...)}
 	sort.SliceStable(in.Routes, func(i, j int) bool { return len(in.Routes[i].Path) > len(in.Routes[j].Path) })
-	err = netns.Do(p.NetNS, func() error {
-		var lerr error
-		in.ln, lerr = net.Listen("tcp", fmt.Sprintf(":%d", port))
-		return lerr
-	})
+	in.ln, err = netns.Listen(p.NetNS, "tcp", fmt.Sprintf(":%d", port))
 	if err != nil {
 		return nil, fmt.Errorf("ingress pod %s: listen on %d: %w", name, port, err)
 	}

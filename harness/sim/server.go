@@ -21,12 +21,7 @@ type server struct {
 // listen opens a TCP listener on port inside the namespace at path and serves
 // a fixed answer naming the pod, so probes can tell which pod answered.
 func listen(path string, port int, ident string) (*server, error) {
-	var ln net.Listener
-	err := netns.Do(path, func() error {
-		var lerr error
-		ln, lerr = net.Listen("tcp", fmt.Sprintf(":%d", port))
-		return lerr
-	})
+	ln, err := netns.Listen(path, "tcp", fmt.Sprintf(":%d", port))
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: listen on %d: %w", ident, port, err)
 	}
