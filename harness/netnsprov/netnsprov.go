@@ -32,6 +32,11 @@ type prov struct{}
 
 func (*prov) Name() string { return "netns" }
 
+// Userspace says what netns nodes run: no node image.
+func (*prov) Userspace() string {
+	return "the lab host's own binaries (netns provider: no node image; /run, /tmp and firewalld's directories are private per node)"
+}
+
 func (*prov) Check(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return &provider.UnavailableError{Provider: "netns", Reason: "needs root to create network namespaces; run as root (sudo)"}

@@ -33,8 +33,9 @@ type nsNode struct {
 // privateDirs get a fresh tmpfs in every node (when they exist on the host).
 var privateDirs = []string{"/run", "/tmp", "/etc/firewalld", "/var/log", "/var/lib/firewalld"}
 
-// holderScript sets the node's namespaces up and becomes its PID 1; $0 is
-// the node's hostname.
+// holderScript sets the node's namespaces up and keeps the node alive; $0
+// is the node's hostname, $1 its network namespace's name (so a leftover
+// holder names its run in ps).
 func holderScript() string {
 	var b strings.Builder
 	for _, d := range privateDirs {
@@ -48,7 +49,7 @@ func holderScript() string {
 // and waits until its namespaces are ready.
 func bootNode(ctx context.Context, name, path string) (*nsNode, error) {
 	argv := []string{"nsenter", "--net=" + path, "--", "unshare", "--mount", "--uts", "--pid", "--fork",
-		"--mount-proc", "--propagation", "private", "--", "tini", "-s", "--", "sh", "-c", holderScript(), name}
+		"--mount-proc", "--propagation", "private", "--", "tini", "-s", "--", "sh", "-c", holderScript(), name, filepath.Base(path)}
 	p, err := execx.Start(execx.Cmd{Argv: argv}, "/dev/null", nil)
 	if err != nil {
 		return nil, fmt.Errorf("boot node %s: %w", name, err)

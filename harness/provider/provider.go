@@ -45,6 +45,13 @@ type Provider interface {
 	Shell(ctx context.Context, prefix, name string) ([]string, error)
 }
 
+// Userspacer is implemented by providers that can say which userspace
+// their nodes run (the netns provider: the host's own binaries); the
+// runner records it in every cell's environment.
+type Userspacer interface {
+	Userspace() string
+}
+
 // UnavailableError says a provider cannot run on this machine; cells on it
 // are skipped with Reason.
 type UnavailableError struct {

@@ -94,6 +94,9 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		}
 	}()
 	res.Environment["provider"] = prov.Name()
+	if u, ok := prov.(provider.Userspacer); ok {
+		res.Environment["node_userspace"] = u.Userspace()
+	}
 	if err := prov.Check(ctx); err != nil {
 		var ue *provider.UnavailableError
 		if errors.As(err, &ue) {
