@@ -53,7 +53,7 @@ func TestAgentInNode(t *testing.T) {
 	}
 	defer c.Stop()
 	var f Facts
-	if err := c.Call(ctx, OpFacts, Empty{}, &f); err != nil {
+	if err := c.Call(ctx, OpFacts, FactsArgs{Programs: true}, &f); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("facts: %v", f)

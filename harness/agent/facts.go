@@ -16,12 +16,16 @@ import (
 // factCommands are the programs whose own version output is a fact, by
 // fact name.
 var factCommands = map[string][]string{
-	"iptables_legacy":     {"iptables-legacy", "-V"},
-	"iptables_nft":        {"iptables-nft", "-V"},
-	"nft":                 {"nft", "-v"},
-	"firewalld":           {"firewall-cmd", "--version"},
-	"firewalld_installed": {"firewall-offline-cmd", "--version"},
-	"iproute2":            {"ip", "-V"},
+	"iptables_legacy": {"iptables-legacy", "-V"},
+	"iptables_nft":    {"iptables-nft", "-V"},
+	"nft":             {"nft", "-v"},
+	"iproute2":        {"ip", "-V"},
+}
+
+// FactsArgs says which facts to read: the kernel and OS always; with
+// Programs, each program's version too.
+type FactsArgs struct {
+	Programs bool `json:"programs"`
 }
 
 // versionRe finds the first version-looking word in a program's output.
@@ -30,7 +34,7 @@ var versionRe = regexp.MustCompile(`v?(\d+\.\d+(\.\d+)?[^\s,)]*)`)
 // facts reads what really runs in this node: the kernel release, each
 // program's own version output, the OS, and the CNI plugins' module
 // version from their build info.
-func (a *Agent) facts(ctx context.Context, _ Empty) (Facts, error) {
+func (a *Agent) facts(ctx context.Context, args FactsArgs) (Facts, error) {
 	f := Facts{}
 	var mu sync.Mutex
 	set := func(k, v string) {
@@ -48,11 +52,25 @@ func (a *Agent) facts(ctx context.Context, _ Empty) (Facts, error) {
 			}
 		}
 	}
+	if !args.Programs {
+		return f, nil
+	}
 	if v := pluginVersion(filepath.Join(PluginDir, "portmap")); v != "" {
 		set("cni_plugins", v)
 	}
+	cmds := map[string][]string{}
+	for k, v := range factCommands {
+		cmds[k] = v
+	}
+	// firewall-cmd needs the running daemon's bus; without one, the
+	// installed package's version is what firewall-offline-cmd prints.
+	if _, err := os.Stat("/run/dbus/system_bus_socket"); err == nil {
+		cmds["firewalld"] = []string{"firewall-cmd", "--version"}
+	} else if v := installedFirewalld(); v != "" {
+		set("firewalld", v+" (installed, not running)")
+	}
 	var wg sync.WaitGroup
-	for name, argv := range factCommands {
+	for name, argv := range cmds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -75,15 +93,32 @@ func (a *Agent) facts(ctx context.Context, _ Empty) (Facts, error) {
 		}()
 	}
 	wg.Wait()
-	// firewall-cmd asks the running daemon; without one, the installed
-	// package's version is what firewall-offline-cmd prints.
-	if v, ok := f["firewalld_installed"]; ok {
-		if _, running := f["firewalld"]; !running {
-			f["firewalld"] = v + " (installed, not running)"
-		}
-		delete(f, "firewalld_installed")
-	}
 	return f, nil
+}
+
+// firewalldConfig holds the VERSION constant firewall-cmd and
+// firewall-offline-cmd print, in Debian's and RHEL's python paths.
+var firewalldConfig = []string{
+	"/usr/lib/python3/dist-packages/firewall/config/__init__.py",
+	"/usr/lib/python3*/site-packages/firewall/config/__init__.py",
+}
+
+var firewalldVersion = regexp.MustCompile(`(?m)^VERSION = ["']([^"']+)["']`)
+
+// installedFirewalld reads the installed firewalld's version without
+// starting Python: the constant `firewall-offline-cmd --version` prints.
+func installedFirewalld() string {
+	for _, pat := range firewalldConfig {
+		files, _ := filepath.Glob(pat)
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil {
+				if m := firewalldVersion.FindSubmatch(b); m != nil {
+					return string(m[1])
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // pluginVersion reads the containernetworking/plugins module version a

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-		"regexp"
+	"regexp"
 	"strings"
 	"time"
 
 	"lab/harness/execx"
-		"lab/harness/probe"
+	"lab/harness/probe"
 )
 
 // TraceTable is the nft table a trace adds to a node for its duration.

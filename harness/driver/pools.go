@@ -36,4 +36,3 @@ func ParsePools(s string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
-

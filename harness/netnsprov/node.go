@@ -174,4 +174,3 @@ func holderOf(ctx context.Context, nsName string) (int, error) {
 	}
 	return 0, fmt.Errorf("namespace %s has no node holder process (was the node's PID 1 killed?)", nsName)
 }
-

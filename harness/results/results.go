@@ -78,10 +78,10 @@ type Cell struct {
 	// Ran is, per host, what really ran there, read inside the host by
 	// the agent: kernel, iptables of both variants, nft, firewalld,
 	// iproute2, OS, CNI plugins, the pod network the driver built.
-	Ran   map[string]map[string]string `json:"ran,omitempty"`
-	Error        string            `json:"error,omitempty"`
-	StartedAt    time.Time         `json:"started_at"`
-	DurationMS   int64             `json:"duration_ms"`
+	Ran        map[string]map[string]string `json:"ran,omitempty"`
+	Error      string                       `json:"error,omitempty"`
+	StartedAt  time.Time                    `json:"started_at"`
+	DurationMS int64                        `json:"duration_ms"`
 }
 
 // Key identifies a cell across attempts and runs: scenario, Examples line,

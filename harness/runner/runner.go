@@ -232,4 +232,3 @@ func (o *Options) steps(ctx context.Context, fc feature.Cell, w *scenarios.World
 		res.Status = results.Passed
 	}
 }
-

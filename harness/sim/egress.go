@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	
+
 	"lab/harness/agent"
 	"lab/harness/execx"
 	"lab/harness/gateway"

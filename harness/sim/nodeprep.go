@@ -10,7 +10,7 @@ import (
 
 	"lab/harness/execx"
 	"lab/harness/iptables"
-	)
+)
 
 // EnvFile is the name of the file, in a node's state directory, holding the
 // environment every process on the node gets (NodeEnv) plus the profile's

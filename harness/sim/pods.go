@@ -41,6 +41,9 @@ func (n *Node) AddPod(ctx context.Context, name string, ports []cni.PortMapping)
 // sandbox creates a new sandbox for p (a new container ID and namespace),
 // runs CNI ADD in the node and starts the servers.
 func (n *Node) sandbox(ctx context.Context, p *Pod) error {
+	if err := n.pushPlugins(ctx); err != nil {
+		return err
+	}
 	p.Generation++
 	p.ContainerID = newContainerID()
 	p.ns = fmt.Sprintf("p-%s-%d", p.Name, p.Generation)

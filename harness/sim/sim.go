@@ -128,10 +128,12 @@ type Node struct {
 	// Env is added to the environment of every command run on the node.
 	Env []string
 
-	mu       sync.Mutex
-	pods     []*Pod
-	running  bool
-	conflist []byte
+	mu            sync.Mutex
+	pods          []*Pod
+	running       bool
+	conflist      []byte
+	pushMu        sync.Mutex
+	pluginsPushed bool
 }
 
 // BaseEnv is the environment every command on a node starts from.
@@ -171,8 +173,10 @@ func (c *Cluster) boot(ctx context.Context, name string, role Role) (*Node, erro
 		if n.Env, err = c.nodeEnv(); err != nil {
 			return nil, err
 		}
-		if err := c.push(ctx, n); err != nil {
-			return nil, err
+		if len(c.prof.Kernel.Hidden()) > 0 {
+			if err := n.CopyIn(ctx, c.opts.HidextLib, agent.HidextLib, 0o644); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := agent.Push(ctx, n, c.opts.AgentExe); err != nil {
@@ -195,9 +199,15 @@ func (c *Cluster) boot(ctx context.Context, name string, role Role) (*Node, erro
 	return n, nil
 }
 
-// push copies the CNI plugins (and the kernel-profile library when the
-// profile hides extensions) into a MicroK8s node.
-func (c *Cluster) push(ctx context.Context, n *Node) error {
+// pushPlugins copies the CNI plugins into a MicroK8s node, once, before
+// its first CNI ADD (Calico-style nodes never need them).
+func (n *Node) pushPlugins(ctx context.Context) error {
+	n.pushMu.Lock()
+	defer n.pushMu.Unlock()
+	if n.pluginsPushed {
+		return nil
+	}
+	c := n.cluster
 	names := make([]string, 0, len(cni.Plugins))
 	for p := range cni.Plugins {
 		names = append(names, p)
@@ -208,11 +218,7 @@ func (c *Cluster) push(ctx context.Context, n *Node) error {
 			return err
 		}
 	}
-	if len(c.prof.Kernel.Hidden()) > 0 {
-		if err := n.CopyIn(ctx, c.opts.HidextLib, agent.HidextLib, 0o644); err != nil {
-			return err
-		}
-	}
+	n.pluginsPushed = true
 	return nil
 }
 

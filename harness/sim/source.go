@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"lab/harness/agent"
@@ -91,17 +92,26 @@ func (n *Node) TraceTCP(ctx context.Context, from *RoutedPod, src netip.Addr, ds
 // Facts reads, inside every host of the cell, what really runs there.
 func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
 	out := map[string]agent.Facts{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, h := range c.Hosts() {
-		var f agent.Facts
-		if err := h.Call(ctx, agent.OpFacts, agent.Empty{}, &f); err != nil {
-			f = agent.Facts{"error": err.Error()}
-		}
-		f["role"] = string(h.Role)
-		if h.Role == RoleNode {
-			f["pod_network"] = h.podNetwork()
-		}
-		out[h.Name()] = f
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var f agent.Facts
+			if err := h.Call(ctx, agent.OpFacts, agent.FactsArgs{Programs: h.Role == RoleNode}, &f); err != nil {
+				f = agent.Facts{"error": err.Error()}
+			}
+			f["role"] = string(h.Role)
+			if h.Role == RoleNode {
+				f["pod_network"] = h.podNetwork()
+			}
+			mu.Lock()
+			out[h.Name()] = f
+			mu.Unlock()
+		}()
 	}
+	wg.Wait()
 	return out
 }
 
