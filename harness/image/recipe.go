@@ -29,8 +29,8 @@ import (
 // procedure changes in a way that makes older images wrong.
 const formatVersion = 1
 
-// Suites are the Debian suites a recipe may name.
-var Suites = []string{"bullseye", "bookworm", "trixie"}
+// Suites returns the Debian suites a recipe may name.
+func Suites() []string { return []string{"bullseye", "bookworm", "trixie"} }
 
 var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
@@ -124,7 +124,7 @@ func Load(dir, name string) (*Recipe, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ValidName(name) {
+	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
 		return nil, &NotFoundError{Name: name, Valid: valid}
 	}
 	file := filepath.Join(dir, name+".yaml")
@@ -173,13 +173,13 @@ func Parse(file string, data []byte) (*Recipe, error) {
 		return &Error{File: file, Line: lineOf(&root, at...), Msg: fmt.Sprintf(format, a...)}
 	}
 	if !ValidName(name) {
-		return nil, errf(nil, "%q is not a valid image name (lower-case letters, digits, '.' and '-')", name)
+		return nil, &Error{File: file, Msg: fmt.Sprintf("%q is not a valid image name (lower-case letters, digits, '.' and '-')", name)}
 	}
 	if r.Suite == "" {
-		return nil, errf(nil, "suite: missing; one of %s", strings.Join(Suites, ", "))
+		return nil, errf(nil, "suite: missing; one of %s", strings.Join(Suites(), ", "))
 	}
-	if !contains(Suites, r.Suite) {
-		return nil, errf([]any{"suite"}, "suite: %q is not one of %s", r.Suite, strings.Join(Suites, ", "))
+	if !contains(Suites(), r.Suite) {
+		return nil, errf([]any{"suite"}, "suite: %q is not one of %s", r.Suite, strings.Join(Suites(), ", "))
 	}
 	for _, l := range []struct {
 		key  string
