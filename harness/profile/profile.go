@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	"lab/harness/image"
 	"lab/harness/kernel"
 
 	"gopkg.in/yaml.v3"
@@ -26,7 +27,11 @@ type Profile struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
 	// Extends lists profiles merged under this one, in order.
-	Extends  []string `yaml:"extends"`
+	Extends []string `yaml:"extends"`
+	// Image names the node image the profile's nodes boot with, a recipe in
+	// images/recipes/ (`lab images`). Optional: the netns provider runs the
+	// host's binaries whatever it says.
+	Image    string   `yaml:"image"`
 	Distro   Distro   `yaml:"distro"`
 	MicroK8s MicroK8s `yaml:"microk8s"`
 	CNI      CNI      `yaml:"cni"`
@@ -187,7 +192,30 @@ func Load(dir, name string) (*Profile, error) {
 	if err := p.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.File, err)
 	}
+	if err := checkImage(dir, p.Image); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.File, err)
+	}
 	return &p, nil
+}
+
+// RecipesDir is where the node image recipes of the profiles in dir are.
+func RecipesDir(dir string) string { return filepath.Join(dir, "recipes") }
+
+// checkImage checks that a profile's image names a recipe.
+func checkImage(dir, name string) error {
+	if name == "" {
+		return nil
+	}
+	names, err := image.Names(RecipesDir(dir))
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if n == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("image: unknown image %q; recipes in %s: %s", name, RecipesDir(dir), strings.Join(names, ", "))
 }
 
 func (p *Profile) defaults() {
