@@ -93,6 +93,9 @@ func (s *Store) Build(ctx context.Context, r *Recipe, b Builder, log io.Writer) 
 	if err != nil || m.Hash != r.Hash() {
 		n := r.Normalised()
 		m = &Image{Name: r.Name, Hash: r.Hash(), Suite: r.Suite, State: StateBuilding, Recipe: n, Dir: dir}
+		if err := writeMeta(m); err != nil {
+			return nil, err
+		}
 	}
 	if m.State == StateReady {
 		fmt.Fprintf(log, "%s: ready (built by another process, %s)\n", tag, m.Fingerprint)

@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 
+	"lab/harness/locate"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -105,18 +107,7 @@ func (e *NotFoundError) Error() string {
 func ValidName(s string) bool { return len(s) <= 64 && nameRE.MatchString(s) }
 
 // Names lists the recipes in dir (base names of *.yaml), sorted.
-func Names(dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, f := range files {
-		out = append(out, strings.TrimSuffix(filepath.Base(f), ".yaml"))
-	}
-	sort.Strings(out)
-	return out, nil
-}
+func Names(dir string) ([]string, error) { return locate.BaseNames(dir, ".yaml") }
 
 // Load reads the named recipe from dir.
 func Load(dir, name string) (*Recipe, error) {

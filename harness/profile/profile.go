@@ -12,11 +12,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"lab/harness/image"
 	"lab/harness/kernel"
+	"lab/harness/locate"
 
 	"gopkg.in/yaml.v3"
 )
@@ -159,18 +159,7 @@ func (e *NotFoundError) Error() string {
 }
 
 // Names lists the profiles in dir (base names of *.yaml), sorted.
-func Names(dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, f := range files {
-		out = append(out, strings.TrimSuffix(filepath.Base(f), ".yaml"))
-	}
-	sort.Strings(out)
-	return out, nil
-}
+func Names(dir string) ([]string, error) { return locate.BaseNames(dir, ".yaml") }
 
 // Load reads the named profile from dir, resolving `extends:`.
 func Load(dir, name string) (*Profile, error) {
