@@ -122,7 +122,14 @@ func (s *Store) Build(ctx context.Context, r *Recipe, b Builder, log io.Writer) 
 			fmt.Fprintf(log, "%s: [%d/%d] %s: %s elapsed\n", tag, i+1, len(Stages()), st, d.Round(time.Second))
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%s: stage %s: %w (run `lab images build %s` again to resume)", tag, st, err, r.Name)
+			hint := "lab images build " + r.Name
+			if s.Root != DefaultRoot {
+				hint += " --root " + s.Root
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s: stage %s interrupted (%w); run `%s` to resume", tag, st, ctx.Err(), hint)
+			}
+			return nil, fmt.Errorf("%s: stage %s: %w (run `%s` again to resume)", tag, st, err, hint)
 		}
 		el := time.Since(t0)
 		m.Stages = append(m.Stages, StageRecord{Name: st, Seconds: el.Seconds(), Finished: time.Now().UTC()})

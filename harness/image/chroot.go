@@ -46,13 +46,17 @@ func env() []string {
 }
 
 // Debootstrap runs debootstrap --variant=minbase with the recipe's packages,
-// keeping downloaded packages in DIR/debs until it succeeds.
+// keeping downloaded packages in DIR/debs until it succeeds (a rerun after
+// an interruption downloads nothing twice).
 func (c Chroot) Debootstrap(ctx context.Context, j *Job) error {
 	cache := filepath.Join(j.Dir, "debs")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return err
 	}
-	argv := []string{"debootstrap", "--variant=minbase", "--cache-dir=" + cache}
+	// In its own mount and PID namespaces: the /proc and /sys debootstrap
+	// mounts in the target go away with it even when it is killed.
+	argv := []string{"unshare", "--mount", "--pid", "--fork", "--kill-child",
+		"debootstrap", "--variant=minbase", "--cache-dir=" + cache}
 	if len(j.Recipe.Packages) > 0 {
 		argv = append(argv, "--include="+strings.Join(sortedSet(j.Recipe.Packages), ","))
 	}
