@@ -86,6 +86,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error renders FILE:LINE: message.
 func (e *Error) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
@@ -99,6 +100,7 @@ type NotFoundError struct {
 	Valid []string
 }
 
+// Error names the unknown image and the recipes there are.
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("unknown image %q; recipes: %s", e.Name, strings.Join(e.Valid, ", "))
 }

@@ -178,6 +178,7 @@ func (s *Store) Remove(name string) ([]string, error) {
 // NotBuiltError is returned when no image directory has that name.
 type NotBuiltError struct{ Name string }
 
+// Error names the image and where to look.
 func (e *NotBuiltError) Error() string {
 	return fmt.Sprintf("no image %q under the image root (see `lab images list`)", e.Name)
 }
