@@ -6,9 +6,9 @@ GO        ?= go
 BIN       := bin
 CNI_BIN   := $(BIN)/cni
 HIDEXT    := $(BIN)/libhidext.so
-APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps gcc libc6-dev chromium debootstrap debian-archive-keyring zstd
+APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps tini gcc libc6-dev chromium debootstrap debian-archive-keyring zstd
 # the programs those packages provide, to skip apt when all are present
-NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter gcc chromium debootstrap zstd
+NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter tini pkill gcc chromium debootstrap zstd
 # nightly: where the published site goes
 SITE      ?= reports/site
 

@@ -43,9 +43,9 @@ func runCells(t *testing.T, file string, check func(t *testing.T, c *results.Cel
 			}
 		})
 	}
-	// firewalld's private dbus and any other daemon a cell starts run from
-	// the cell's state directory; none may outlive the cell.
-	if procs := processesMentioning(opts.Run.Dir + "/"); len(procs) > 0 {
+	// Every node's init names the node's namespace (with the run's
+	// prefix); none, and so nothing running in a node, may outlive the cell.
+	if procs := processesMentioning(opts.Run.Prefix + "-"); len(procs) > 0 {
 		t.Errorf("processes left running after the cells: %v", procs)
 	}
 }

@@ -115,8 +115,24 @@ type cellView struct {
 	History      strip
 	Observations []keyValue
 	Environment  []keyValue
+	Pinned       []keyValue
+	Ran          []ranView
 	Evidence     []evidenceView
 	Baseline     *baselineView
+}
+
+// ranView is what ran in one host of a cell, read inside it.
+type ranView struct {
+	Host  string
+	Facts []keyValue
+}
+
+func ranViews(ran map[string]map[string]string) []ranView {
+	out := make([]ranView, 0, len(ran))
+	for _, h := range sortedKeys(boolSet(ran)) {
+		out = append(out, ranView{Host: h, Facts: sortedEnv(ran[h])})
+	}
+	return out
 }
 
 // nightRow is one run on the nights page.
@@ -199,6 +215,8 @@ func (p *publisher) cellView(i int, c *results.Cell) cellView {
 		History:      historyStrip(p.runs, i, c.Key(), p.site.History, root),
 		Observations: sortedObservations(c.Observations),
 		Environment:  sortedEnv(c.Environment),
+		Pinned:       sortedEnv(c.Pinned),
+		Ran:          ranViews(c.Ran),
 	}
 	if len(g.Attempts) > 1 {
 		v.Group = g.Label()

@@ -10,7 +10,7 @@ import (
 
 // pinnedKeys are the environment entries a profile pins, shown in the
 // column headers in this order (snap_revision joins microk8s).
-var pinnedKeys = []string{"microk8s", "distro", "kernel_profile", "kernel_missing", "iptables_mode", "cni", "firewall", "driver"}
+var pinnedKeys = []string{"microk8s", "distro", "kernel", "kernel_profile", "kernel_missing", "iptables_mode", "cni", "firewall", "driver"}
 
 // column is one matrix column: a profile, within a provider group.
 type column struct {
@@ -209,7 +209,7 @@ func pinColumns(cols []column, cells []*results.Cell, col func(*results.Cell) in
 	values := map[string]map[string]bool{} // key -> values over all cells
 	present := map[string]int{}
 	for _, c := range cells {
-		for k, v := range c.Environment {
+		for k, v := range columnEnv(c) {
 			if values[k] == nil {
 				values[k] = map[string]bool{}
 			}
@@ -258,7 +258,7 @@ func pinColumns(cols []column, cells []*results.Cell, col func(*results.Cell) in
 func columnValue(cells []*results.Cell, key string) string {
 	set := map[string]bool{}
 	for _, c := range cells {
-		if v := c.Environment[key]; v != "" {
+		if v := columnEnv(c)[key]; v != "" {
 			set[v] = true
 		}
 	}
@@ -291,5 +291,24 @@ func sortedKeys(set map[string]bool) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// columnEnv is what a column header shows of a cell: the profile's pins
+// (cells from before pins were recorded apart keep them in Environment),
+// never the measured per-node facts, which the cell page shows.
+func columnEnv(c *results.Cell) map[string]string {
+	if len(c.Pinned) == 0 {
+		return c.Environment
+	}
+	out := map[string]string{}
+	for k, v := range c.Pinned {
+		if k != "profile" {
+			out[k] = v
+		}
+	}
+	if p := c.Environment["provider"]; p != "" {
+		out["provider"] = p
+	}
 	return out
 }

@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"lab/harness/driver"
 	"lab/harness/execx"
 	"lab/harness/felix"
-	"lab/harness/sim"
 )
 
 func init() {
@@ -38,37 +38,16 @@ func family(s string) int {
 	return 4
 }
 
-func (w *World) routedNet(node string) (*sim.Node, *sim.RoutedNet, error) {
-	n, err := w.node(node)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, ok := n.Routed()
-	if !ok {
-		return nil, nil, fmt.Errorf("node %q has no Calico pod network; boot it with `Given a Calico node %q with pod CIDRs \"...\"`", node, node)
-	}
-	return n, r, nil
-}
-
 func (w *World) calicoNode(ctx context.Context, name, cidrs string) error {
-	pools, err := sim.ParseCIDRs(cidrs)
+	pools, err := driver.ParsePools(cidrs)
 	if err != nil {
 		return err
 	}
-	n, err := w.Cluster.AddNode(ctx, name)
-	if err != nil {
-		return err
-	}
-	_, err = n.EnableRouted(ctx, pools)
-	return err
+	return w.D.AddCalicoNode(ctx, name, pools)
 }
 
 func (w *World) routedPod(ctx context.Context, pod, node string, port int) error {
-	_, r, err := w.routedNet(node)
-	if err != nil {
-		return err
-	}
-	p, err := r.AddPod(ctx, pod, port)
+	p, err := w.D.AddRoutedPod(ctx, pod, node, port)
 	if err != nil {
 		return err
 	}
@@ -93,18 +72,22 @@ func (w *World) routedClient(ctx context.Context, pod, node string) error {
 }
 
 func (w *World) felixProgram(ctx context.Context, fam, node, obs string) error {
-	n, r, err := w.routedNet(node)
+	if _, err := w.D.PodCIDR(node, family(fam)); err != nil {
+		return fmt.Errorf("%w, so Felix does not program %s rules there", err, fam)
+	}
+	pods, err := w.D.PodsOf(node)
 	if err != nil {
 		return err
 	}
-	if _, ok := r.CIDR(family(fam)); !ok {
-		return fmt.Errorf("node %q has no %s pod CIDR, so Felix does not program %s rules there", node, fam, fam)
+	n, err := w.runner(node)
+	if err != nil {
+		return err
 	}
 	cfg := felix.Config{IPv6: fam == "ipv6"}
-	for _, p := range r.Pods() {
+	for _, p := range pods {
 		cfg.Endpoints = append(cfg.Endpoints, p.HostIface)
 	}
-	a := &felix.Agent{Runner: n, Backend: w.Cluster.Profile().Iptables.Mode}
+	a := &felix.Agent{Runner: n, Backend: w.D.Profile().Iptables.Mode}
 	attempts, err := a.Apply(ctx, cfg)
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -9,10 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"lab/harness/execx"
+	"lab/harness/driver"
 	"lab/harness/gateway"
-	"lab/harness/netns"
-	"lab/harness/sim"
 )
 
 // Egress batches: DefaultConnections fresh connections measure a failure
@@ -54,15 +52,11 @@ func (w *World) aGateway(ctx context.Context, name, nodes, internet string) erro
 	if err != nil {
 		return fmt.Errorf("gateway %s: internet %q: %w", name, internet, err)
 	}
-	var ns []*sim.Node
+	var ns []string
 	for _, f := range strings.Split(nodes, ",") {
-		n, err := w.node(strings.TrimSpace(f))
-		if err != nil {
-			return err
-		}
-		ns = append(ns, n)
+		ns = append(ns, strings.TrimSpace(f))
 	}
-	gw, err := w.Cluster.AddGateway(ctx, name, pfx, ns)
+	gw, err := w.D.AddGateway(ctx, name, pfx, ns)
 	if err != nil {
 		return err
 	}
@@ -79,7 +73,7 @@ func (w *World) anInternetHost(ctx context.Context, name, gw, port string) error
 	if err != nil || p < 1 || p > 65535 {
 		return fmt.Errorf("internet host %s: bad port %q", name, port)
 	}
-	h, err := w.Cluster.AddInternetHost(ctx, name, gw, p)
+	h, err := w.D.AddInternetHost(ctx, name, gw, p)
 	if err != nil {
 		return err
 	}
@@ -92,11 +86,7 @@ func (w *World) masquerade(ctx context.Context, cidr, node, opts string) error {
 	if err != nil {
 		return fmt.Errorf("pod egress CIDR %q: %w", cidr, err)
 	}
-	n, err := w.node(node)
-	if err != nil {
-		return err
-	}
-	dump, err := n.MasqueradePodEgress(ctx, pfx.Masked(), strings.Fields(opts))
+	dump, err := w.D.Masquerade(ctx, node, pfx.Masked(), strings.Fields(opts))
 	if err != nil {
 		return err
 	}
@@ -116,20 +106,20 @@ func (w *World) openConnections(ctx context.Context, from, count, to, obs string
 		}
 		n = v
 	}
-	ns, err := w.sourceNS(from)
+	src, err := w.D.Source(from)
 	if err != nil {
 		return err
 	}
-	host, ok := w.Cluster.InternetHost(to)
+	host, ok := w.D.InternetHost(to)
 	if !ok {
 		return fmt.Errorf("no internet host %q; add `Given an internet host %q behind \"GATEWAY\" serving HTTP on port N` first", to, to)
 	}
-	portRange, err := execx.Output(ctx, netns.Runner{Path: ns}, "cat", "/proc/sys/net/ipv4/ip_local_port_range")
+	portRange, err := src.ReadFile(ctx, "/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return err
 	}
 	portRange = strings.Join(strings.Fields(portRange), " ")
-	e, err := gateway.Measure(ctx, host.Gateway, host.Server, ns, netip.AddrPortFrom(host.Addr, uint16(host.Port)), n, EgressConcurrency, EgressTimeout)
+	e, err := gateway.Measure(ctx, host.Gateway, src, host.Server, netip.AddrPortFrom(host.Addr, uint16(host.Port)), n, EgressConcurrency, EgressTimeout)
 	if err != nil {
 		return err
 	}
@@ -158,7 +148,7 @@ func (w *World) openConnections(ctx context.Context, from, count, to, obs string
 
 // describeEgress renders a batch for evidence: outcomes, the three views of
 // the source ports, and a histogram of the ports the gateway saw.
-func describeEgress(e gateway.Egress, host *sim.InternetHost, portRange string) string {
+func describeEgress(e gateway.Egress, host driver.InternetHost, portRange string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sender's net.ipv4.ip_local_port_range: %s\n", portRange)
 	fmt.Fprintf(&b, "client: %d requests in %s, %d failed (%.1f%%), slowest success %s\n",

@@ -28,15 +28,15 @@ func init() {
 }
 
 func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
-	n, err := w.node(node)
+	n, err := w.runner(node)
 	if err != nil {
 		return err
 	}
-	d, ok := n.Firewalld()
+	d, ok := w.D.Firewalld(node)
 	if !ok {
-		return fmt.Errorf("node %q runs no firewalld: its profile %s has firewalld.enabled false", node, w.Cluster.Profile().Name)
+		return fmt.Errorf("node %q runs no firewalld: its profile %s has firewalld.enabled false", node, w.D.Profile().Name)
 	}
-	k, running := n.KubeProxy()
+	k, running := w.D.KubeProxy(node)
 	if running {
 		k.Pause()
 	}
@@ -45,7 +45,7 @@ func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
 	if err != nil {
 		return err
 	}
-	save := iptables.Binary("iptables-save", w.Cluster.Profile().Iptables.Mode)
+	save := iptables.Binary("iptables-save", w.D.Profile().Iptables.Mode)
 	dump, err := execx.Output(ctx, n, save, "-t", "nat")
 	if err != nil {
 		return err
@@ -64,11 +64,7 @@ func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
 }
 
 func (w *World) kubeProxyResyncs(ctx context.Context, node string) error {
-	n, err := w.node(node)
-	if err != nil {
-		return err
-	}
-	k, ok := n.KubeProxy()
+	k, ok := w.D.KubeProxy(node)
 	if !ok {
 		return fmt.Errorf("no kube-proxy on %q; add `Given kube-proxy runs on %q` first", node, node)
 	}
@@ -81,28 +77,31 @@ func (w *World) kubeProxyResyncs(ctx context.Context, node string) error {
 	ev := fmt.Sprintf("kube-proxy on %s: canary present %s after its monitor resumed; %d re-sync(s) started meanwhile, %d syncs in all, last error: %v\n",
 		node, waited.Round(time.Millisecond), k.Restores()-before, n2, serr)
 	w.Evidence("kube-proxy re-sync on "+node, ev)
-	return w.natEvidence(ctx, n, "kube-proxy on "+node+": nat table after the re-sync")
+	return w.natEvidence(ctx, node, "kube-proxy on "+node+": nat table after the re-sync")
 }
 
 func (w *World) trace(ctx context.Context, from, to, node, obs string) error {
-	n, err := w.node(node)
+	n, err := w.runner(node)
 	if err != nil {
 		return err
 	}
-	src, ok := w.Cluster.RoutedPod(from)
-	if !ok {
+	src, ok := w.D.Pod(from)
+	if !ok || src.HostIface == "" {
 		return fmt.Errorf("no pod %q on a Calico node in this scenario", from)
 	}
-	dst, ok := w.Cluster.RoutedPod(to)
+	if src.Node != node {
+		return fmt.Errorf("pod %q runs on %q, not %q: trace on the sender's node", from, src.Node, node)
+	}
+	dst, ok := w.D.Pod(to)
 	if !ok {
-		return fmt.Errorf("no pod %q on a Calico node in this scenario", to)
+		return fmt.Errorf("no pod %q in this scenario", to)
 	}
 	sa, ok1 := src.Addr(4)
 	da, ok2 := dst.Addr(4)
 	if !ok1 || !ok2 || dst.Port == 0 {
 		return fmt.Errorf("trace from %s to %s: both need an IPv4 address and %s a port it serves", from, to, to)
 	}
-	tr, err := n.TraceTCP(ctx, src.NetNS, sa, netip.AddrPortFrom(da, uint16(dst.Port)))
+	tr, err := w.D.TraceTCP(ctx, from, sa, netip.AddrPortFrom(da, uint16(dst.Port)))
 	if err != nil {
 		return err
 	}

@@ -6,14 +6,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"lab/harness/agent"
 	"lab/harness/execx"
 	"lab/harness/iptables"
 	"lab/harness/kubeproxy"
-	"lab/harness/probe"
-	"lab/harness/sim"
 )
 
 // IngressProbeTimeout bounds a request to an ingress: longer than the
@@ -39,22 +37,12 @@ func init() {
 		bind:    func(w *World) any { return w.requestPath }})
 }
 
-// nodePorts is the cell's NodePorts by Service name, kept in Ext.
-type nodePorts struct {
-	mu sync.Mutex
-	by map[string]int
-}
-
-func (w *World) nodePorts() *nodePorts {
-	return w.Cluster.Ext("scenarios/nodeports", func() any { return &nodePorts{by: map[string]int{}} }).(*nodePorts)
-}
-
 // upstream resolves one route target of an ingress.
 func (w *World) upstream(target string) (netip.AddrPort, string, error) {
 	kind, name, _ := strings.Cut(target, ":")
 	switch kind {
 	case "service":
-		s, err := w.services().get(name)
+		s, err := w.service(name)
 		if err != nil {
 			return netip.AddrPort{}, "", err
 		}
@@ -64,9 +52,9 @@ func (w *World) upstream(target string) (netip.AddrPort, string, error) {
 		}
 		return netip.AddrPortFrom(ip, uint16(s.port)), "Service " + name, nil
 	case "pod":
-		p, ok := w.Cluster.RoutedPod(name)
+		p, ok := w.D.Pod(name)
 		if !ok {
-			return netip.AddrPort{}, "", fmt.Errorf("no pod %q on a Calico node in this scenario", name)
+			return netip.AddrPort{}, "", fmt.Errorf("no pod %q in this scenario", name)
 		}
 		a, ok := p.Addr(4)
 		if !ok || p.Port == 0 {
@@ -82,15 +70,11 @@ func (w *World) upstream(target string) (netip.AddrPort, string, error) {
 }
 
 func (w *World) anIngress(ctx context.Context, pod, node, port, routes string) error {
-	_, r, err := w.routedNet(node)
-	if err != nil {
-		return err
-	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
 		return fmt.Errorf("ingress %s: bad port %q", pod, port)
 	}
-	var rs []sim.IngressRoute
+	var rs []agent.IngressRoute
 	var ev strings.Builder
 	for _, f := range strings.Split(routes, ",") {
 		path, target, ok := strings.Cut(strings.TrimSpace(f), "=")
@@ -101,14 +85,14 @@ func (w *World) anIngress(ctx context.Context, pod, node, port, routes string) e
 		if err != nil {
 			return fmt.Errorf("ingress %s: route %s: %w", pod, path, err)
 		}
-		rs = append(rs, sim.IngressRoute{Path: path, Upstream: up, Via: via})
+		rs = append(rs, agent.IngressRoute{Path: path, Upstream: up, Via: via})
 		fmt.Fprintf(&ev, "%s -> http://%s (%s)\n", path, up, via)
 	}
-	in, err := r.AddIngressPod(ctx, pod, p, rs)
+	in, err := w.D.AddIngressPod(ctx, pod, node, p, rs)
 	if err != nil {
 		return err
 	}
-	ip, _ := in.Pod.Addr(4)
+	ip, _ := in.Addr(4)
 	w.Observe("pod_ip_"+pod, ip.String())
 	w.Evidence(fmt.Sprintf("ingress %s routes (listening on %s:%d)", pod, ip, p), ev.String())
 	return nil
@@ -122,21 +106,16 @@ func (w *World) aNodePortService(name, ips, port, nodePort, pod string) error {
 	if err := w.aService(name, ips, port, pod, ""); err != nil {
 		return err
 	}
-	reg := w.nodePorts()
-	reg.mu.Lock()
-	reg.by[name] = np
-	reg.mu.Unlock()
+	w.mu.Lock()
+	w.nodePorts[name] = np
+	w.mu.Unlock()
 	return nil
 }
 
 // ipv4Services returns the declared Services as kube-proxy sees them for
 // IPv4, endpoints resolved from their pods.
 func (w *World) ipv4Services() []kubeproxy.Service {
-	reg := w.services()
-	reg.mu.Lock()
-	list := append([]*service(nil), reg.list...)
-	reg.mu.Unlock()
-	nps := w.nodePorts()
+	list := w.declared()
 	var out []kubeproxy.Service
 	for _, s := range list {
 		ip, ok := s.ip(4)
@@ -144,10 +123,10 @@ func (w *World) ipv4Services() []kubeproxy.Service {
 			continue
 		}
 		ks := kubeproxy.Service{Namespace: "default", Name: s.name, PortName: "http", ClusterIP: ip, Port: s.port, ClientIPAffinity: s.affinity}
-		nps.mu.Lock()
-		ks.NodePort = nps.by[s.name]
-		nps.mu.Unlock()
-		if p, ok := w.Cluster.RoutedPod(s.pod); ok && p.Port > 0 {
+		w.mu.Lock()
+		ks.NodePort = w.nodePorts[s.name]
+		w.mu.Unlock()
+		if p, ok := w.D.Pod(s.pod); ok && p.Port > 0 {
 			if a, ok := p.Addr(4); ok {
 				ks.Endpoints = append(ks.Endpoints, kubeproxy.Endpoint{IP: a, Port: p.Port})
 			}
@@ -158,26 +137,26 @@ func (w *World) ipv4Services() []kubeproxy.Service {
 }
 
 func (w *World) kubeProxyRuns(ctx context.Context, node string) error {
-	n, r, err := w.routedNet(node)
+	cidr, err := w.D.PodCIDR(node, 4)
 	if err != nil {
-		return err
-	}
-	cidr, ok := r.CIDR(4)
-	if !ok {
-		return fmt.Errorf("node %q has no IPv4 pod CIDR; kube-proxy runs no IPv4 proxier there", node)
+		return fmt.Errorf("%w; kube-proxy runs no IPv4 proxier there", err)
 	}
 	svcs := w.ipv4Services()
 	cfg := kubeproxy.Config{ClusterCIDR: cidr}
 	w.Evidence("kube-proxy on "+node+": payload", kubeproxy.Restore(cfg, svcs))
-	if _, err := n.RunKubeProxy(ctx, cfg, svcs); err != nil {
+	if err := w.D.RunKubeProxy(ctx, node, cfg, svcs); err != nil {
 		return err
 	}
-	return w.natEvidence(ctx, n, "kube-proxy on "+node+": nat table after the sync")
+	return w.natEvidence(ctx, node, "kube-proxy on "+node+": nat table after the sync")
 }
 
 // natEvidence attaches the node's nat table (profile's variant) as evidence.
-func (w *World) natEvidence(ctx context.Context, n *sim.Node, name string) error {
-	save := iptables.Binary("iptables-save", w.Cluster.Profile().Iptables.Mode)
+func (w *World) natEvidence(ctx context.Context, node, name string) error {
+	n, err := w.runner(node)
+	if err != nil {
+		return err
+	}
+	save := iptables.Binary("iptables-save", w.D.Profile().Iptables.Mode)
 	dump, err := execx.Output(ctx, n, save, "-t", "nat")
 	if err != nil {
 		return err
@@ -187,11 +166,11 @@ func (w *World) natEvidence(ctx context.Context, n *sim.Node, name string) error
 }
 
 func (w *World) requestPath(ctx context.Context, from, path, port, node, obs string) error {
-	ns, err := w.sourceNS(from)
+	src, err := w.D.Source(from)
 	if err != nil {
 		return err
 	}
-	n, err := w.node(node)
+	pub, err := w.D.PublicAddr(node)
 	if err != nil {
 		return err
 	}
@@ -202,19 +181,10 @@ func (w *World) requestPath(ctx context.Context, from, path, port, node, obs str
 	if !strings.HasPrefix(path, "/") {
 		return fmt.Errorf("path %q must start with /", path)
 	}
-	url := fmt.Sprintf("http://%s:%d%s", n.Public, p, path)
-	res := probe.HTTP(ctx, ns, url, IngressProbeTimeout)
+	url := fmt.Sprintf("http://%s:%d%s", pub, p, path)
+	res := src.HTTP(ctx, url, IngressProbeTimeout)
 	w.Observe(obs, res.Outcome)
 	ev := fmt.Sprintf("GET %s from %s: %s after %s: %s\n", url, from, res.Outcome, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.Detail))
-	w.Evidence(obs+": probe", ev+w.ingressLogs())
+	w.Evidence(obs+": probe", ev+w.D.IngressLogs(ctx))
 	return nil
-}
-
-// ingressLogs returns the logs of every ingress controller of the cell.
-func (w *World) ingressLogs() string {
-	var b strings.Builder
-	for _, in := range w.Cluster.Ingresses() {
-		fmt.Fprintf(&b, "\ningress %s log:\n%s\n", in.Pod.Name, strings.Join(in.Log(), "\n"))
-	}
-	return b.String()
 }

@@ -17,11 +17,11 @@ func init() {
 
 // save dumps one IPv4 table of a node with its profile's iptables variant.
 func (w *World) save(ctx context.Context, node, table string) (*iptables.Dump, string, error) {
-	n, err := w.node(node)
+	n, err := w.runner(node)
 	if err != nil {
 		return nil, "", err
 	}
-	bin := iptables.Binary("iptables-save", w.Cluster.Profile().Iptables.Mode)
+	bin := iptables.Binary("iptables-save", w.D.Profile().Iptables.Mode)
 	out, err := execx.Output(ctx, n, bin, "-c", "-t", table)
 	if err != nil {
 		return nil, "", err

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"lab/harness/execx"
@@ -25,19 +26,29 @@ func init() {
 }
 
 func (w *World) stopped(ctx context.Context, node string) error {
-	n, err := w.node(node)
-	if err != nil {
-		return err
-	}
-	return n.Stop(ctx)
+	return w.D.StopMicroK8s(ctx, node)
 }
 
 func (w *World) started(ctx context.Context, node string) error {
-	n, err := w.node(node)
-	if err != nil {
+	if err := w.D.StartMicroK8s(ctx, node); err != nil {
 		return err
 	}
-	return n.Start(ctx)
+	// New sandboxes have new addresses: pod_ip_NAME follows them.
+	w.mu.Lock()
+	var names []string
+	for k := range w.cell.Observations {
+		if p, ok := strings.CutPrefix(k, "pod_ip_"); ok {
+			names = append(names, p)
+		}
+	}
+	w.mu.Unlock()
+	sort.Strings(names)
+	for _, name := range names {
+		if p, ok := w.D.Pod(name); ok && p.Node == node && len(p.Addrs) == 1 {
+			w.Observe("pod_ip_"+name, p.Addrs[0].String())
+		}
+	}
+	return nil
 }
 
 func (w *World) run(ctx context.Context, command, on string) error {
@@ -45,10 +56,8 @@ func (w *World) run(ctx context.Context, command, on string) error {
 	if err != nil || len(argv) == 0 {
 		return fmt.Errorf("cannot split command %q: %v", command, err)
 	}
-	var r execx.Runner
-	if n, ok := w.Cluster.Node(on); ok {
-		r = n
-	} else if r, err = w.host(on); err != nil {
+	r, err := w.runner(on)
+	if err != nil {
 		return err
 	}
 	res, err := r.Run(ctx, execx.Cmd{Argv: argv})

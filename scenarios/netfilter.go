@@ -17,7 +17,7 @@ func init() {
 }
 
 func (w *World) forwardPolicy(ctx context.Context, variant, node, obs string) error {
-	n, err := w.node(node)
+	n, err := w.runner(node)
 	if err != nil {
 		return err
 	}

@@ -24,11 +24,11 @@ func init() {
 }
 
 func (w *World) requestPublic(ctx context.Context, from, ports, node, obs string) error {
-	h, err := w.host(from)
+	src, err := w.D.Source(from)
 	if err != nil {
 		return err
 	}
-	n, err := w.node(node)
+	pub, err := w.D.PublicAddr(node)
 	if err != nil {
 		return err
 	}
@@ -46,8 +46,8 @@ func (w *World) requestPublic(ctx context.Context, from, ports, node, obs string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			url := "http://" + net.JoinHostPort(n.Public.String(), strconv.Itoa(p)) + "/"
-			res[i] = probe.HTTP(ctx, h.NetNS(), url, ProbeTimeout)
+			url := "http://" + net.JoinHostPort(pub.String(), strconv.Itoa(p)) + "/"
+			res[i] = src.HTTP(ctx, url, ProbeTimeout)
 		}()
 	}
 	wg.Wait()
@@ -55,7 +55,7 @@ func (w *World) requestPublic(ctx context.Context, from, ports, node, obs string
 	for i, p := range list {
 		name := fmt.Sprintf("%s_%d", obs, p)
 		w.Observe(name, res[i].Outcome)
-		fmt.Fprintf(&ev, "GET http://%s:%d/ from %s: %s after %s: %s\n", n.Public, p, from, res[i].Outcome, res[i].Elapsed.Round(time.Millisecond), strings.TrimSpace(res[i].Detail))
+		fmt.Fprintf(&ev, "GET http://%s:%d/ from %s: %s after %s: %s\n", pub, p, from, res[i].Outcome, res[i].Elapsed.Round(time.Millisecond), strings.TrimSpace(res[i].Detail))
 	}
 	w.Evidence(obs+": probes", ev.String())
 	return nil

@@ -12,9 +12,9 @@ import (
 	"sort"
 	"sync"
 
-	"lab/harness/provider"
+	"lab/harness/driver"
+	"lab/harness/execx"
 	"lab/harness/results"
-	"lab/harness/sim"
 
 	"github.com/cucumber/godog"
 )
@@ -65,23 +65,27 @@ func Vocabulary() []Def {
 
 // World is the state of one running cell that steps act on.
 type World struct {
-	Env     provider.Env
-	Cluster *sim.Cluster
-	Log     io.Writer
+	// D is the cell's driver: the only way steps reach nodes and pods.
+	D   driver.Driver
+	Log io.Writer
 
 	mu   sync.Mutex
 	cell *results.Cell
 	// signatures are the failure signatures declared so far, and whether
 	// each matched.
 	signatures []bool
+	// services are the Services declared so far, in order; nodePorts the
+	// NodePort of each NodePort Service by name.
+	services  []*service
+	nodePorts map[string]int
 }
 
 // NewWorld returns a world writing observations and evidence into cell.
-func NewWorld(env provider.Env, cluster *sim.Cluster, cell *results.Cell, log io.Writer) *World {
+func NewWorld(d driver.Driver, cell *results.Cell, log io.Writer) *World {
 	if cell.Observations == nil {
 		cell.Observations = map[string]any{}
 	}
-	return &World{Env: env, Cluster: cluster, cell: cell, Log: log}
+	return &World{D: d, cell: cell, Log: log, nodePorts: map[string]int{}}
 }
 
 // Observe records a named observation.
@@ -142,18 +146,8 @@ func Register(sc *godog.ScenarioContext, w *World) {
 	}
 }
 
-// node returns a simulated node by name.
-func (w *World) node(name string) (*sim.Node, error) {
-	if n, ok := w.Cluster.Node(name); ok {
-		return n, nil
-	}
-	return nil, fmt.Errorf("no node %q in this scenario; add `Given a node %q` first", name, name)
-}
-
-// host returns any host (node or client) by name.
-func (w *World) host(name string) (provider.Host, error) {
-	if h, ok := w.Env.Host(name); ok {
-		return h, nil
-	}
-	return nil, fmt.Errorf("no host %q in this scenario; add a node or client named %q first", name, name)
+// runner returns the command runner of a host (a node with its
+// environment, or a client).
+func (w *World) runner(name string) (execx.Runner, error) {
+	return w.D.Runner(name)
 }

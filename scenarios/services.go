@@ -7,13 +7,11 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"lab/harness/execx"
 	"lab/harness/iptables"
 	"lab/harness/kubeproxy"
-	"lab/harness/probe"
 )
 
 func init() {
@@ -44,25 +42,23 @@ type service struct {
 	affinity bool
 }
 
-// services is the cell's declared Services, kept in the cluster's Ext store.
-type services struct {
-	mu   sync.Mutex
-	list []*service
-}
-
-func (w *World) services() *services {
-	return w.Cluster.Ext("scenarios/services", func() any { return &services{} }).(*services)
-}
-
-func (s *services) get(name string) (*service, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, x := range s.list {
+// service returns a declared Service by name.
+func (w *World) service(name string) (*service, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, x := range w.services {
 		if x.name == name {
 			return x, nil
 		}
 	}
 	return nil, fmt.Errorf("no Service %q in this scenario; declare it with `Given a ClusterIP Service %q with IPs \"...\" on port N for pod \"...\"`", name, name)
+}
+
+// declared returns the declared Services in order.
+func (w *World) declared() []*service {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]*service(nil), w.services...)
 }
 
 func (s *service) ip(fam int) (netip.Addr, bool) {
@@ -94,33 +90,29 @@ func (w *World) aService(name, ips, port, pod, affinity string) error {
 		}
 		s.ips = append(s.ips, a)
 	}
-	if _, ok := w.Cluster.RoutedPod(pod); !ok {
+	if p, ok := w.D.Pod(pod); !ok || p.HostIface == "" {
 		return fmt.Errorf("service %s: no pod %q on a Calico node; add `Given a pod %q on \"NODE\" serving HTTP on port N` first", name, pod, pod)
 	}
-	reg := w.services()
-	if _, err := reg.get(name); err == nil {
+	if _, err := w.service(name); err == nil {
 		return fmt.Errorf("service %q declared twice", name)
 	}
-	reg.mu.Lock()
-	reg.list = append(reg.list, s)
-	reg.mu.Unlock()
+	w.mu.Lock()
+	w.services = append(w.services, s)
+	w.mu.Unlock()
 	return nil
 }
 
 func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error {
-	n, r, err := w.routedNet(node)
+	f := family(fam)
+	cidr, err := w.D.PodCIDR(node, f)
+	if err != nil {
+		return fmt.Errorf("%w; kube-proxy runs no %s proxier there", err, fam)
+	}
+	n, err := w.runner(node)
 	if err != nil {
 		return err
 	}
-	f := family(fam)
-	cidr, ok := r.CIDR(f)
-	if !ok {
-		return fmt.Errorf("node %q has no %s pod CIDR; kube-proxy runs no %s proxier there", node, fam, fam)
-	}
-	reg := w.services()
-	reg.mu.Lock()
-	list := append([]*service(nil), reg.list...)
-	reg.mu.Unlock()
+	list := w.declared()
 	var svcs []kubeproxy.Service
 	for _, s := range list {
 		ip, ok := s.ip(f)
@@ -128,7 +120,7 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 			continue
 		}
 		ks := kubeproxy.Service{Namespace: "default", Name: s.name, PortName: "http", ClusterIP: ip, Port: s.port, ClientIPAffinity: s.affinity}
-		if p, ok := w.Cluster.RoutedPod(s.pod); ok && p.Port > 0 {
+		if p, ok := w.D.Pod(s.pod); ok && p.Port > 0 {
 			if a, ok := p.Addr(f); ok {
 				ks.Endpoints = append(ks.Endpoints, kubeproxy.Endpoint{IP: a, Port: p.Port})
 			}
@@ -141,7 +133,7 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	save := iptables.Binary(map[int]string{4: "iptables-save", 6: "ip6tables-save"}[f], w.Cluster.Profile().Iptables.Mode)
+	save := iptables.Binary(map[int]string{4: "iptables-save", 6: "ip6tables-save"}[f], w.D.Profile().Iptables.Mode)
 	dump, derr := execx.Output(ctx, n, save, "-t", "nat")
 	if derr != nil {
 		dump = derr.Error()
@@ -156,33 +148,20 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 	return nil
 }
 
-// sourceNS returns the network namespace to probe from: a pod on a Calico
-// node, or a node or client host.
-func (w *World) sourceNS(name string) (string, error) {
-	if p, ok := w.Cluster.RoutedPod(name); ok {
-		return p.NetNS, nil
-	}
-	h, err := w.host(name)
-	if err != nil {
-		return "", fmt.Errorf("no pod or host %q in this scenario", name)
-	}
-	return h.NetNS(), nil
-}
-
 func (w *World) probeHTTP(ctx context.Context, from, what string, addr netip.Addr, port int, obs string) error {
-	path, err := w.sourceNS(from)
+	src, err := w.D.Source(from)
 	if err != nil {
 		return err
 	}
 	url := "http://" + net.JoinHostPort(addr.String(), strconv.Itoa(port)) + "/"
-	res := probe.HTTP(ctx, path, url, ProbeTimeout)
+	res := src.HTTP(ctx, url, ProbeTimeout)
 	w.Observe(obs, res.Outcome)
 	w.Evidence(obs+": probe", fmt.Sprintf("GET %s (%s) from %s: %s after %s: %s\n", url, what, from, res.Outcome, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.Detail)))
 	return nil
 }
 
 func (w *World) requestService(ctx context.Context, from, name, fam, obs string) error {
-	s, err := w.services().get(name)
+	s, err := w.service(name)
 	if err != nil {
 		return err
 	}
@@ -194,9 +173,9 @@ func (w *World) requestService(ctx context.Context, from, name, fam, obs string)
 }
 
 func (w *World) requestPod(ctx context.Context, from, pod, fam, obs string) error {
-	p, ok := w.Cluster.RoutedPod(pod)
+	p, ok := w.D.Pod(pod)
 	if !ok {
-		return fmt.Errorf("no pod %q on a Calico node in this scenario", pod)
+		return fmt.Errorf("no pod %q in this scenario", pod)
 	}
 	if p.Port == 0 {
 		return fmt.Errorf("pod %q serves nothing; create it with `serving HTTP on port N`", pod)

@@ -25,29 +25,23 @@ func init() {
 }
 
 func (w *World) aNode(ctx context.Context, name string) error {
-	_, err := w.Cluster.AddNode(ctx, name)
-	return err
+	return w.D.AddNode(ctx, name)
 }
 
 func (w *World) aClient(ctx context.Context, name string) error {
-	_, err := w.Cluster.AddClient(ctx, name)
-	return err
+	return w.D.AddClient(ctx, name)
 }
 
 func (w *World) aPod(ctx context.Context, pod, node, ports string) error {
-	n, err := w.node(node)
-	if err != nil {
-		return err
-	}
 	pm, err := ParsePorts(ports)
 	if err != nil {
 		return err
 	}
-	p, err := n.AddPod(ctx, pod, pm)
+	ip, err := w.D.AddHostPortPod(ctx, pod, node, pm)
 	if err != nil {
 		return err
 	}
-	w.Observe("pod_ip_"+pod, p.IP.String())
+	w.Observe("pod_ip_"+pod, ip.String())
 	return nil
 }
 

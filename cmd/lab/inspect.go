@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"lab/harness/execx"
 	"lab/harness/inspect"
 	"lab/harness/kernel"
 	"lab/harness/netns"
+	"lab/harness/netnsprov"
 	"lab/harness/runner"
 	"lab/harness/sim"
 )
@@ -62,14 +64,13 @@ Flags:
 		if err != nil {
 			return usagef("%v", err)
 		}
-		p, ok := k.Nodes[*node]
-		if !ok {
-			return usagef("kept cell %s has no node %q (nodes: %s)", k.Cell, *node, strings.Join(sortedKeys(k.Nodes), ", "))
+		if !slices.Contains(k.Nodes, *node) {
+			return usagef("kept cell %s has no node %q (nodes: %s)", k.Cell, *node, strings.Join(k.Nodes, ", "))
 		}
-		*node = p
+		*node = k.Prefix + "-h-" + *node
 	}
 	if *node != "" {
-		if o, err = nodeOptions(*node, *snapDir); err != nil {
+		if o, err = nodeOptions(ctx, *node, *snapDir); err != nil {
 			return err
 		}
 	}
@@ -94,7 +95,7 @@ Flags:
 
 // nodeOptions finds a running cell's node namespace and the environment its
 // components run with (written by the sim driver when the node booted).
-func nodeOptions(arg, snapDir string) (inspect.Options, error) {
+func nodeOptions(ctx context.Context, arg, snapDir string) (inspect.Options, error) {
 	path, name := arg, filepath.Base(arg)
 	if !strings.Contains(arg, "/") {
 		path = netns.Path(arg)
@@ -143,7 +144,15 @@ func nodeOptions(arg, snapDir string) (inspect.Options, error) {
 		}
 	}
 	o.Env = env
-	o.Runner = netns.Runner{Path: path, Env: env}
+	run, cell, nd, ok := inspect.NodeNamespace(name)
+	if !ok {
+		return inspect.Options{}, usagef("%s is not a lab node (lab-RUN-CELL-h-NODE)", name)
+	}
+	r, err := runner.Enter(ctx, netnsprov.New(), "lab-"+run+"-"+cell, nd, env)
+	if err != nil {
+		return inspect.Options{}, fmt.Errorf("enter node %s: %w", name, err)
+	}
+	o.Runner = r
 	return o, nil
 }
 

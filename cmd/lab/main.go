@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"lab/harness/agent"
 )
 
 // exit codes
@@ -76,6 +78,12 @@ expectations, 1 a cell failed or errored, 2 bad usage or input.
 }
 
 func main() {
+	// `lab agent` is internal: the lab pushes itself into nodes and runs
+	// this there, speaking JSON lines on stdin/stdout (harness/agent).
+	agent.MaybeMain()
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		os.Exit(agent.Main())
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

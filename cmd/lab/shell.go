@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"lab/harness/execx"
-	"lab/harness/netns"
 	"lab/harness/runner"
 )
 
@@ -33,24 +32,21 @@ func cmdShell(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usagef("%v", err)
 	}
-	path, ok := k.Nodes[pos[1]]
-	if !ok {
-		var names []string
-		for n := range k.Nodes {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return usagef("cell %s has no node %q; nodes: %s", k.Cell, pos[1], strings.Join(names, ", "))
+	if !slices.Contains(k.Nodes, pos[1]) {
+		return usagef("cell %s has no node %q; nodes: %s", k.Cell, pos[1], strings.Join(k.Nodes, ", "))
+	}
+	prov, err := providerByName(k.Provider)
+	if err != nil {
+		return err
 	}
 	cmd := pos[2:]
 	if len(cmd) == 0 {
-		sh := os.Getenv("SHELL")
-		if sh == "" {
-			sh = "/bin/bash"
-		}
-		cmd = []string{sh}
+		cmd = []string{"/bin/bash"}
 	}
-	env := netns.MergeEnv(os.Environ(), append(k.Env[pos[1]], "PS1=[lab "+pos[1]+"] \\w# "))
-	fmt.Fprintf(stderr, "entering %s of %s (%s)\n", pos[1], k.Cell, path)
-	return execx.Replace(append([]string{"nsenter", "--net=" + path, "--"}, cmd...), env)
+	r, err := runner.Enter(ctx, prov, k.Prefix, pos[1], append(append([]string(nil), k.Env[pos[1]]...), "TERM="+os.Getenv("TERM"), "PS1=[lab "+pos[1]+"] \\w# "))
+	if err != nil {
+		return fmt.Errorf("enter %s of %s: %w", pos[1], k.Cell, err)
+	}
+	fmt.Fprintf(stderr, "entering %s of %s (provider %s)\n", pos[1], k.Cell, k.Provider)
+	return execx.Replace(r.Argv(cmd), os.Environ())
 }

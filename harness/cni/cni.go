@@ -15,7 +15,6 @@ import (
 
 	"lab/harness/execx"
 	"lab/harness/locate"
-	"lab/harness/netns"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -105,7 +104,7 @@ type Net struct {
 
 // New prepares a network from a conflist. node runs the plugins (inside the
 // node's namespace); env is added to the plugins' environment.
-func New(pluginDir, cacheDir string, node netns.Runner, conflist []byte) (*Net, error) {
+func New(pluginDir, cacheDir string, node execx.Runner, conflist []byte) (*Net, error) {
 	list, err := libcni.NetworkConfFromBytes(conflist)
 	if err != nil {
 		return nil, fmt.Errorf("cni conflist: %w", err)
@@ -156,7 +155,7 @@ func (n *Net) Del(ctx context.Context, containerID, podNS string, ports []PortMa
 // in the node's network namespace with the node's environment.
 type pluginExec struct {
 	version.PluginDecoder
-	node netns.Runner
+	node execx.Runner
 }
 
 func (p *pluginExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {

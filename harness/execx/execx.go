@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Cmd describes one external command.
@@ -110,6 +111,12 @@ func (Host) Run(ctx context.Context, c Cmd) (Result, error) {
 	if c.Env != nil {
 		cmd.Env = c.Env
 	}
+	// Its own process group: a Ctrl-C sent to lab's group does not reach
+	// it, and a cancelled command is killed with everything it forked
+	// (nsenter's child in a node, a shell's pipeline).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if err != nil {

@@ -1,45 +1,28 @@
-// Package firewalld runs the real firewalld daemon (Debian's 1.3.x, as RHEL 9
-// ships) inside a network namespace, with a private system bus and a private
-// mount namespace, so it never touches the host's D-Bus, /etc/firewalld,
-// /run or /var/log, nor the host's rules.
+// Package firewalld runs the real firewalld daemon inside a node, with the
+// node's own system bus: dbus-daemon and firewalld are started through the
+// node primitives (node.Start), so they run with the node's userspace, in
+// its network, mount and PID namespaces. On a netns node /run,
+// /etc/firewalld, /var/lib/firewalld and /var/log are private to the node,
+// so nothing of the host's D-Bus, firewalld configuration or rules is ever
+// touched; on a container or VM node the whole filesystem is the node's.
 //
-// Layout of one instance (stateDir is the caller's per-cell directory):
-//
-//	stateDir/run                  -> /run inside (dbus socket, /run/firewalld)
-//	stateDir/run/lab/etc/firewalld -> /etc/firewalld inside (firewalld.conf, permanent config)
-//	stateDir/log                  -> /var/log inside
-//	stateDir/dbus.conf, dbus.log, firewalld.log
-//
-// dbus-daemon is started with `unshare --mount --propagation private`, the
-// bind mounts are made in its mount namespace, and firewalld and every
-// firewall-cmd enter that namespace with nsenter. The bus has no service
-// directory, so nothing is ever activated (no polkitd: firewalld falls back
-// to allowing uid 0). The mount namespace, and every mount in it, vanishes
-// with its last process, so Stop has nothing to unmount on the host.
+// The bus has no service directory, so nothing is ever activated (no
+// polkitd: firewalld falls back to allowing uid 0).
 package firewalld
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
+	"io"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"lab/harness/execx"
-	"lab/harness/netns"
+	"lab/harness/node"
 )
-
-// busAddr is the system bus address as seen inside the private mount namespace.
-const busAddr = "unix:path=/run/dbus/system_bus_socket"
-
-// confDir is the system config directory as seen inside the private mount namespace.
-const confDir = "/run/lab/etc/firewalld"
 
 // Conf is the firewalld.conf every instance gets: nftables backend, default
 // zone public, the Debian/RHEL 9 defaults otherwise.
@@ -55,12 +38,18 @@ FlushAllOnReload=yes
 RFC3964_IPv4=yes
 `
 
-// busConf is the private bus configuration; %s is the socket path on the host.
+// busConfPath is where the node's private bus configuration is written.
+const busConfPath = "/run/lab/dbus-system.conf"
+
+// BusSocket is the node's system bus socket (the default path).
+const BusSocket = "/run/dbus/system_bus_socket"
+
+// busConf is the private bus configuration.
 const busConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>system</type>
-  <listen>unix:path=%s</listen>
+  <listen>unix:path=` + BusSocket + `</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow user="root"/>
@@ -71,191 +60,118 @@ const busConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
 </busconfig>
 `
 
-// programs maps every program this package needs to its Debian package.
-var programs = map[string]string{
-	"firewalld": "firewalld", "firewall-cmd": "firewalld", "dbus-daemon": "dbus-daemon",
-	"dbus-send": "dbus-bin", "unshare": "util-linux", "nsenter": "util-linux",
-	"mount": "mount", "umount": "mount",
-}
-
-// Available returns nil when firewalld, firewall-cmd, dbus-daemon and the
-// tools used to isolate them are installed, or a one-line error naming the
-// missing programs and the fix.
-func Available() error { return execx.LookPath(programs) }
-
-// Daemon is one running firewalld with its private bus and mount namespace.
-// Its methods are safe for concurrent use.
+// Daemon is one running firewalld with its bus, in one node. Its methods
+// are safe for concurrent use.
 type Daemon struct {
-	nsPath   string
-	stateDir string
-	version  string
-	mnt      nsID // the private mount namespace
-	// mntRef holds the private mount namespace open until Stop: while it
-	// is held the namespace cannot be freed, so its inode cannot be reused
-	// by another instance's namespace that Stop's sweep would then hit.
-	mntRef  *os.File
-	mntPath string
-	run     netns.Runner
+	node    node.Node
+	version string
+	log     *logBuf
 
 	mu      sync.Mutex
-	bus, fw *execx.Process
+	bus, fw node.Stream
 	stopped bool
 	stopErr error
 }
 
-// Start runs firewalld in the network namespace at nsPath, keeping all its
-// state under stateDir, and returns once firewalld reports it is running.
-// On failure it stops whatever it started and returns a nil Daemon (Stop on
-// a nil Daemon is a no-op, so cleanup may be registered before the check).
-func Start(ctx context.Context, nsPath, stateDir string) (*Daemon, error) {
-	if err := Available(); err != nil {
-		return nil, fmt.Errorf("firewalld: %w", err)
+// logBuf collects the daemons' output for evidence.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 1<<20 {
+		l.b.Write(p)
 	}
-	dir, err := filepath.Abs(stateDir)
-	if err != nil {
-		return nil, fmt.Errorf("firewalld: state dir: %w", err)
-	}
-	d := &Daemon{nsPath: nsPath, stateDir: dir}
+	return len(p), nil
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Start runs dbus-daemon and firewalld in the node and returns once
+// firewalld reports it is running. On failure it stops whatever it started
+// and returns a nil Daemon (Stop on a nil Daemon is a no-op, so cleanup may
+// be registered before the check).
+func Start(ctx context.Context, n node.Node) (*Daemon, error) {
+	d := &Daemon{node: n, log: &logBuf{}}
 	if err := d.start(ctx); err != nil {
 		_ = d.Stop(context.Background())
-		return nil, fmt.Errorf("firewalld in %s: %w", nsPath, err)
+		return nil, fmt.Errorf("firewalld in %s: %w", n.Name(), err)
 	}
 	return d, nil
 }
 
-func (d *Daemon) start(ctx context.Context) error {
-	sock := filepath.Join(d.stateDir, "run", "dbus", "system_bus_socket")
-	if len(sock) > 107 {
-		return fmt.Errorf("bus socket path %s is too long for a unix socket; use a shorter state dir", sock)
-	}
-	etc := filepath.Join(d.stateDir, "run", "lab", "etc", "firewalld")
-	for _, p := range []string{filepath.Dir(sock), filepath.Join(d.stateDir, "log"), etc} {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return err
-		}
-	}
-	busConfPath := filepath.Join(d.stateDir, "dbus.conf")
-	if err := os.WriteFile(busConfPath, []byte(fmt.Sprintf(busConf, sock)), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(etc, "firewalld.conf"), []byte(Conf), 0o644); err != nil {
-		return err
-	}
-	env := netns.MergeEnv(os.Environ(), []string{"DBUS_SYSTEM_BUS_ADDRESS=" + busAddr})
-	d.run = netns.Runner{Path: d.nsPath, Env: []string{"DBUS_SYSTEM_BUS_ADDRESS=" + busAddr}}
+// write writes data to path inside the node.
+func write(ctx context.Context, n node.Node, path, data string) error {
+	_, err := n.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", `mkdir -p "$(dirname "$0")" && cat > "$0"`, path}, Stdin: []byte(data)})
+	return err
+}
 
-	busLog := filepath.Join(d.stateDir, "dbus.log")
-	bus, err := StartProcess(d.nsPath, []string{lookPath("unshare"), "--mount", "--propagation", "private",
-		lookPath("dbus-daemon"), "--config-file=" + busConfPath, "--nofork", "--nopidfile", "--nosyslog"}, env, busLog)
+func (d *Daemon) start(ctx context.Context) error {
+	n := d.node
+	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", "command -v firewalld && command -v firewall-cmd && command -v dbus-daemon && command -v dbus-send"}}); err != nil {
+		return fmt.Errorf("firewalld, firewall-cmd, dbus-daemon and dbus-send must be installed in the node (apt-get install firewalld): %w", err)
+	}
+	if err := write(ctx, n, busConfPath, busConf); err != nil {
+		return err
+	}
+	if err := write(ctx, n, "/etc/firewalld/firewalld.conf", Conf); err != nil {
+		return err
+	}
+	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"mkdir", "-p", "/run/dbus"}}); err != nil {
+		return err
+	}
+	bus, err := n.Start(ctx, execx.Cmd{Argv: []string{"dbus-daemon", "--config-file=" + busConfPath, "--nofork", "--nopidfile", "--nosyslog"}}, d.log)
 	if err != nil {
 		return err
 	}
-	d.setProc(&d.bus, bus)
-	if err := waitFor(ctx, bus, busLog, func() bool { _, err := os.Stat(sock); return err == nil }); err != nil {
+	d.set(&d.bus, bus)
+	go drain(bus.Stdout(), d.log)
+	if err := d.waitFor(ctx, bus, func() bool {
+		_, err := n.Run(ctx, execx.Cmd{Argv: []string{"test", "-S", BusSocket}})
+		return err == nil
+	}); err != nil {
 		return fmt.Errorf("dbus-daemon: %w", err)
 	}
-	pid := strconv.Itoa(bus.Pid())
-	if d.mnt, err = mountNS(pid); err != nil {
-		return fmt.Errorf("dbus-daemon mount namespace: %w", err)
-	}
-	if self, err := mountNS("self"); err != nil || self == d.mnt {
-		return fmt.Errorf("dbus-daemon is not in a private mount namespace (%v)", err)
-	}
-	ref, err := os.Open("/proc/" + pid + "/ns/mnt")
-	if err != nil {
-		return fmt.Errorf("dbus-daemon mount namespace: %w", err)
-	}
-	d.mntRef = ref
-	if st, err := ref.Stat(); err != nil || st.Sys().(*syscall.Stat_t).Ino != d.mnt.ino {
-		return fmt.Errorf("dbus-daemon (pid %s) exited while starting: %s", pid, strings.TrimSpace(tail(busLog, 2000)))
-	}
-	d.mntPath = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ref.Fd())
-	if err := d.mounts(ctx, etc); err != nil {
-		return err
-	}
-
-	fwLog := filepath.Join(d.stateDir, "firewalld.log")
-	fw, err := StartProcess(d.nsPath, []string{lookPath("nsenter"), "--mount=" + d.mntPath, lookPath("firewalld"),
-		"--nofork", "--nopid", "--log-target", "console", "--system-config", confDir}, env, fwLog)
+	fw, err := n.Start(ctx, execx.Cmd{Argv: []string{"firewalld", "--nofork", "--nopid", "--log-target", "console"}}, d.log)
 	if err != nil {
 		return err
 	}
-	d.setProc(&d.fw, fw)
-	state := func() bool {
+	d.set(&d.fw, fw)
+	go drain(fw.Stdout(), d.log)
+	if err := d.waitFor(ctx, fw, func() bool {
 		out, err := d.busGet(ctx, "state")
 		return err == nil && out == "RUNNING"
-	}
-	if err := waitFor(ctx, fw, fwLog, state); err != nil {
+	}); err != nil {
 		return fmt.Errorf("firewalld: %w", err)
 	}
-	if d.version, err = d.busGet(ctx, "version"); err != nil {
-		return fmt.Errorf("firewalld version: %w", err)
-	}
-	return nil
-}
-
-// mounts makes the bind mounts inside the private mount namespace. It first
-// lazily unmounts the copies of nsfs mounts (/run/netns/*), so this instance
-// does not keep other network namespaces alive; that is best effort.
-func (d *Daemon) mounts(ctx context.Context, etc string) error {
-	h := execx.Host{}
-	in := []string{lookPath("nsenter"), "--mount=" + d.mntPath}
-	if nsfs := nsfsMounts(d.mntPath); len(nsfs) > 0 {
-		_, _ = h.Run(ctx, execx.Cmd{Argv: append(append(in, "umount", "-n", "-l"), nsfs...)})
-	}
-	binds := [][2]string{{filepath.Join(d.stateDir, "log"), "/var/log"}}
-	if fi, err := os.Stat("/etc/firewalld"); err == nil && fi.IsDir() {
-		binds = append(binds, [2]string{etc, "/etc/firewalld"})
-	}
-	// /run last: the sources above may live under /run on the host.
-	binds = append(binds, [2]string{filepath.Join(d.stateDir, "run"), "/run"})
-	for _, b := range binds {
-		if _, err := h.Run(ctx, execx.Cmd{Argv: append(in, "mount", "-n", "--bind", b[0], b[1])}); err != nil {
-			return fmt.Errorf("private mounts: %w", err)
-		}
-	}
-	return nil
-}
-
-// nsfsMounts lists the nsfs mount points in the mount table of a namespace
-// file's owner (/proc/PID/ns/mnt -> /proc/PID/mountinfo).
-func nsfsMounts(mntPath string) []string {
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(mntPath)), "mountinfo"))
+	out, err := d.Cmd(ctx, "--version")
 	if err != nil {
-		return nil
+		return fmt.Errorf("firewall-cmd --version: %w", err)
 	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		f := strings.Fields(pre)
-		if ok && len(f) >= 5 && strings.HasPrefix(post, "nsfs ") {
-			out = append(out, unescape(f[4]))
-		}
-	}
-	return out
+	d.version = out
+	return nil
 }
 
-// unescape decodes the octal escapes (\040) of mountinfo paths.
-func unescape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+func drain(r io.Reader, w io.Writer) { _, _ = io.Copy(w, r) }
+
+func (d *Daemon) set(slot *node.Stream, s node.Stream) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	*slot = s
 }
 
 // busGet reads one property of firewalld's main D-Bus object (what
-// `firewall-cmd --state` and `--version` read), with dbus-send, which starts
-// in milliseconds where firewall-cmd needs a Python interpreter.
+// `firewall-cmd --state` reads), with dbus-send, which starts in
+// milliseconds where firewall-cmd needs a Python interpreter.
 func (d *Daemon) busGet(ctx context.Context, prop string) (string, error) {
-	out, err := execx.Output(ctx, d.run, lookPath("nsenter"), "--mount="+d.mntPath, lookPath("dbus-send"),
+	out, err := execx.Output(ctx, d.node, "dbus-send",
 		"--system", "--print-reply", "--reply-timeout=2000", "--dest=org.fedoraproject.FirewallD1",
 		"/org/fedoraproject/FirewallD1", "org.freedesktop.DBus.Properties.Get",
 		"string:org.fedoraproject.FirewallD1", "string:"+prop)
@@ -269,47 +185,41 @@ func (d *Daemon) busGet(ctx context.Context, prop string) (string, error) {
 	return "", fmt.Errorf("unexpected dbus-send reply %q", out)
 }
 
-// waitFor polls ready every 10ms until it holds, p exits or ctx ends.
-func waitFor(ctx context.Context, p *execx.Process, logPath string, ready func() bool) error {
+// waitFor polls ready every 10ms until it holds, s exits or ctx ends.
+func (d *Daemon) waitFor(ctx context.Context, s node.Stream, ready func() bool) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- s.Wait() }()
 	for {
 		if ready() {
 			return nil
 		}
-		if p.Exited() {
-			return fmt.Errorf("exited early (%v): %s", p.Err(), strings.TrimSpace(tail(logPath, 2000)))
-		}
 		select {
+		case err := <-exited:
+			return fmt.Errorf("exited early (%v): %s", err, tail(d.log.String(), 2000))
 		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w: %s", ctx.Err(), strings.TrimSpace(tail(logPath, 2000)))
+			return fmt.Errorf("not ready: %w: %s", ctx.Err(), tail(d.log.String(), 2000))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
-// lookPath returns the absolute path of prog, so the namespaced commands do
-// not depend on the caller's PATH (firewalld lives in /usr/sbin).
-func lookPath(prog string) string {
-	if p, err := exec.LookPath(prog); err == nil {
-		return p
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "..." + s[len(s)-n:]
 	}
-	return prog
+	return s
 }
 
-func (d *Daemon) setProc(slot **execx.Process, p *execx.Process) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	*slot = p
-}
-
-// Cmd runs firewall-cmd with args against this instance (inside its network
-// and mount namespaces, on its private bus) and returns its stdout with
-// surrounding space trimmed. firewall-cmd's non-zero exits (e.g. 1 for a
-// --query that answers no) are returned as *execx.Error with the output.
+// Cmd runs firewall-cmd with args in the node (on its bus) and returns its
+// stdout with surrounding space trimmed. firewall-cmd's non-zero exits (e.g.
+// 1 for a --query that answers no) are returned as *execx.Error with the
+// output.
 func (d *Daemon) Cmd(ctx context.Context, args ...string) (string, error) {
 	d.mu.Lock()
 	stopped := d.stopped
@@ -317,23 +227,21 @@ func (d *Daemon) Cmd(ctx context.Context, args ...string) (string, error) {
 	if stopped {
 		return "", errors.New("firewalld: firewall-cmd on a stopped daemon")
 	}
-	argv := append([]string{lookPath("nsenter"), "--mount=" + d.mntPath, lookPath("firewall-cmd")}, args...)
-	out, err := execx.Output(ctx, d.run, argv...)
+	out, err := execx.Output(ctx, d.node, append([]string{"firewall-cmd"}, args...)...)
 	return strings.TrimSpace(out), err
 }
 
-// Version returns the running firewalld's version, e.g. "1.3.3".
+// Version returns the running firewalld's version as `firewall-cmd
+// --version` printed it, e.g. "1.3.3".
 func (d *Daemon) Version() string { return d.version }
 
-// StateDir returns the instance's state directory; firewalld.log and
-// dbus.log there are evidence.
-func (d *Daemon) StateDir() string { return d.stateDir }
+// Log returns what dbus-daemon and firewalld printed, for evidence.
+func (d *Daemon) Log() string { return d.log.String() }
 
-// Stop stops firewalld (SIGTERM, so it removes its own rules) and then its
-// bus, kills anything left in the private mount namespace (firewall-cmd
-// still running, or anything the bus started) and waits for it all to exit.
-// It is idempotent, returns the first call's result, and a nil Daemon is a
-// no-op.
+// Stop stops firewalld with SIGTERM inside the node (so it removes its own
+// rules, CleanupOnExit), then the bus; whatever does not end in time is
+// killed. It is idempotent, returns the first call's result, and a nil
+// Daemon is a no-op.
 func (d *Daemon) Stop(ctx context.Context) error {
 	if d == nil {
 		return nil
@@ -344,15 +252,30 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		return d.stopErr
 	}
 	d.stopped = true
-	errs := []error{d.fw.Stop(ctx, 10*time.Second), d.bus.Stop(ctx, 2*time.Second)}
-	if d.mnt != (nsID{}) && d.mntRef != nil {
-		errs = append(errs, killMembers(d.mnt))
+	var errs []error
+	if d.fw != nil {
+		// The node's own PID namespace: this reaches only its firewalld.
+		_, _ = d.node.Run(ctx, execx.Cmd{Argv: []string{"pkill", "-TERM", "-x", "firewalld"}})
+		errs = append(errs, stopWithin(d.fw, 10*time.Second))
 	}
-	if d.mntRef != nil {
-		d.mntRef.Close()
+	if d.bus != nil {
+		_, _ = d.node.Run(ctx, execx.Cmd{Argv: []string{"pkill", "-TERM", "-x", "dbus-daemon"}})
+		errs = append(errs, stopWithin(d.bus, 2*time.Second))
 	}
 	if err := errors.Join(errs...); err != nil {
-		d.stopErr = fmt.Errorf("stop firewalld in %s: %w", d.nsPath, err)
+		d.stopErr = fmt.Errorf("stop firewalld in %s: %w", d.node.Name(), err)
 	}
 	return d.stopErr
+}
+
+// stopWithin waits for s to end for up to grace, then kills it.
+func stopWithin(s node.Stream, grace time.Duration) error {
+	done := make(chan struct{})
+	go func() { _ = s.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(grace):
+		return s.Kill()
+	}
 }

@@ -3,18 +3,14 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sort"
 	"sync"
 
 	"lab/harness/execx"
-	"lab/harness/netns"
+	"lab/harness/node"
 	"lab/harness/provider"
-
-	"golang.org/x/sys/unix"
 )
 
 // InternetNetwork is the provider network name of the internet side.
@@ -24,8 +20,7 @@ const InternetNetwork = "internet"
 // and on the internet network, forwarding between them through the
 // provider firewall.
 type Gateway struct {
-	provider.Host
-	env provider.Env
+	node.Node
 	// Public is the gateway's address on the nodes' network (the nodes'
 	// default gateway).
 	Public netip.Addr
@@ -38,34 +33,27 @@ type Gateway struct {
 	next int // host part of the next internet host's address
 }
 
-// New boots the gateway host name in env: on the "public" network at
-// public (address and prefix length) and on the internet network at the
+// New makes the booted node h the gateway: on the "public" network of env
+// at public (address and prefix length) and on the internet network at the
 // internet prefix's first address, with IPv4 forwarding on and the
-// firewall's rule set loaded with nft. The host belongs to env, so
-// env.Close removes it even when New fails halfway.
-func New(ctx context.Context, env provider.Env, name string, public, internet netip.Prefix, fw Firewall) (*Gateway, error) {
+// firewall's rule set loaded with nft.
+func New(ctx context.Context, env provider.Env, h node.Node, public, internet netip.Prefix, fw Firewall) (*Gateway, error) {
 	if !internet.Addr().Is4() || internet.Bits() > 29 {
-		return nil, fmt.Errorf("gateway %s: internet network %s: want an IPv4 prefix of at most /29", name, internet)
+		return nil, fmt.Errorf("gateway %s: internet network %s: want an IPv4 prefix of at most /29", h.Name(), internet)
 	}
 	internet = internet.Masked()
-	h, err := env.AddHost(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	g := &Gateway{Host: h, env: env, Public: public.Addr(), Internet: internet, Firewall: fw, next: 10}
+	g := &Gateway{Node: h, Public: public.Addr(), Internet: internet, Firewall: fw, next: 10}
 	if err := env.Connect(ctx, h, "public", NodeSide, public); err != nil {
-		return nil, fmt.Errorf("gateway %s: %w", name, err)
+		return nil, fmt.Errorf("gateway %s: %w", h.Name(), err)
 	}
 	if err := env.Connect(ctx, h, InternetNetwork, InternetSide, netip.PrefixFrom(internet.Addr().Next(), internet.Bits())); err != nil {
-		return nil, fmt.Errorf("gateway %s: %w", name, err)
+		return nil, fmt.Errorf("gateway %s: %w", h.Name(), err)
 	}
-	if err := netns.Do(h.NetNS(), func() error {
-		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
-	}); err != nil {
-		return nil, fmt.Errorf("gateway %s: enable forwarding: %w", name, err)
+	if _, err := h.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"}}); err != nil {
+		return nil, fmt.Errorf("gateway %s: enable forwarding: %w", h.Name(), err)
 	}
 	if _, err := h.Run(ctx, execx.Cmd{Argv: []string{"nft", "-f", "-"}, Stdin: []byte(Ruleset(fw))}); err != nil {
-		return nil, fmt.Errorf("gateway %s: load provider firewall: %w", name, err)
+		return nil, fmt.Errorf("gateway %s: load provider firewall: %w", h.Name(), err)
 	}
 	return g, nil
 }
@@ -73,9 +61,9 @@ func New(ctx context.Context, env provider.Env, name string, public, internet ne
 // Addr returns the gateway's address on the internet network.
 func (g *Gateway) Addr() netip.Addr { return g.Internet.Addr().Next() }
 
-// AddHost boots an internet host on the gateway's internet network, with
-// the next free address (from .10) and a default route via the gateway.
-func (g *Gateway) AddHost(ctx context.Context, name string) (provider.Host, netip.Addr, error) {
+// NextAddr returns the next free address of the internet network (from
+// .10), for a host the caller boots there.
+func (g *Gateway) NextAddr(name string) (netip.Prefix, error) {
 	g.mu.Lock()
 	a := g.Internet.Addr()
 	for i := 0; i < g.next; i++ {
@@ -84,28 +72,9 @@ func (g *Gateway) AddHost(ctx context.Context, name string) (provider.Host, neti
 	g.next++
 	g.mu.Unlock()
 	if !g.Internet.Contains(a) || !g.Internet.Contains(a.Next()) {
-		return nil, netip.Addr{}, fmt.Errorf("internet host %s: network %s is full", name, g.Internet)
+		return netip.Prefix{}, fmt.Errorf("internet host %s: network %s is full", name, g.Internet)
 	}
-	h, err := g.env.AddHost(ctx, name)
-	if err != nil {
-		return nil, netip.Addr{}, err
-	}
-	if err := g.env.Connect(ctx, h, InternetNetwork, "eth0", netip.PrefixFrom(a, g.Internet.Bits())); err != nil {
-		return nil, netip.Addr{}, fmt.Errorf("internet host %s: %w", name, err)
-	}
-	if err := g.env.Route(ctx, h, "default", g.Addr()); err != nil {
-		return nil, netip.Addr{}, fmt.Errorf("internet host %s: %w", name, err)
-	}
-	return h, a, nil
-}
-
-// RouteThrough makes h (a node) send everything off its own networks
-// through the gateway. An identical default route is not an error.
-func (g *Gateway) RouteThrough(ctx context.Context, h provider.Host) error {
-	if err := g.env.Route(ctx, h, "default", g.Public); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("route %s through gateway %s: %w", h.Name(), g.Name(), err)
-	}
-	return nil
+	return netip.PrefixFrom(a, g.Internet.Bits()), nil
 }
 
 // Flow is one element of the gateway's sets: an address and a TCP port,

@@ -44,12 +44,28 @@ func (e Egress) PredictedFailureRate() float64 {
 	return 100 * float64(e.OutsideAck) / float64(len(e.SourcePorts))
 }
 
+// Client is where a batch is sent from (a pod or a host, through its
+// node's agent).
+type Client interface {
+	// Dial opens one TCP connection to addr and closes it.
+	Dial(ctx context.Context, addr string, timeout time.Duration) error
+	// Batch sends n GETs to url on fresh connections.
+	Batch(ctx context.Context, url string, n, concurrency int, timeout time.Duration) (probe.Batch, error)
+}
+
+// PeerServer is the server the batch goes to, recording its peers.
+type PeerServer interface {
+	// Peers returns the peers of the connections accepted since the last
+	// reset; with reset, it forgets them.
+	Peers(ctx context.Context, reset bool) ([]netip.AddrPort, error)
+}
+
 // Measure warms the path up, empties the gateway's flow sets and the
 // server's peer list, sends n fresh HTTP GETs to srv at dst from the
 // namespace srcNS (at most concurrency at a time, each bounded by timeout)
 // and reads what the gateway and the server saw. Flows are matched to the batch by address and
 // port, so late retransmissions of earlier batches do not count.
-func Measure(ctx context.Context, g *Gateway, srv *Server, srcNS string, dst netip.AddrPort, n, concurrency int, timeout time.Duration) (Egress, error) {
+func Measure(ctx context.Context, g *Gateway, src Client, srv PeerServer, dst netip.AddrPort, n, concurrency int, timeout time.Duration) (Egress, error) {
 	var e Egress
 	// One connection first resolves the neighbors along the path (the node
 	// learns the gateway's MAC, the gateway the server's, each side the
@@ -58,14 +74,17 @@ func Measure(ctx context.Context, g *Gateway, srv *Server, srcNS string, dst net
 	// loss of the simulation's cold start, not of the provider firewall.
 	// The SYN alone resolves them; its answer may be the firewall's drop,
 	// so the warm-up does not wait for it long.
-	if c, err := probe.Dialer(srcNS, warmUp)(ctx, "tcp", dst.String()); err == nil {
-		_ = c.Close()
-	}
+	_ = src.Dial(ctx, dst.String(), warmUp)
 	if err := g.Reset(ctx); err != nil {
 		return e, err
 	}
-	srv.Reset()
-	e.Batch = probe.HTTPBatch(ctx, srcNS, fmt.Sprintf("http://%s/", dst), n, concurrency, timeout)
+	if _, err := srv.Peers(ctx, true); err != nil {
+		return e, err
+	}
+	var err error
+	if e.Batch, err = src.Batch(ctx, fmt.Sprintf("http://%s/", dst), n, concurrency, timeout); err != nil {
+		return e, err
+	}
 	snap, err := g.Snapshot(ctx)
 	if err != nil {
 		return e, err
@@ -85,7 +104,11 @@ func Measure(ctx context.Context, g *Gateway, srv *Server, srcNS string, dst net
 			e.DroppedPackets += f.Packets
 		}
 	}
-	for _, p := range srv.Peers() {
+	peers, err := srv.Peers(ctx, false)
+	if err != nil {
+		return e, err
+	}
+	for _, p := range peers {
 		e.ServerPorts = append(e.ServerPorts, int(p.Port()))
 	}
 	sort.Ints(e.ServerPorts)

@@ -30,7 +30,12 @@ func Path(name string) string { return filepath.Join(Dir, name) }
 // back fails, the thread stays locked and Go discards it when fn's goroutine
 // ends. Processes started inside fn inherit the namespace; goroutines started
 // inside fn do not.
+//
+// An empty path means the caller's own namespace: fn runs right away.
 func Do(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

@@ -1,7 +1,9 @@
-// Package netnsprov is the embedded default provider: every host is a Linux
-// network namespace on this machine, networks are bridges in a per-cell
-// "fabric" namespace, and the real kernel netfilter does the filtering.
-// Nothing is created in the host's own network namespace.
+// Package netnsprov is the embedded default provider: every node is a Linux
+// network namespace on this machine with its own mount, PID and UTS
+// namespaces (see node.go), networks are bridges in a per-cell "fabric"
+// namespace, and the real kernel netfilter does the filtering. Nothing is
+// created in the host's own network namespace. Nodes run the host's
+// binaries; /run, /tmp and firewalld's directories are private per node.
 package netnsprov
 
 import (
@@ -11,10 +13,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 
 	"lab/harness/execx"
 	"lab/harness/netns"
+	"lab/harness/node"
 	"lab/harness/provider"
 
 	"github.com/vishvananda/netlink"
@@ -28,16 +32,21 @@ type prov struct{}
 
 func (*prov) Name() string { return "netns" }
 
+// Userspace says what netns nodes run: no node image.
+func (*prov) Userspace() string {
+	return "the lab host's own binaries (netns provider: no node image; /run, /tmp and firewalld's directories are private per node)"
+}
+
 func (*prov) Check(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return &provider.UnavailableError{Provider: "netns", Reason: "needs root to create network namespaces; run as root (sudo)"}
 	}
-	return execx.LookPath(map[string]string{"ip": "iproute2", "iptables-legacy": "iptables", "nft": "nftables"})
+	return execx.LookPath(map[string]string{"ip": "iproute2", "iptables-legacy": "iptables", "nft": "nftables", "nsenter": "util-linux", "unshare": "util-linux", "tini": "tini"})
 }
 
 func (p *prov) NewEnv(ctx context.Context, prefix string) (provider.Env, error) {
-	e := &env{prefix: prefix, hosts: map[string]*host{}, bridges: map[string]int{}}
-	path, err := e.NewNamespace(ctx, "net")
+	e := &env{prefix: prefix, nodes: map[string]*nsNode{}, bridges: map[string]int{}}
+	path, err := e.newNamespace(ctx, "net")
 	if err != nil {
 		// A cancelled `ip netns add` may still have made the namespace.
 		_ = e.Close(context.WithoutCancel(ctx))
@@ -47,27 +56,50 @@ func (p *prov) NewEnv(ctx context.Context, prefix string) (provider.Env, error) 
 	return e, nil
 }
 
+// Leftovers lists the named network namespaces whose names start with
+// prefix (a run's nodes, fabric, anything of it).
+func (*prov) Leftovers(ctx context.Context, prefix string) ([]string, error) {
+	return netns.List(prefix)
+}
+
+// Remove deletes every namespace whose name starts with prefix, killing the
+// processes inside (a node's PID 1 takes its whole node with it).
+func (*prov) Remove(ctx context.Context, prefix string) error {
+	names, err := netns.List(prefix)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(names) - 1; i >= 0; i-- {
+		if err := netns.Delete(ctx, names[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Shell returns nsenter into every namespace of the node.
+func (*prov) Shell(ctx context.Context, prefix, name string) ([]string, error) {
+	pid, err := holderOf(ctx, prefix+"-h-"+name)
+	if err != nil {
+		return nil, err
+	}
+	return enter(pid), nil
+}
+
 type env struct {
 	prefix string
 	fabric string
 
 	mu         sync.Mutex
 	namespaces []string // full names, in creation order
-	hosts      map[string]*host
+	nodes      map[string]*nsNode
 	bridges    map[string]int // network name -> bridge ifindex in fabric
 	links      int
 	closed     bool
 }
 
-type host struct {
-	netns.Runner
-	name string
-}
-
-func (h *host) Name() string  { return h.name }
-func (h *host) NetNS() string { return h.Path }
-
-func (e *env) NewNamespace(ctx context.Context, name string) (string, error) {
+func (e *env) newNamespace(ctx context.Context, name string) (string, error) {
 	full := e.prefix + "-" + name
 	e.mu.Lock()
 	if e.closed {
@@ -80,42 +112,39 @@ func (e *env) NewNamespace(ctx context.Context, name string) (string, error) {
 	return netns.Create(ctx, full)
 }
 
-func (e *env) DeleteNamespace(ctx context.Context, name string) error {
-	full := e.prefix + "-" + name
-	e.mu.Lock()
-	for i, n := range e.namespaces {
-		if n == full {
-			e.namespaces = append(e.namespaces[:i], e.namespaces[i+1:]...)
-			break
-		}
+// AddNode creates the node's network namespace and boots its holder.
+func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
+	if strings.ContainsAny(name, "/ \t\n") || name == "" {
+		return nil, fmt.Errorf("bad node name %q", name)
 	}
-	e.mu.Unlock()
-	return netns.Delete(ctx, full)
-}
-
-func (e *env) AddHost(ctx context.Context, name string) (provider.Host, error) {
 	e.mu.Lock()
-	_, dup := e.hosts[name]
+	_, dup := e.nodes[name]
 	e.mu.Unlock()
 	if dup {
-		return nil, fmt.Errorf("host %q already exists in this cell", name)
+		return nil, fmt.Errorf("node %q already exists in this cell", name)
 	}
-	path, err := e.NewNamespace(ctx, "h-"+name)
+	path, err := e.newNamespace(ctx, "h-"+name)
 	if err != nil {
 		return nil, err
 	}
-	h := &host{Runner: netns.Runner{Path: path}, name: name}
+	n, err := bootNode(ctx, name, path)
+	if err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
-	e.hosts[name] = h
+	e.nodes[name] = n
 	e.mu.Unlock()
-	return h, nil
+	return n, nil
 }
 
-func (e *env) Host(name string) (provider.Host, bool) {
+func (e *env) Node(name string) (node.Node, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h, ok := e.hosts[name]
-	return h, ok
+	n, ok := e.nodes[name]
+	if !ok {
+		return nil, false
+	}
+	return n, true
 }
 
 // handle opens a netlink handle bound to the namespace at path.
@@ -150,7 +179,11 @@ func (e *env) bridge(fab *netlink.Handle, network string) (int, error) {
 	return l.Attrs().Index, nil
 }
 
-func (e *env) Connect(ctx context.Context, h provider.Host, network, ifname string, addr netip.Prefix) error {
+func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string, addr netip.Prefix) error {
+	h, ok := nd.(*nsNode)
+	if !ok {
+		return fmt.Errorf("connect %s: not a node of the netns provider", nd.Name())
+	}
 	fab, err := handle(e.fabric)
 	if err != nil {
 		return err
@@ -160,9 +193,9 @@ func (e *env) Connect(ctx context.Context, h provider.Host, network, ifname stri
 	if err != nil {
 		return err
 	}
-	hns, err := vns.GetFromPath(h.NetNS())
+	hns, err := vns.GetFromPath(h.netns)
 	if err != nil {
-		return fmt.Errorf("open namespace of %s: %w", h.Name(), err)
+		return fmt.Errorf("open namespace of %s: %w", h.name, err)
 	}
 	defer hns.Close()
 	e.mu.Lock()
@@ -175,46 +208,26 @@ func (e *env) Connect(ctx context.Context, h provider.Host, network, ifname stri
 		PeerNamespace: netlink.NsFd(int(hns)),
 	}
 	if err := fab.LinkAdd(veth); err != nil {
-		return fmt.Errorf("connect %s to %s: create veth %s/%s: %w", h.Name(), network, outer, ifname, err)
+		return fmt.Errorf("connect %s to %s: create veth %s/%s: %w", h.name, network, outer, ifname, err)
 	}
 	if err := fab.LinkSetUp(veth); err != nil {
-		return fmt.Errorf("connect %s to %s: %w", h.Name(), network, err)
+		return fmt.Errorf("connect %s to %s: %w", h.name, network, err)
 	}
-	hh, err := handle(h.NetNS())
+	hh, err := handle(h.netns)
 	if err != nil {
 		return err
 	}
 	defer hh.Close()
 	l, err := hh.LinkByName(ifname)
 	if err != nil {
-		return fmt.Errorf("connect %s: find %s: %w", h.Name(), ifname, err)
+		return fmt.Errorf("connect %s: find %s: %w", h.name, ifname, err)
 	}
 	ipn := &net.IPNet{IP: addr.Addr().AsSlice(), Mask: net.CIDRMask(addr.Bits(), addr.Addr().BitLen())}
 	if err := hh.AddrAdd(l, &netlink.Addr{IPNet: ipn}); err != nil {
-		return fmt.Errorf("connect %s: address %s on %s: %w", h.Name(), addr, ifname, err)
+		return fmt.Errorf("connect %s: address %s on %s: %w", h.name, addr, ifname, err)
 	}
 	if err := hh.LinkSetUp(l); err != nil {
-		return fmt.Errorf("connect %s: up %s: %w", h.Name(), ifname, err)
-	}
-	return nil
-}
-
-func (e *env) Route(ctx context.Context, h provider.Host, dst string, gw netip.Addr) error {
-	hh, err := handle(h.NetNS())
-	if err != nil {
-		return err
-	}
-	defer hh.Close()
-	r := &netlink.Route{Gw: gw.AsSlice()}
-	if dst != "default" {
-		_, ipn, err := net.ParseCIDR(dst)
-		if err != nil {
-			return fmt.Errorf("route on %s: %w", h.Name(), err)
-		}
-		r.Dst = ipn
-	}
-	if err := hh.RouteAdd(r); err != nil {
-		return fmt.Errorf("route %s via %s on %s: %w", dst, gw, h.Name(), err)
+		return fmt.Errorf("connect %s: up %s: %w", h.name, ifname, err)
 	}
 	return nil
 }

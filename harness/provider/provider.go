@@ -1,6 +1,9 @@
-// Package provider defines where nodes run. A provider boots hosts (nodes,
-// clients, gateways) for one cell and wires them onto networks; everything
-// it creates carries the cell's prefix and is removed by Env.Close.
+// Package provider defines where nodes run. A provider boots nodes (MicroK8s
+// nodes, clients, gateways) for one cell and wires them onto networks;
+// everything it creates carries the cell's prefix and is removed by
+// Env.Close. The lifecycle a crashed or kept run needs (list what is left of
+// a prefix, remove it, enter a node) also goes through the provider, so
+// `lab clean` and `lab shell` work on every provider.
 package provider
 
 import (
@@ -8,47 +11,45 @@ import (
 	"fmt"
 	"net/netip"
 
-	"lab/harness/execx"
+	"lab/harness/node"
 )
 
-// Host is one booted machine of a cell: a node, a client, a gateway.
-// Commands run on it look the same whatever the provider.
-type Host interface {
-	execx.Runner
-	// Name is the host's name in the feature (e.g. node1).
-	Name() string
-	// NetNS is the path of the host's network namespace on this machine, for
-	// drivers that attach pods or open sockets in it.
-	NetNS() string
-}
-
-// Env is the set of hosts and networks of one cell.
+// Env is the set of nodes and networks of one cell.
 type Env interface {
-	// AddHost boots a host.
-	AddHost(ctx context.Context, name string) (Host, error)
-	// Host returns a booted host by name.
-	Host(name string) (Host, bool)
-	// Connect attaches host to the named L2 network (created on first use)
+	// AddNode boots a node named name.
+	AddNode(ctx context.Context, name string) (node.Node, error)
+	// Node returns a booted node by name.
+	Node(name string) (node.Node, bool)
+	// Connect attaches n to the named L2 network (created on first use)
 	// through an interface ifname with the given address.
-	Connect(ctx context.Context, h Host, network, ifname string, addr netip.Prefix) error
-	// Route adds a route on h to dst via gw (dst "default" allowed).
-	Route(ctx context.Context, h Host, dst string, gw netip.Addr) error
-	// NewNamespace creates an extra network namespace owned by the cell
-	// (e.g. a pod sandbox) and returns its path; Close removes it.
-	NewNamespace(ctx context.Context, name string) (string, error)
-	// DeleteNamespace removes a namespace made by NewNamespace.
-	DeleteNamespace(ctx context.Context, name string) error
+	Connect(ctx context.Context, n node.Node, network, ifname string, addr netip.Prefix) error
 	// Close tears everything down. It is idempotent.
 	Close(ctx context.Context) error
 }
 
-// Provider creates cell environments.
+// Provider creates cell environments and manages what runs leave behind.
 type Provider interface {
 	Name() string
 	// Check returns an *UnavailableError when the provider cannot run here.
 	Check(ctx context.Context) error
 	// NewEnv starts an empty environment whose resources carry prefix.
 	NewEnv(ctx context.Context, prefix string) (Env, error)
+	// Leftovers lists the resources whose names start with prefix (a run's
+	// or a cell's), for `lab clean` and tests.
+	Leftovers(ctx context.Context, prefix string) ([]string, error)
+	// Remove removes every resource whose name starts with prefix.
+	Remove(ctx context.Context, prefix string) error
+	// Shell returns the command line that runs a command inside node name
+	// of the environment with that prefix (append the command to it), for
+	// `lab shell` on a kept cell.
+	Shell(ctx context.Context, prefix, name string) ([]string, error)
+}
+
+// Userspacer is implemented by providers that can say which userspace
+// their nodes run (the netns provider: the host's own binaries); the
+// runner records it in every cell's environment.
+type Userspacer interface {
+	Userspace() string
 }
 
 // UnavailableError says a provider cannot run on this machine; cells on it

@@ -71,6 +71,14 @@ type Cell struct {
 	Evidence     []Evidence        `json:"evidence,omitempty"`
 	Steps        []Step            `json:"steps"`
 	Environment  map[string]string `json:"environment,omitempty"`
+	// Pinned is what the profile pins but the cell does not run for real
+	// (distro, MicroK8s release and snap revision, a kernel profile's
+	// release): the profile's assumptions.
+	Pinned map[string]string `json:"pinned,omitempty"`
+	// Ran is, per host, what really ran there, read inside the host by
+	// the agent: kernel, iptables of both variants, nft, firewalld,
+	// iproute2, OS, CNI plugins, the pod network the driver built.
+	Ran   map[string]map[string]string `json:"ran,omitempty"`
 	Error        string            `json:"error,omitempty"`
 	StartedAt    time.Time         `json:"started_at"`
 	DurationMS   int64             `json:"duration_ms"`

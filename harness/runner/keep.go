@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
-	"lab/harness/netns"
 	"lab/harness/results"
 	"lab/harness/sim"
 )
@@ -21,15 +19,18 @@ type Kept struct {
 	Cell   string `json:"cell"`
 	RunID  string `json:"run_id"`
 	Prefix string `json:"prefix"`
-	// Nodes maps host names to their namespace paths.
-	Nodes map[string]string `json:"nodes"`
+	// Provider is the provider the cell ran on; `lab shell` enters nodes
+	// through it.
+	Provider string `json:"provider"`
+	// Nodes are the cell's hosts by name.
+	Nodes []string `json:"nodes"`
 	// Env maps node names to the environment lab ran commands with there
 	// (iptables variant in PATH, kernel profile).
 	Env map[string][]string `json:"env"`
 	Dir string              `json:"dir"`
 }
 
-func (o *Options) keep(res *results.Cell, prefix, stateDir string, cluster *sim.Cluster) error {
+func (o *Options) keep(res *results.Cell, prefix, stateDir, provider string, cluster *sim.Cluster) error {
 	dir := filepath.Join(KeptDir, filepath.Base(prefix))
 	if err := os.MkdirAll(KeptDir, 0o755); err != nil {
 		return err
@@ -37,31 +38,18 @@ func (o *Options) keep(res *results.Cell, prefix, stateDir string, cluster *sim.
 	if err := os.Rename(stateDir, dir); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("keep state: %w", err)
 	}
-	k := Kept{Cell: res.ID, RunID: res.RunID, Prefix: prefix, Nodes: map[string]string{}, Env: map[string][]string{}, Dir: dir}
-	names, _ := netns.List(prefix + "-h-")
-	for _, n := range names {
-		k.Nodes[strings.TrimPrefix(n, prefix+"-h-")] = netns.Path(n)
-	}
+	k := Kept{Cell: res.ID, RunID: res.RunID, Prefix: prefix, Provider: provider, Env: map[string][]string{}, Dir: dir}
 	if cluster != nil {
-		for name := range k.Nodes {
-			if n, ok := cluster.Node(name); ok {
-				env := append([]string(nil), n.Runner.Env...)
-				for i, e := range env { // the state directory moved
-					env[i] = strings.ReplaceAll(e, stateDir, dir)
-				}
-				k.Env[name] = env
-			}
+		for _, h := range cluster.Hosts() {
+			k.Nodes = append(k.Nodes, h.Name())
+			k.Env[h.Name()] = append([]string(nil), h.Env...)
 		}
 	}
 	data, _ := json.MarshalIndent(k, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "kept.json"), data, 0o644); err != nil {
 		return err
 	}
-	var nodes []string
-	for n := range k.Nodes {
-		nodes = append(nodes, n)
-	}
-	sort.Strings(nodes)
+	nodes := k.Nodes
 	res.Error = strings.TrimSpace(res.Error + fmt.Sprintf("\nkept for inspection: lab shell %s NODE (nodes: %s); lab clean removes it", res.ID, strings.Join(nodes, ", ")))
 	return nil
 }

@@ -48,6 +48,9 @@ type Options struct {
 	// Keep leaves a failed or errored cell's namespaces and processes in
 	// place (see Kept) instead of tearing them down.
 	Keep bool
+	// AgentExe is the lab executable pushed into nodes as the agent
+	// ("": this process's executable).
+	AgentExe string
 }
 
 func (o *Options) log() io.Writer {
@@ -91,6 +94,9 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		}
 	}()
 	res.Environment["provider"] = prov.Name()
+	if u, ok := prov.(provider.Userspacer); ok {
+		res.Environment["node_userspace"] = u.Userspace()
+	}
 	if err := prov.Check(ctx); err != nil {
 		var ue *provider.UnavailableError
 		if errors.As(err, &ue) {
@@ -105,7 +111,7 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		res.Status, res.Error = results.Error, err.Error()
 		return res
 	}
-	describeProfile(prof, res.Environment)
+	res.Pinned = Pinned(prof)
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -121,7 +127,7 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	// context: a cancelled or timed-out cell still removes what it made.
 	defer func() {
 		if o.Keep && env != nil && (res.Status == results.Failed || res.Status == results.Error) {
-			if kerr := o.keep(res, prefix, stateDir, cluster); kerr == nil {
+			if kerr := o.keep(res, prefix, stateDir, prov.Name(), cluster); kerr == nil {
 				return
 			} else {
 				res.Error = strings.TrimSpace(res.Error + "\nkeep: " + kerr.Error())
@@ -144,10 +150,15 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		res.Status, res.Error = results.Error, err.Error()
 		return res
 	}
-	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, HidextLib: o.HidextLib})
+	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
 	var trace bytes.Buffer
-	w := scenarios.NewWorld(env, cluster, res, io.MultiWriter(&trace, o.log()))
+	w := scenarios.NewWorld(cluster.Driver(), res, io.MultiWriter(&trace, o.log()))
 	o.steps(ctx, fc, w, res)
+	if ctx.Err() == nil {
+		fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
+		recordRan(res, cluster.Facts(fctx))
+		fcancel()
+	}
 	if ctx.Err() != nil && res.Status != results.Failed {
 		res.Status = results.Error
 		// The cause first: the step error that follows is its consequence.
@@ -222,21 +233,3 @@ func (o *Options) steps(ctx context.Context, fc feature.Cell, w *scenarios.World
 	}
 }
 
-func describeProfile(p *profile.Profile, env map[string]string) {
-	set := func(k, v string) {
-		if v != "" && v != "0" {
-			env[k] = v
-		}
-	}
-	set("distro", strings.TrimSpace(p.Distro.Name+" "+p.Distro.Version))
-	set("microk8s", p.MicroK8s.Version)
-	set("snap_revision", fmt.Sprint(p.MicroK8s.Revision))
-	set("cni", p.CNI.Name)
-	set("iptables_mode", p.Iptables.Mode)
-	set("kernel_profile", p.Kernel.Release)
-	var hidden []string
-	for _, h := range p.Kernel.Hidden() {
-		hidden = append(hidden, h.String())
-	}
-	set("kernel_missing", strings.Join(hidden, ","))
-}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
-
+	
+	"lab/harness/agent"
 	"lab/harness/execx"
 	"lab/harness/gateway"
 	"lab/harness/iptables"
@@ -13,34 +13,29 @@ import (
 )
 
 // InternetHost is a host beyond a provider gateway running a real HTTP
-// server that records the peer of every connection.
+// server (in its agent) that records the peer of every connection.
 type InternetHost struct {
-	// Name is the host's name in the feature.
-	Name string
+	*Node
 	// Addr is its address on the internet network; Port its server's port.
 	Addr netip.Addr
 	Port int
 	// Gateway is the provider gateway it sits behind.
-	Gateway *gateway.Gateway
-	// Server is its HTTP server.
-	Server *gateway.Server
-	// NetNS is the path of its network namespace.
-	NetNS string
+	Gateway *Gateway
+}
+
+// Gateway is a provider gateway of the cell.
+type Gateway struct {
+	*gateway.Gateway
+	// Host is the gateway's node.
+	Host *Node
 }
 
 // egress is the cell's provider gateways, internet hosts and pod egress
-// NAT rules, kept in Ext.
+// NAT rules.
 type egress struct {
-	mu       sync.Mutex
-	gateways map[string]*gateway.Gateway
+	gateways map[string]*Gateway
 	hosts    map[string]*InternetHost
 	masq     map[string][][]string // node/cidr -> the rules' arguments after -A POSTROUTING
-}
-
-func (c *Cluster) egress() *egress {
-	return c.Ext("egress", func() any {
-		return &egress{gateways: map[string]*gateway.Gateway{}, hosts: map[string]*InternetHost{}, masq: map[string][][]string{}}
-	}).(*egress)
 }
 
 // ProviderFirewall returns the profile's provider firewall
@@ -63,72 +58,89 @@ func ProviderFirewall(p *profile.Profile) (gateway.Firewall, error) {
 // network's first address (the nodes' default gateway) with the internet
 // network behind it, loads the profile's provider firewall, and routes the
 // given nodes' traffic through it.
-func (c *Cluster) AddGateway(ctx context.Context, name string, internet netip.Prefix, nodes []*Node) (*gateway.Gateway, error) {
+func (c *Cluster) AddGateway(ctx context.Context, name string, internet netip.Prefix, nodes []*Node) (*Gateway, error) {
 	fw, err := ProviderFirewall(c.prof)
 	if err != nil {
 		return nil, err
 	}
-	eg := c.egress()
-	eg.mu.Lock()
-	for _, g := range eg.gateways {
-		eg.mu.Unlock()
+	c.mu.Lock()
+	for _, g := range c.egress.gateways {
+		c.mu.Unlock()
 		return nil, fmt.Errorf("gateway %s: the cell already has gateway %s at %s", name, g.Name(), g.Public)
 	}
-	eg.mu.Unlock()
-	gw, err := gateway.New(ctx, c.env, name, netip.PrefixFrom(PublicNet.Addr().Next(), PublicNet.Bits()), internet, fw)
+	c.mu.Unlock()
+	h, err := c.boot(ctx, name, RoleGateway)
 	if err != nil {
 		return nil, err
 	}
-	eg.mu.Lock()
-	eg.gateways[name] = gw
-	eg.mu.Unlock()
+	gw, err := gateway.New(ctx, c.env, h.Node, netip.PrefixFrom(PublicNet.Addr().Next(), PublicNet.Bits()), internet, fw)
+	if err != nil {
+		return nil, err
+	}
+	h.Public = gw.Public
+	g := &Gateway{Gateway: gw, Host: h}
+	c.mu.Lock()
+	c.egress.gateways[name] = g
+	c.mu.Unlock()
 	for _, n := range nodes {
-		if err := gw.RouteThrough(ctx, n.Host); err != nil {
-			return nil, err
+		if err := n.RouteDefault(ctx, gw.Public); err != nil {
+			return nil, fmt.Errorf("route %s through gateway %s: %w", n.Name(), name, err)
 		}
 	}
-	return gw, nil
+	return g, nil
 }
 
 // Gateway returns a provider gateway by name.
-func (c *Cluster) Gateway(name string) (*gateway.Gateway, bool) {
-	eg := c.egress()
-	eg.mu.Lock()
-	defer eg.mu.Unlock()
-	g, ok := eg.gateways[name]
+func (c *Cluster) Gateway(name string) (*Gateway, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.egress.gateways[name]
 	return g, ok
 }
 
 // AddInternetHost boots a host on the gateway's internet network and runs
-// an HTTP server on port in it, stopped by Cluster.Close.
+// an HTTP server recording its peers on port in it (in the host's agent).
 func (c *Cluster) AddInternetHost(ctx context.Context, name, gw string, port int) (*InternetHost, error) {
 	g, ok := c.Gateway(gw)
 	if !ok {
 		return nil, fmt.Errorf("internet host %s: no gateway %q in this cell", name, gw)
 	}
-	h, addr, err := g.AddHost(ctx, name)
+	addr, err := g.NextAddr(name)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := gateway.Serve(h.NetNS(), port, name)
+	h, err := c.boot(ctx, name, RoleInternet)
 	if err != nil {
 		return nil, err
 	}
-	c.OnClose(srv.Close)
-	ih := &InternetHost{Name: name, Addr: addr, Port: port, Gateway: g, Server: srv, NetNS: h.NetNS()}
-	eg := c.egress()
-	eg.mu.Lock()
-	eg.hosts[name] = ih
-	eg.mu.Unlock()
+	if err := c.env.Connect(ctx, h.Node, gateway.InternetNetwork, "eth0", addr); err != nil {
+		return nil, fmt.Errorf("internet host %s: %w", name, err)
+	}
+	if err := h.RouteDefault(ctx, g.Addr()); err != nil {
+		return nil, fmt.Errorf("internet host %s: %w", name, err)
+	}
+	if err := h.Call(ctx, agent.OpPeerServe, agent.PeerServeArgs{Port: port, Ident: name}, nil); err != nil {
+		return nil, err
+	}
+	ih := &InternetHost{Node: h, Addr: addr.Addr(), Port: port, Gateway: g}
+	c.mu.Lock()
+	c.egress.hosts[name] = ih
+	c.mu.Unlock()
 	return ih, nil
+}
+
+// Peers returns the peers the host's server accepted since the last reset.
+func (h *InternetHost) Peers(ctx context.Context, reset bool) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	err := h.Call(ctx, agent.OpPeers, agent.PeersArgs{Reset: reset}, &out)
+	return out, err
 }
 
 // InternetHost returns an internet host by name.
 func (c *Cluster) InternetHost(name string) (*InternetHost, bool) {
-	eg := c.egress()
-	eg.mu.Lock()
-	defer eg.mu.Unlock()
-	h, ok := eg.hosts[name]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.egress.hosts[name]
 	return h, ok
 }
 
@@ -165,12 +177,12 @@ func MasqueradeRules(cidr netip.Prefix, opts []string) [][]string {
 // the same cidr (a node-side fix changes the options). It returns the nat
 // table as iptables-save prints it afterwards, for evidence.
 func (n *Node) MasqueradePodEgress(ctx context.Context, cidr netip.Prefix, opts []string) (string, error) {
-	eg := n.cluster.egress()
+	c := n.cluster
 	key := n.Name() + "/" + cidr.String()
-	eg.mu.Lock()
-	old := eg.masq[key]
-	delete(eg.masq, key)
-	eg.mu.Unlock()
+	c.mu.Lock()
+	old := c.egress.masq[key]
+	delete(c.egress.masq, key)
+	c.mu.Unlock()
 	for _, r := range old {
 		if _, err := n.Run(ctx, execx.Cmd{Argv: append([]string{"iptables", "-t", "nat", "-D", "POSTROUTING"}, r...)}); err != nil {
 			return "", fmt.Errorf("replace pod egress masquerade on %s: %w", n.Name(), err)
@@ -179,16 +191,16 @@ func (n *Node) MasqueradePodEgress(ctx context.Context, cidr netip.Prefix, opts 
 	var written [][]string
 	for _, r := range MasqueradeRules(cidr, opts) {
 		if _, err := n.Run(ctx, execx.Cmd{Argv: append([]string{"iptables", "-t", "nat", "-A", "POSTROUTING"}, r...)}); err != nil {
-			eg.mu.Lock()
-			eg.masq[key] = written
-			eg.mu.Unlock()
+			c.mu.Lock()
+			c.egress.masq[key] = written
+			c.mu.Unlock()
 			return "", fmt.Errorf("pod egress masquerade on %s: %w", n.Name(), err)
 		}
 		written = append(written, r)
 	}
-	eg.mu.Lock()
-	eg.masq[key] = written
-	eg.mu.Unlock()
+	c.mu.Lock()
+	c.egress.masq[key] = written
+	c.mu.Unlock()
 	out, err := execx.Output(ctx, n, iptables.Binary("iptables-save", n.cluster.prof.Iptables.Mode), "-t", "nat")
 	if err != nil {
 		return "", fmt.Errorf("pod egress masquerade on %s: %w", n.Name(), err)

@@ -28,9 +28,9 @@ func TestPodEgressThroughProviderFirewall(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := netip.AddrPortFrom(web.Addr, 80)
-	measure := func(ns string) gateway.Egress {
+	measure := func(src Source) gateway.Egress {
 		t0 := time.Now()
-		e, err := gateway.Measure(ctx, web.Gateway, web.Server, ns, dst, 200, 100, time.Second)
+		e, err := gateway.Measure(ctx, web.Gateway.Gateway, src, web, dst, 200, 100, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,10 +42,10 @@ func TestPodEgressThroughProviderFirewall(t *testing.T) {
 	// The node first: a node flow whose port a pod flow to the same server
 	// already holds in conntrack is remapped to a random port (see the
 	// hetzner-port-range feature), which could then be dropped too.
-	if h := measure(n.NetNS()); h.Batch.Failures != 0 || h.SourcePorts[0] < 32768 || h.SourcePorts[len(h.SourcePorts)-1] > 60999 {
+	if h := measure(Source{Host: n}); h.Batch.Failures != 0 || h.SourcePorts[0] < 32768 || h.SourcePorts[len(h.SourcePorts)-1] > 60999 {
 		t.Errorf("node egress: %d failures, ports %d-%d; want none, inside 32768-60999", h.Batch.Failures, h.SourcePorts[0], h.SourcePorts[len(h.SourcePorts)-1])
 	}
-	e := measure(pod.NetNS)
+	e := measure(Source{Host: n, Pod: pod.NS})
 	if rate := e.Batch.FailureRate(); rate < 35 || rate > 63 {
 		t.Errorf("pod failure rate %.1f%%, want about 49%%", rate)
 	}
@@ -58,7 +58,7 @@ func TestPodEgressThroughProviderFirewall(t *testing.T) {
 	if _, err := n.MasqueradePodEgress(ctx, pool, []string{"--to-ports", "32768-65535", "--random-fully"}); err != nil {
 		t.Fatal(err)
 	}
-	if f := measure(pod.NetNS); f.Batch.Failures != 0 || f.SourcePorts[0] < 32768 {
+	if f := measure(Source{Host: n, Pod: pod.NS}); f.Batch.Failures != 0 || f.SourcePorts[0] < 32768 {
 		t.Errorf("after the fix: %d failures, lowest port %d", f.Batch.Failures, f.SourcePorts[0])
 	}
 }

@@ -2,20 +2,14 @@ package sim
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"lab/harness/execx"
-	"lab/harness/firewalld"
 	"lab/harness/kubeproxy"
-	"lab/harness/netns"
-	"lab/harness/netnsprov"
 	"lab/harness/probe"
 	"lab/harness/profile"
 	"lab/harness/testenv"
@@ -30,24 +24,9 @@ func newCluster(t *testing.T, prof string) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	prefix := "lab-simtest-" + hex.EncodeToString(b)
-	ctx := context.Background()
-	env, err := netnsprov.New().NewEnv(ctx, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := testenv.Env(t)
 	c := New(env, p, Options{StateDir: t.TempDir(), PluginDir: plugins, HidextLib: hidext})
-	t.Cleanup(func() {
-		c.Close()
-		if err := env.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-		if left, _ := netns.List(prefix); len(left) > 0 {
-			t.Errorf("namespaces left: %v", left)
-		}
-	})
+	t.Cleanup(c.Close) // runs before the env's cleanup (registered earlier)
 	return c
 }
 
@@ -91,7 +70,7 @@ func ingressCell(t *testing.T, c *Cluster) (*Node, func(path string) probe.Resul
 	if err != nil {
 		t.Fatal(err)
 	}
-	inIP, _ := in.Pod.Addr(4)
+	inIP, _ := in.Addr(4)
 	svcs := []kubeproxy.Service{
 		{Namespace: "default", Name: "zeus", PortName: "http", ClusterIP: svcIP, Port: 80, Endpoints: []kubeproxy.Endpoint{{IP: appIP, Port: 8080}}},
 		{Namespace: "default", Name: "ingress", PortName: "http", ClusterIP: netip.MustParseAddr("10.152.183.40"), Port: 80, NodePort: 30080, Endpoints: []kubeproxy.Endpoint{{IP: inIP, Port: 80}}},
@@ -104,7 +83,7 @@ func ingressCell(t *testing.T, c *Cluster) (*Node, func(path string) probe.Resul
 		t.Fatal(err)
 	}
 	return n, func(path string) probe.Result {
-		return probe.HTTP(ctx, client.NetNS(), fmt.Sprintf("http://%s:30080%s", n.Public, path), 2*time.Second)
+		return Source{Host: client}.HTTP(ctx, fmt.Sprintf("http://%s:30080%s", n.Public, path), 2*time.Second)
 	}
 }
 
@@ -125,7 +104,7 @@ func TestIngressWithoutFirewalld(t *testing.T) {
 	// firewall-cmd on a node without firewalld reaches the node's (absent)
 	// private bus, never the host's.
 	out, err := execx.Output(context.Background(), n, "firewall-cmd", "--state")
-	if err == nil || !strings.Contains(err.Error(), "Failed to connect to socket "+c.StateDir()) {
+	if err == nil || !strings.Contains(err.Error(), "/run/dbus/system_bus_socket") {
 		t.Errorf("firewall-cmd --state on a node without firewalld: %q, %v; want a failed connect to the node's own bus", out, err)
 	}
 }
@@ -133,9 +112,6 @@ func TestIngressWithoutFirewalld(t *testing.T) {
 // TestIngressWithFirewalld reproduces #4903 on the rhel-9.5 profile and
 // applies the trusted-zone fix; kube-proxy must re-sync after the reload.
 func TestIngressWithFirewalld(t *testing.T) {
-	if err := firewalld.Available(); err != nil {
-		t.Skip(err)
-	}
 	c := newCluster(t, "rhel-9.5")
 	n, get := ingressCell(t, c)
 	d, ok := n.Firewalld()
@@ -151,10 +127,10 @@ func TestIngressWithFirewalld(t *testing.T) {
 	}
 	ctx := context.Background()
 	zeus, _ := c.RoutedPod("zeus")
-	in, _ := c.Ingress("ingress")
-	src, _ := in.Pod.Addr(4)
+	in, _ := c.RoutedPod("ingress")
+	src, _ := in.Addr(4)
 	dst, _ := zeus.Addr(4)
-	tr, err := n.TraceTCP(ctx, in.Pod.NetNS, src, netip.AddrPortFrom(dst, 8080))
+	tr, err := n.TraceTCP(ctx, in, src, netip.AddrPortFrom(dst, 8080))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,11 +169,18 @@ func TestIngressWithFirewalld(t *testing.T) {
 			t.Errorf("after the fix GET %s = %s (%s), want 200", path, r.Outcome, r.Detail)
 		}
 	}
-	t.Logf("ingress log:\n%s", strings.Join(in.Log(), "\n"))
+	t.Logf("ingress log:\n%s", c.IngressLogs(ctx))
 	// The cell's teardown stops firewalld and its bus before the provider
 	// removes the namespace (which would kill them).
 	c.Close()
-	if out, _ := execx.Output(ctx, execx.Host{}, "ip", "netns", "pids", filepath.Base(n.NetNS())); strings.TrimSpace(out) != "" {
-		t.Errorf("processes left in the node after Cluster.Close: %s", out)
+	// The node's own PID namespace: ps sees the node's processes only.
+	out, err := execx.Output(ctx, n.Node, "ps", "-e", "-o", "comm=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, comm := range strings.Fields(out) {
+		if comm != "tini" && comm != "sleep" && comm != "ps" {
+			t.Errorf("process %s left in the node after Cluster.Close (node processes: %q)", comm, out)
+		}
 	}
 }

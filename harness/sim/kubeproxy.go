@@ -47,29 +47,19 @@ func (r countingRunner) Run(ctx context.Context, c execx.Cmd) (execx.Result, err
 	return r.Runner.Run(ctx, c)
 }
 
-// proxies is the cell's kube-proxies by node, kept in Ext.
-type proxies struct {
-	mu sync.Mutex
-	by map[string]*KubeProxy
-}
-
-func (c *Cluster) proxies() *proxies {
-	return c.Ext("kube-proxy", func() any { return &proxies{by: map[string]*KubeProxy{}} }).(*proxies)
-}
-
 // RunKubeProxy starts kube-proxy on the node for the IPv4 Services: one
 // sync, then the canary monitor, stopped by Cluster.Close. A second call
 // replaces the Services and syncs again.
 func (n *Node) RunKubeProxy(ctx context.Context, cfg kubeproxy.Config, svcs []kubeproxy.Service) (*KubeProxy, error) {
-	reg := n.cluster.proxies()
-	reg.mu.Lock()
-	k, running := reg.by[n.Name()]
+	c := n.cluster
+	c.mu.Lock()
+	k, running := c.proxies[n.Name()]
 	if !running {
 		k = &KubeProxy{}
 		k.Proxy = &kubeproxy.Proxy{Runner: countingRunner{Runner: n, restores: &k.restores}, Config: cfg}
-		reg.by[n.Name()] = k
+		c.proxies[n.Name()] = k
 	}
-	reg.mu.Unlock()
+	c.mu.Unlock()
 	if running {
 		k.Config = cfg
 		if err := k.SetServices(ctx, svcs); err != nil {
@@ -87,10 +77,9 @@ func (n *Node) RunKubeProxy(ctx context.Context, cfg kubeproxy.Config, svcs []ku
 
 // KubeProxy returns the node's kube-proxy, if RunKubeProxy started one.
 func (n *Node) KubeProxy() (*KubeProxy, bool) {
-	reg := n.cluster.proxies()
-	reg.mu.Lock()
-	defer reg.mu.Unlock()
-	k, ok := reg.by[n.Name()]
+	n.cluster.mu.Lock()
+	defer n.cluster.mu.Unlock()
+	k, ok := n.cluster.proxies[n.Name()]
 	return k, ok
 }
 

@@ -10,8 +10,7 @@ import (
 
 	"lab/harness/execx"
 	"lab/harness/iptables"
-	"lab/harness/netns"
-)
+	)
 
 // EnvFile is the name of the file, in a node's state directory, holding the
 // environment every process on the node gets (NodeEnv) plus the profile's
@@ -29,12 +28,13 @@ const (
 // records the node's environment for `lab inspect --node` and applies the
 // FORWARD policies the profile says the host's own tooling set
 // (iptables.host_forward_policy), in the named variant.
-func (c *Cluster) prepareNode(ctx context.Context, dir string, r netns.Runner) error {
-	lines := append([]string(nil), r.Env...)
+func (c *Cluster) prepareNode(ctx context.Context, n *Node) error {
+	lines := append([]string(nil), n.Env...)
 	lines = append(lines, EnvProfile+"="+c.prof.Name)
 	if c.prof.Kernel.Release != "" {
 		lines = append(lines, EnvKernelRelease+"="+c.prof.Kernel.Release)
 	}
+	dir := filepath.Join(c.opts.StateDir, "nodes", n.Name())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("node state %s: %w", dir, err)
 	}
@@ -49,7 +49,7 @@ func (c *Cluster) prepareNode(ctx context.Context, dir string, r netns.Runner) e
 	for _, v := range variants {
 		pol := c.prof.Iptables.HostForwardPolicy[v]
 		argv := []string{iptables.Binary("iptables", v), "-t", "filter", "-P", "FORWARD", pol}
-		if _, err := r.Run(ctx, execx.Cmd{Argv: argv}); err != nil {
+		if _, err := n.Run(ctx, execx.Cmd{Argv: argv}); err != nil {
 			return fmt.Errorf("host forward policy of profile %s: %w", c.prof.Name, err)
 		}
 	}

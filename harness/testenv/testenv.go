@@ -5,6 +5,11 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"lab/harness/netnsprov"
+	"lab/harness/node"
+	"lab/harness/provider"
 	"os"
 	"path/filepath"
 	"sync"
@@ -58,4 +63,39 @@ func Prereqs(t testing.TB) (plugins, hidext string) {
 		t.Fatalf("build test prerequisites: %v", buildErr)
 	}
 	return pluginDir, hidextLib
+}
+
+// Env returns an empty netns-provider environment whose resources are
+// named lab-test-XXXXXXXX-..., closed when the test ends; the test fails if
+// anything of it is left after Close.
+func Env(t testing.TB) provider.Env {
+	t.Helper()
+	Root(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	prefix := "lab-test-" + hex.EncodeToString(b)
+	p := netnsprov.New()
+	env, err := p.NewEnv(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if left, _ := p.Leftovers(context.Background(), prefix); len(left) > 0 {
+			t.Errorf("left after Close: %v", left)
+		}
+	})
+	return env
+}
+
+// Node boots a node named name in a fresh Env.
+func Node(t testing.TB, name string) node.Node {
+	t.Helper()
+	n, err := Env(t).AddNode(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -1,18 +1,16 @@
-package sim
+package agent
 
 import (
 	"context"
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"regexp"
+		"regexp"
 	"strings"
 	"time"
 
 	"lab/harness/execx"
-	"lab/harness/firewalld"
-	"lab/harness/probe"
+		"lab/harness/probe"
 )
 
 // TraceTable is the nft table a trace adds to a node for its duration.
@@ -34,35 +32,37 @@ type Trace struct {
 // traceLine matches "trace id 8f1a4c2e inet firewalld filter_FORWARD rule ...".
 var traceLine = regexp.MustCompile(`^trace id ([0-9a-f]+) (\S+) (\S+) (\S+) (.*)$`)
 
-// TraceTCP connects from the namespace srcNS (whose address is src) to dst
-// while tracing the SYN through the node's nftables ruleset: a temporary
-// table marks matching SYNs with nftrace at the start of prerouting, and
-// `nft monitor trace` records every rule they hit. The connect is retried
-// until the monitor has seen one (it needs a moment to subscribe).
-func (n *Node) TraceTCP(ctx context.Context, srcNS string, src netip.Addr, dst netip.AddrPort) (Trace, error) {
+// traceTCP connects from the pod namespace srcNS (whose address is src) to
+// dst while tracing the SYN through the node's nftables ruleset: a
+// temporary table marks matching SYNs with nftrace at the start of
+// prerouting, and `nft monitor trace` records every rule they hit. The
+// connect is retried until the monitor has printed a complete trace of one
+// SYN (it needs a moment to subscribe).
+func traceTCP(ctx context.Context, srcNS string, src netip.Addr, dst netip.AddrPort) (Trace, error) {
 	var tr Trace
+	h := execx.Host{}
 	rules := fmt.Sprintf("table inet %s {\n\tchain pre {\n\t\ttype filter hook prerouting priority raw - 10; policy accept;\n"+
 		"\t\tip saddr %s ip daddr %s tcp dport %d tcp flags & (syn | ack) == syn meta nftrace set 1\n\t}\n}\n",
 		TraceTable, src, dst.Addr(), dst.Port())
-	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"nft", "-f", "-"}, Stdin: []byte(rules)}); err != nil {
-		return tr, fmt.Errorf("trace on %s: %w", n.Name(), err)
+	if _, err := h.Run(ctx, execx.Cmd{Argv: []string{"nft", "-f", "-"}, Stdin: []byte(rules)}); err != nil {
+		return tr, fmt.Errorf("trace: %w", err)
 	}
 	defer func() {
-		_, _ = n.Run(context.Background(), execx.Cmd{Argv: []string{"nft", "delete", "table", "inet", TraceTable}})
+		_, _ = h.Run(context.Background(), execx.Cmd{Argv: []string{"nft", "delete", "table", "inet", TraceTable}})
 	}()
-	dir := filepath.Join(n.cluster.opts.StateDir, "nodes", n.Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return tr, fmt.Errorf("trace on %s: %w", n.Name(), err)
+	if err := os.MkdirAll(Dir, 0o755); err != nil {
+		return tr, fmt.Errorf("trace: %w", err)
 	}
-	logf, err := os.CreateTemp(dir, "trace-*.log")
+	logf, err := os.CreateTemp(Dir, "trace-*.log")
 	if err != nil {
-		return tr, fmt.Errorf("trace on %s: %w", n.Name(), err)
+		return tr, fmt.Errorf("trace: %w", err)
 	}
 	logPath := logf.Name()
 	logf.Close()
-	mon, err := firewalld.StartProcess(n.NetNS(), []string{lookNft(), "monitor", "trace"}, os.Environ(), logPath)
+	defer os.Remove(logPath)
+	mon, err := execx.Start(execx.Cmd{Argv: []string{lookNft(), "monitor", "trace"}, Env: os.Environ()}, logPath, nil)
 	if err != nil {
-		return tr, fmt.Errorf("trace on %s: %w", n.Name(), err)
+		return tr, fmt.Errorf("trace: %w", err)
 	}
 	defer func() { _ = mon.Stop(context.Background(), time.Second) }()
 	deadline := time.Now().Add(5 * time.Second)
@@ -74,18 +74,56 @@ func (n *Node) TraceTCP(ctx context.Context, srcNS string, src netip.Addr, dst n
 		} else {
 			c.Close()
 		}
-		time.Sleep(50 * time.Millisecond)
-		data, _ := os.ReadFile(logPath)
-		if tr.Lines = firstTrace(string(data)); len(tr.Lines) > 0 {
+		// The monitor prints a trace line by line: wait until the SYN's
+		// trace has ended (a verdict that ends the packet's path) or the
+		// monitor has been quiet for a while.
+		quiet := time.Now()
+		last := -1
+		for time.Since(quiet) < 150*time.Millisecond && ctx.Err() == nil {
+			data, _ := os.ReadFile(logPath)
+			tr.Lines = firstTrace(string(data))
+			if complete(tr.Lines) {
+				tr.Verdict = verdict(tr.Lines)
+				return tr, nil
+			}
+			if len(tr.Lines) != last {
+				last, quiet = len(tr.Lines), time.Now()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if len(tr.Lines) > 0 {
 			tr.Verdict = verdict(tr.Lines)
 			return tr, nil
 		}
 	}
 	if mon.Exited() {
 		data, _ := os.ReadFile(logPath)
-		return tr, fmt.Errorf("trace on %s: nft monitor trace exited: %s", n.Name(), strings.TrimSpace(string(data)))
+		return tr, fmt.Errorf("trace: nft monitor trace exited: %s", strings.TrimSpace(string(data)))
 	}
-	return tr, fmt.Errorf("trace on %s: no SYN from %s to %s was traced", n.Name(), src, dst)
+	return tr, fmt.Errorf("trace: no SYN from %s to %s was traced", src, dst)
+}
+
+// complete reports whether a trace has reached the end of the packet's
+// path through nftables: a drop, or an accept by a base chain's policy or
+// rule in the last hook a forwarded or local packet crosses.
+func complete(lines []string) bool {
+	if verdict(lines) != "" {
+		return true
+	}
+	for _, l := range lines {
+		m := traceLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		rest := m[5]
+		if strings.Contains(rest, "verdict accept") || strings.HasSuffix(rest, "policy accept") {
+			c := strings.ToLower(m[4])
+			if strings.Contains(c, "postrouting") || strings.Contains(c, "input") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // lookNft returns nft's absolute path (StartProcess does not search PATH).

@@ -1,0 +1,109 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"lab/harness/netns"
+	"lab/harness/probe"
+)
+
+func (a *Agent) http(ctx context.Context, h HTTPArgs) (probe.Result, error) {
+	path, err := a.podNS(h.From)
+	if err != nil {
+		return probe.Result{}, err
+	}
+	return probe.HTTP(ctx, path, h.URL, h.Timeout), nil
+}
+
+func (a *Agent) dial(ctx context.Context, d DialArgs) (DialResult, error) {
+	path, err := a.podNS(d.From)
+	if err != nil {
+		return DialResult{}, err
+	}
+	c, err := probe.Dialer(path, d.Timeout)(ctx, "tcp", d.Addr)
+	if err != nil {
+		return DialResult{Outcome: probe.Classify(err), Detail: err.Error()}, nil
+	}
+	_ = c.Close()
+	return DialResult{Outcome: "connected"}, nil
+}
+
+func (a *Agent) batch(ctx context.Context, b BatchArgs) (probe.Batch, error) {
+	path, err := a.podNS(b.From)
+	if err != nil {
+		return probe.Batch{}, err
+	}
+	return probe.HTTPBatch(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout), nil
+}
+
+// peerServer is an HTTP server in the node's own namespace that records
+// the peer address of every connection it accepts: after a node's SNAT,
+// the port is the one a provider firewall judged on the way back.
+type peerServer struct {
+	srv *http.Server
+	ln  net.Listener
+
+	mu    sync.Mutex
+	peers []netip.AddrPort
+}
+
+func (a *Agent) peerServe(ctx context.Context, p PeerServeArgs) (Empty, error) {
+	ln, err := netns.Listen("", "tcp4", fmt.Sprintf(":%d", p.Port))
+	if err != nil {
+		return Empty{}, fmt.Errorf("%s: listen on %d: %w", p.Ident, p.Port, err)
+	}
+	s := &peerServer{ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s port %d: hello %s\n", p.Ident, p.Port, r.RemoteAddr)
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st != http.StateNew {
+				return
+			}
+			if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+				s.mu.Lock()
+				s.peers = append(s.peers, ap)
+				s.mu.Unlock()
+			}
+		}}
+	go func() { _ = s.srv.Serve(ln) }()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.peers != nil {
+		a.peers.Close()
+	}
+	a.peers = s
+	return Empty{}, nil
+}
+
+func (a *Agent) peersOp(ctx context.Context, p PeersArgs) ([]netip.AddrPort, error) {
+	a.mu.Lock()
+	s := a.peers
+	a.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("no peer-recording server on this node")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append([]netip.AddrPort(nil), s.peers...)
+	if p.Reset {
+		s.peers = nil
+	}
+	return out, nil
+}
+
+// Close stops the server and releases its socket.
+func (s *peerServer) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+	_ = s.ln.Close()
+}

@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/netip"
+	"time"
+
+	"lab/harness/cni"
+	"lab/harness/probe"
+)
+
+// Operation names.
+const (
+	OpShim       = "shim"
+	OpSysctl     = "sysctl"
+	OpReadFile   = "read_file"
+	OpRoutedPod  = "routed_pod"
+	OpCNIAdd     = "cni_add"
+	OpPodDelete  = "pod_delete"
+	OpServe      = "serve"
+	OpUnserve    = "unserve"
+	OpIngress    = "ingress"
+	OpIngressLog = "ingress_log"
+	OpHTTP       = "http"
+	OpDial       = "dial"
+	OpBatch      = "batch"
+	OpPeerServe  = "peer_serve"
+	OpPeers      = "peers"
+	OpTrace      = "trace"
+	OpFacts      = "facts"
+)
+
+// Paths inside every node where the lab pushes its files.
+const (
+	// Dir holds everything the lab pushes into a node.
+	Dir = "/run/lab"
+	// Binary is the agent (the lab binary itself).
+	Binary = Dir + "/agent"
+	// PluginDir holds the CNI plugins.
+	PluginDir = Dir + "/cni"
+	// ShimDir holds the iptables variant shim, first in PATH.
+	ShimDir = Dir + "/bin"
+	// HidextLib is the kernel-profile library.
+	HidextLib = Dir + "/libhidext.so"
+)
+
+// ShimArgs asks for the iptables shim of a variant (legacy or nft).
+type ShimArgs struct {
+	Dir  string `json:"dir"`
+	Mode string `json:"mode"`
+}
+
+// SysctlArgs sets sysctls (keys as paths under /proc/sys, e.g.
+// net/ipv4/ip_forward) in a pod's namespace, or the node's when Pod is "".
+type SysctlArgs struct {
+	Pod string            `json:"pod,omitempty"`
+	Set map[string]string `json:"set"`
+}
+
+// ReadFileArgs reads a file (e.g. a /proc/sys entry) as seen from a pod's
+// namespace, or the node's.
+type ReadFileArgs struct {
+	Pod  string `json:"pod,omitempty"`
+	Path string `json:"path"`
+}
+
+// RoutedPodArgs creates a pod wired as Calico's CNI plugin wires it.
+type RoutedPodArgs struct {
+	Pod       string       `json:"pod"`
+	HostIface string       `json:"host_iface"`
+	Addrs     []netip.Addr `json:"addrs"`
+}
+
+// CNIAddArgs creates a pod sandbox and attaches it with CNI ADD.
+type CNIAddArgs struct {
+	Pod         string            `json:"pod"`
+	ContainerID string            `json:"container_id"`
+	Conflist    json.RawMessage   `json:"conflist"`
+	CacheDir    string            `json:"cache_dir"`
+	Ports       []cni.PortMapping `json:"ports,omitempty"`
+}
+
+// CNIAddResult is the pod's IPv4 address from the CNI result.
+type CNIAddResult struct {
+	IP netip.Addr `json:"ip"`
+}
+
+// PodArgs names a pod (its namespace in the node).
+type PodArgs struct {
+	Pod string `json:"pod"`
+}
+
+// ServeArgs starts HTTP servers in a pod on each port, answering with a
+// line naming Ident.
+type ServeArgs struct {
+	Pod   string `json:"pod"`
+	Ports []int  `json:"ports"`
+	Ident string `json:"ident"`
+}
+
+// IngressArgs starts an ingress controller in a pod.
+type IngressArgs struct {
+	Pod    string         `json:"pod"`
+	Port   int            `json:"port"`
+	Routes []IngressRoute `json:"routes"`
+}
+
+// HTTPArgs sends one GET from a pod (or the node when From is "").
+type HTTPArgs struct {
+	From    string        `json:"from,omitempty"`
+	URL     string        `json:"url"`
+	Timeout time.Duration `json:"timeout"`
+}
+
+// DialArgs opens one TCP connection and closes it.
+type DialArgs struct {
+	From    string        `json:"from,omitempty"`
+	Addr    string        `json:"addr"`
+	Timeout time.Duration `json:"timeout"`
+}
+
+// DialResult is what the sender saw: connected or a probe outcome.
+type DialResult struct {
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// BatchArgs sends N GETs on fresh connections, Concurrency at a time.
+type BatchArgs struct {
+	From        string        `json:"from,omitempty"`
+	URL         string        `json:"url"`
+	N           int           `json:"n"`
+	Concurrency int           `json:"concurrency"`
+	Timeout     time.Duration `json:"timeout"`
+}
+
+// PeerServeArgs runs an HTTP server in the node that records the peer of
+// every connection it accepts.
+type PeerServeArgs struct {
+	Port  int    `json:"port"`
+	Ident string `json:"ident"`
+}
+
+// PeersArgs reads (and with Reset, forgets) the recorded peers.
+type PeersArgs struct {
+	Reset bool `json:"reset,omitempty"`
+}
+
+// TraceArgs traces one TCP SYN from a pod through the node's nft ruleset.
+type TraceArgs struct {
+	From string         `json:"from"`
+	Src  netip.Addr     `json:"src"`
+	Dst  netip.AddrPort `json:"dst"`
+}
+
+// Facts are what really runs in the node, read inside it: kernel release,
+// iptables (both variants), nft, firewalld, iproute2, the OS, the CNI
+// plugins' version. A key is missing when the program is not installed.
+type Facts map[string]string
+
+// Empty is the result of operations that return nothing.
+type Empty struct{}
+
+// so probe's types are part of the protocol's vocabulary
+var _ = probe.Result{}

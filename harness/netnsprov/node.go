@@ -1,0 +1,177 @@
+package netnsprov
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/node"
+)
+
+// A netns node is a named network namespace on this host plus a holder
+// process that owns the node's own mount, PID and UTS namespaces: PID 1 of
+// the node's PID namespace is tini (reaping orphans, as in a container),
+// whose child `sleep infinity` keeps the node up; the mount namespace has
+// private tmpfs mounts on the directories node software keeps state in
+// (/run, /tmp, /etc/firewalld, /var/log, /var/lib/firewalld). Everything else
+// of the filesystem is the host's: netns nodes run the host's binaries. A
+// command run on the node (nsenter into all four namespaces) cannot see or
+// signal host processes or other nodes' processes, nor reach the host's
+// D-Bus or systemd. Killing PID 1 ends every process of the node.
+type nsNode struct {
+	name  string
+	netns string // bind-mount path of the node's network namespace
+	pid   int    // host pid of the node's PID 1
+}
+
+// privateDirs get a fresh tmpfs in every node (when they exist on the host).
+var privateDirs = []string{"/run", "/tmp", "/etc/firewalld", "/var/log", "/var/lib/firewalld"}
+
+// holderScript sets the node's namespaces up and keeps the node alive; $0
+// is the node's hostname, $1 its network namespace's name (so a leftover
+// holder names its run in ps).
+func holderScript() string {
+	var b strings.Builder
+	for _, d := range privateDirs {
+		fmt.Fprintf(&b, "if [ -d %s ]; then mount -t tmpfs -o mode=755 lab-node %s || exit 1; fi; ", d, d)
+	}
+	b.WriteString("mkdir -p /run/lock /run/netns && hostname \"$0\" && touch /run/.lab-node && exec sleep infinity")
+	return b.String()
+}
+
+// bootNode starts the holder of a node in the network namespace at path
+// and waits until its namespaces are ready.
+func bootNode(ctx context.Context, name, path string) (*nsNode, error) {
+	argv := []string{"nsenter", "--net=" + path, "--", "unshare", "--mount", "--uts", "--pid", "--fork",
+		"--mount-proc", "--propagation", "private", "--", "tini", "-s", "--", "sh", "-c", holderScript(), name, filepath.Base(path)}
+	p, err := execx.Start(execx.Cmd{Argv: argv}, "/dev/null", nil)
+	if err != nil {
+		return nil, fmt.Errorf("boot node %s: %w", name, err)
+	}
+	// nsenter execs unshare (same pid); unshare forks PID 1 of the node.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if pid := child(p.Pid()); pid > 0 {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/run/.lab-node", pid)); err == nil {
+				return &nsNode{name: name, netns: path, pid: pid}, nil
+			}
+		}
+		if p.Exited() {
+			return nil, fmt.Errorf("boot node %s: %s exited: %v", name, execx.Quote(argv), p.Err())
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			_ = p.Stop(context.Background(), 0)
+			return nil, fmt.Errorf("boot node %s: namespaces not ready (%v)", name, ctx.Err())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// child returns the first child of pid, or 0.
+func child(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.Atoi(f[0])
+	return v
+}
+
+// enter is the command prefix that runs a program in all of the node's
+// namespaces.
+func enter(pid int) []string {
+	return []string{"nsenter", "-t", strconv.Itoa(pid), "-n", "-m", "-u", "-p", "--"}
+}
+
+func (n *nsNode) Name() string { return n.name }
+
+func (n *nsNode) wrap(c execx.Cmd) execx.Cmd {
+	c.Argv = append(enter(n.pid), c.Argv...)
+	return c
+}
+
+// Run runs c in the node's namespaces.
+func (n *nsNode) Run(ctx context.Context, c execx.Cmd) (execx.Result, error) {
+	res, err := execx.Host{}.Run(ctx, n.wrap(c))
+	if ee, ok := err.(*execx.Error); ok {
+		ee.Argv = c.Argv // name the command the caller ran, not nsenter
+	}
+	return res, err
+}
+
+// Start starts c in the node's namespaces with pipes.
+func (n *nsNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node.Stream, error) {
+	return execx.StartPipe(ctx, n.wrap(c), stderr)
+}
+
+// CopyIn copies src into the node's filesystem (through its PID 1's root,
+// which sees the node's private mounts).
+func (n *nsNode) CopyIn(ctx context.Context, src, dst string, mode os.FileMode) error {
+	if !filepath.IsAbs(dst) {
+		return fmt.Errorf("copy into %s: destination %q is not absolute", n.name, dst)
+	}
+	root := fmt.Sprintf("/proc/%d/root", n.pid)
+	target := filepath.Join(root, dst)
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+	}
+	defer in.Close()
+	tmp := target + ".lab-tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+	}
+	return nil
+}
+
+// holderOf finds the node holder (PID 1 of a PID namespace other than
+// lab's) among the processes of the named network namespace.
+func holderOf(ctx context.Context, nsName string) (int, error) {
+	out, err := execx.Output(ctx, execx.Host{}, "ip", "netns", "pids", nsName)
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range strings.Fields(out) {
+		data, err := os.ReadFile("/proc/" + f + "/status")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
+				ids := strings.Fields(v)
+				if len(ids) == 2 && ids[1] == "1" {
+					return strconv.Atoi(f)
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("namespace %s has no node holder process (was the node's PID 1 killed?)", nsName)
+}
+

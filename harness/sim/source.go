@@ -1,0 +1,118 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"lab/harness/agent"
+	"lab/harness/probe"
+)
+
+// Source is where a probe is sent from: a host of the cell, or a pod on a
+// node (then the probe runs in the pod's namespace through the node's
+// agent). It implements gateway.Client.
+type Source struct {
+	// Host is the host (or the pod's node).
+	Host *Node
+	// Pod is the pod's namespace inside Host, "" for the host itself.
+	Pod string
+	// Name is the source's name in the feature.
+	Name string
+}
+
+// Source returns the host or pod named name.
+func (c *Cluster) Source(name string) (Source, error) {
+	if p, ok := c.RoutedPod(name); ok {
+		return Source{Host: p.Node, Pod: p.NS, Name: name}, nil
+	}
+	if h, ok := c.Host(name); ok {
+		return Source{Host: h, Name: name}, nil
+	}
+	for _, n := range c.Hosts() {
+		for _, p := range n.Pods() {
+			if p.Name == name {
+				return Source{Host: n, Pod: p.ns, Name: name}, nil
+			}
+		}
+	}
+	return Source{}, fmt.Errorf("no pod or host %q in this scenario", name)
+}
+
+// HTTP sends one GET from the source and classifies the outcome.
+func (s Source) HTTP(ctx context.Context, url string, timeout time.Duration) probe.Result {
+	var r probe.Result
+	if err := s.Host.Call(ctx, agent.OpHTTP, agent.HTTPArgs{From: s.Pod, URL: url, Timeout: timeout}, &r); err != nil {
+		return probe.Result{Outcome: "error", Detail: err.Error()}
+	}
+	return r
+}
+
+// Dial opens one TCP connection from the source and closes it.
+func (s Source) Dial(ctx context.Context, addr string, timeout time.Duration) error {
+	var r agent.DialResult
+	if err := s.Host.Call(ctx, agent.OpDial, agent.DialArgs{From: s.Pod, Addr: addr, Timeout: timeout}, &r); err != nil {
+		return err
+	}
+	if r.Outcome != "connected" {
+		return errors.New(r.Outcome + ": " + r.Detail)
+	}
+	return nil
+}
+
+// Batch sends n GETs from the source on fresh connections.
+func (s Source) Batch(ctx context.Context, url string, n, concurrency int, timeout time.Duration) (probe.Batch, error) {
+	var b probe.Batch
+	err := s.Host.Call(ctx, agent.OpBatch, agent.BatchArgs{From: s.Pod, URL: url, N: n, Concurrency: concurrency, Timeout: timeout}, &b)
+	return b, err
+}
+
+// ReadFile reads a file (a /proc/sys entry) as the source sees it.
+func (s Source) ReadFile(ctx context.Context, path string) (string, error) {
+	var out string
+	err := s.Host.Call(ctx, agent.OpReadFile, agent.ReadFileArgs{Pod: s.Pod, Path: path}, &out)
+	return strings.TrimSpace(out), err
+}
+
+// TraceTCP connects from a pod on the node to dst while nftables traces the
+// SYN through the node's ruleset (in the node's agent).
+func (n *Node) TraceTCP(ctx context.Context, from *RoutedPod, src netip.Addr, dst netip.AddrPort) (agent.Trace, error) {
+	if from.Node != n {
+		return agent.Trace{}, fmt.Errorf("trace on %s: pod %s runs on %s; trace on its own node", n.Name(), from.Name, from.Node.Name())
+	}
+	var tr agent.Trace
+	err := n.Call(ctx, agent.OpTrace, agent.TraceArgs{From: from.NS, Src: src, Dst: dst}, &tr)
+	return tr, err
+}
+
+// Facts reads, inside every host of the cell, what really runs there.
+func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
+	out := map[string]agent.Facts{}
+	for _, h := range c.Hosts() {
+		var f agent.Facts
+		if err := h.Call(ctx, agent.OpFacts, agent.Empty{}, &f); err != nil {
+			f = agent.Facts{"error": err.Error()}
+		}
+		f["role"] = string(h.Role)
+		if h.Role == RoleNode {
+			f["pod_network"] = h.podNetwork()
+		}
+		out[h.Name()] = f
+	}
+	return out
+}
+
+// podNetwork says which pod network the driver built on a MicroK8s node.
+func (n *Node) podNetwork() string {
+	if r, ok := n.Routed(); ok {
+		var pools []string
+		for _, p := range r.CIDRs {
+			pools = append(pools, p.String())
+		}
+		return "calico-style routed (cali* veths, proxy ARP), pools " + strings.Join(pools, ",")
+	}
+	return fmt.Sprintf("bridge + host-local + portmap (conflist %s, subnet %s)", n.cluster.prof.CNI.Network, n.cluster.prof.CNI.Subnet)
+}
