@@ -6,13 +6,13 @@ GO        ?= go
 BIN       := bin
 CNI_BIN   := $(BIN)/cni
 HIDEXT    := $(BIN)/libhidext.so
-APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps tini gcc libc6-dev chromium
+APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps tini gcc libc6-dev chromium debootstrap debian-archive-keyring zstd
 # the programs those packages provide, to skip apt when all are present
-NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter tini pkill gcc chromium
+NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter tini pkill gcc chromium debootstrap zstd
 # nightly: where the published site goes
 SITE      ?= reports/site
 
-.PHONY: all lab build deps test bench docs nightly clean
+.PHONY: all lab build deps test bench docs nightly images clean
 
 all: build
 
@@ -49,6 +49,10 @@ FORCE:
 ## lab: run the whole matrix on netns and write reports/out/index.html
 lab: deps build
 	$(BIN)/lab matrix
+
+## images: build every node image recipe in images/recipes (cached in /var/lib/lab/images)
+images: deps $(BIN)/lab
+	$(BIN)/lab images build
 
 ## test: every test (unit, kernel tests in throwaway namespaces, the features)
 test: deps build

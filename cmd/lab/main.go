@@ -51,6 +51,7 @@ func commands() []command {
 		{"report", "", "render the HTML matrix, JSON and JUnit from stored results", cmdReport},
 		{"shell", "CELL NODE", "open a shell in a node of a cell kept with --keep", cmdShell},
 		{"clean", "", "remove kept cells and what crashed runs left behind", cmdClean},
+		{"images", "SUBCMD", "build, list or remove node images (recipes in images/recipes/)", cmdImages},
 		{"inspect", "", "report iptables variants, FORWARD policies, Felix backend and kernel extensions (host or --node)", cmdInspect},
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 )
 
 // Root returns the repository root: the nearest directory above the current
@@ -58,6 +60,21 @@ func Path(env, rel, makeTarget string) (string, error) {
 		tried = append(tried, p)
 	}
 	return "", fmt.Errorf("%s not built (looked in %v); run `make %s` or set %s", filepath.Base(rel), tried, makeTarget, env)
+}
+
+// BaseNames lists the files in dir ending in ext (".yaml"), by base name
+// without ext, sorted: profile and recipe names.
+func BaseNames(dir, ext string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*"+ext))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range files {
+		out = append(out, strings.TrimSuffix(filepath.Base(f), ext))
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -12,10 +12,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
+	"lab/harness/image"
 	"lab/harness/kernel"
+	"lab/harness/locate"
 
 	"gopkg.in/yaml.v3"
 )
@@ -26,7 +27,11 @@ type Profile struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
 	// Extends lists profiles merged under this one, in order.
-	Extends  []string `yaml:"extends"`
+	Extends []string `yaml:"extends"`
+	// Image names the node image the profile's nodes boot with, a recipe in
+	// images/recipes/ (`lab images`). Optional: the netns provider runs the
+	// host's binaries whatever it says.
+	Image    string   `yaml:"image"`
 	Distro   Distro   `yaml:"distro"`
 	MicroK8s MicroK8s `yaml:"microk8s"`
 	CNI      CNI      `yaml:"cni"`
@@ -154,18 +159,7 @@ func (e *NotFoundError) Error() string {
 }
 
 // Names lists the profiles in dir (base names of *.yaml), sorted.
-func Names(dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, f := range files {
-		out = append(out, strings.TrimSuffix(filepath.Base(f), ".yaml"))
-	}
-	sort.Strings(out)
-	return out, nil
-}
+func Names(dir string) ([]string, error) { return locate.BaseNames(dir, ".yaml") }
 
 // Load reads the named profile from dir, resolving `extends:`.
 func Load(dir, name string) (*Profile, error) {
@@ -187,7 +181,30 @@ func Load(dir, name string) (*Profile, error) {
 	if err := p.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.File, err)
 	}
+	if err := checkImage(dir, p.Image); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.File, err)
+	}
 	return &p, nil
+}
+
+// RecipesDir is where the node image recipes of the profiles in dir are.
+func RecipesDir(dir string) string { return filepath.Join(dir, "recipes") }
+
+// checkImage checks that a profile's image names a recipe.
+func checkImage(dir, name string) error {
+	if name == "" {
+		return nil
+	}
+	names, err := image.Names(RecipesDir(dir))
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if n == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("image: unknown image %q; recipes in %s: %s", name, RecipesDir(dir), strings.Join(names, ", "))
 }
 
 func (p *Profile) defaults() {
