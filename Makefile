@@ -27,11 +27,11 @@ deps:
 	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now firewalld >/dev/null 2>&1 || true; fi; \
 	fi
 
-## build: the lab binary, the pinned CNI plugins, the kernel-profile library
+## build: the lab binary (static: it is also the agent pushed into nodes of any userspace), the pinned CNI plugins, the kernel-profile library
 build: $(BIN)/lab $(CNI_BIN)/portmap $(HIDEXT)
 
 $(BIN)/lab: FORCE
-	$(GO) build -o $@ ./cmd/lab
+	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/lab
 
 $(CNI_BIN)/portmap: go.mod go.sum
 	$(GO) build -o $(CNI_BIN)/ \
