@@ -15,7 +15,7 @@ import (
 	"lab/harness/inspect"
 	"lab/harness/kernel"
 	"lab/harness/netns"
-	"lab/harness/netnsprov"
+	"lab/harness/provider"
 	"lab/harness/runner"
 	"lab/harness/sim"
 )
@@ -59,6 +59,7 @@ Flags:
 	if *cell != "" && *node == "" {
 		return usagef("--cell needs --node NODE")
 	}
+	keptProvider := "netns" // a running cell's node named by namespace
 	if *cell != "" {
 		k, err := runner.LoadKept(*cell)
 		if err != nil {
@@ -67,10 +68,15 @@ Flags:
 		if !slices.Contains(k.Nodes, *node) {
 			return usagef("kept cell %s has no node %q (nodes: %s)", k.Cell, *node, strings.Join(k.Nodes, ", "))
 		}
+		keptProvider = k.Provider
 		*node = k.Prefix + "-h-" + *node
 	}
 	if *node != "" {
-		if o, err = nodeOptions(ctx, *node, *snapDir); err != nil {
+		prov, perr := providerByName(keptProvider)
+		if perr != nil {
+			return perr
+		}
+		if o, err = nodeOptions(ctx, prov, *node, *snapDir); err != nil {
 			return err
 		}
 	}
@@ -95,9 +101,11 @@ Flags:
 
 // nodeOptions finds a running cell's node namespace and the environment its
 // components run with (written by the sim driver when the node booted).
-func nodeOptions(ctx context.Context, arg, snapDir string) (inspect.Options, error) {
+func nodeOptions(ctx context.Context, prov provider.Provider, arg, snapDir string) (inspect.Options, error) {
 	path, name := arg, filepath.Base(arg)
-	if !strings.Contains(arg, "/") {
+	if prov.Name() != "netns" {
+		// a kept cell's node on another provider: entered through it
+	} else if !strings.Contains(arg, "/") {
 		path = netns.Path(arg)
 		if _, err := os.Stat(path); err != nil {
 			all, lerr := netns.List(runner.NamespacePrefix)
@@ -120,7 +128,7 @@ func nodeOptions(ctx context.Context, arg, snapDir string) (inspect.Options, err
 			}
 		}
 	}
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); err != nil && prov.Name() == "netns" {
 		return inspect.Options{}, usagef("node namespace %s: %v", path, err)
 	}
 	o := inspect.Options{Target: "node namespace " + name, SnapDir: snapDir}
@@ -148,7 +156,7 @@ func nodeOptions(ctx context.Context, arg, snapDir string) (inspect.Options, err
 	if !ok {
 		return inspect.Options{}, usagef("%s is not a lab node (lab-RUN-CELL-h-NODE)", name)
 	}
-	r, err := runner.Enter(ctx, netnsprov.New(), "lab-"+run+"-"+cell, nd, env)
+	r, err := runner.Enter(ctx, prov, "lab-"+run+"-"+cell, nd, env)
 	if err != nil {
 		return inspect.Options{}, fmt.Errorf("enter node %s: %w", name, err)
 	}

@@ -45,6 +45,7 @@ func (a *Agent) Handlers() map[string]Handler {
 		OpReadFile:   Typed(a.readFile),
 		OpRoutedPod:  Typed(a.routedPod),
 		OpCNIAdd:     Typed(a.cniAdd),
+		OpCNIDel:     Typed(a.cniDel),
 		OpPodDelete:  Typed(a.podDelete),
 		OpServe:      Typed(a.serve),
 		OpUnserve:    Typed(a.unserve),

@@ -143,3 +143,17 @@ func (a *Agent) cniAdd(ctx context.Context, c CNIAddArgs) (CNIAddResult, error) 
 	}
 	return CNIAddResult{IP: ip}, nil
 }
+
+// cniDel runs CNI DEL of the conflist for the pod's sandbox (its namespace
+// stays; pod_delete removes it).
+func (a *Agent) cniDel(ctx context.Context, c CNIDelArgs) (Empty, error) {
+	path, err := a.podNS(c.Pod)
+	if err != nil {
+		return Empty{}, err
+	}
+	n, err := cni.New(PluginDir, c.CacheDir, execx.Host{}, c.Conflist)
+	if err != nil {
+		return Empty{}, err
+	}
+	return Empty{}, n.Del(ctx, c.ContainerID, path, c.Ports)
+}

@@ -16,6 +16,7 @@ const (
 	OpReadFile   = "read_file"
 	OpRoutedPod  = "routed_pod"
 	OpCNIAdd     = "cni_add"
+	OpCNIDel     = "cni_del"
 	OpPodDelete  = "pod_delete"
 	OpServe      = "serve"
 	OpUnserve    = "unserve"
@@ -79,6 +80,10 @@ type CNIAddArgs struct {
 	CacheDir    string            `json:"cache_dir"`
 	Ports       []cni.PortMapping `json:"ports,omitempty"`
 }
+
+// CNIDelArgs runs CNI DEL for a pod sandbox (as a runtime does when it
+// removes a sandbox properly; `microk8s stop` on 1.32.2 does not).
+type CNIDelArgs = CNIAddArgs
 
 // CNIAddResult is the pod's IPv4 address from the CNI result.
 type CNIAddResult struct {

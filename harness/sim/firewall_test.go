@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"lab/harness/agent"
+	"lab/harness/cni"
 	"lab/harness/execx"
 	"lab/harness/kubeproxy"
 	"lab/harness/probe"
@@ -182,5 +184,37 @@ func TestIngressWithFirewalld(t *testing.T) {
 		if comm != "tini" && comm != "sleep" && comm != "ps" {
 			t.Errorf("process %s left in the node after Cluster.Close (node processes: %q)", comm, out)
 		}
+	}
+}
+
+// TestCNIAddDel attaches a hostPort pod through the agent's CNI ADD and
+// removes it with CNI DEL: portmap's DNAT jump comes and goes.
+func TestCNIAddDel(t *testing.T) {
+	c := newCluster(t, "microk8s-1.32.2")
+	ctx := context.Background()
+	n, err := c.AddNode(ctx, "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := n.AddPod(ctx, "web", []cni.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jumps := func() int {
+		out, err := execx.Output(ctx, n, "iptables-legacy-save", "-t", "nat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(out, "-A CNI-HOSTPORT-DNAT ")
+	}
+	if j := jumps(); j != 1 {
+		t.Fatalf("after CNI ADD: %d jumps in CNI-HOSTPORT-DNAT, want 1", j)
+	}
+	args := agent.CNIDelArgs{Pod: p.ns, ContainerID: p.ContainerID, Conflist: n.conflist, CacheDir: agent.Dir + "/cni-cache", Ports: p.Ports}
+	if err := n.Call(ctx, agent.OpCNIDel, args, nil); err != nil {
+		t.Fatal(err)
+	}
+	if j := jumps(); j != 0 {
+		t.Errorf("after CNI DEL: %d jumps, want 0", j)
 	}
 }
