@@ -59,9 +59,13 @@ test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
-## bench: performance targets as Go benchmarks
+## bench: performance targets as Go benchmarks, printed as one table
+## (figure, value, target, met/MISSED); the raw output goes to bin/bench.txt
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+	@mkdir -p $(BIN)
+	@$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./features/ ./harness/... > $(BIN)/bench.txt 2>&1; \
+	  status=$$?; $(GO) run ./harness/benchtable < $(BIN)/bench.txt 2>/dev/null || cat $(BIN)/bench.txt; \
+	  [ $$status = 0 ] || { echo "make bench: go test failed (exit $$status); see $(BIN)/bench.txt" >&2; exit $$status; }
 
 ## nightly: run the whole matrix and publish it with history into $(SITE)
 nightly: deps build

@@ -2,8 +2,14 @@ package features
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"lab/harness/feature"
 	"lab/harness/netnsprov"
@@ -13,33 +19,17 @@ import (
 	"lab/harness/testenv"
 )
 
-// benchCells runs each cell of a feature b.N times; the target for a dnat
-// cell is under 1 s on a 2-core machine (see `make bench`).
-func benchCells(b *testing.B, file string) {
-	ft, err := feature.Parse(file)
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts := cellOptions(b, "../images")
-	for i, c := range ft.Cells {
-		b.Run(c.Profile+"/L"+itoa(c.Line), func(b *testing.B) {
-			for n := 0; n < b.N; n++ {
-				if res := opts.Cell(context.Background(), i, c); res.Status != results.Passed {
-					b.Fatalf("cell %s: %s: %s", res.ID, res.Status, res.Error)
-				}
-			}
-		})
-	}
+// Benchmarks of the lab's performance targets (`make bench` prints them as
+// one table; targets are never asserted in tests). Each reports medians as
+// custom metrics: median-s/cell, median-s/matrix, peak-rss-MB, ratio.
+
+func median(ds []time.Duration) float64 {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2].Seconds()
 }
 
-// BenchmarkDnatCell times each dnat-stop-start cell end to end: boot the
-// namespaces, CNI ADD through libcni, stop/start, probes, teardown.
-func BenchmarkDnatCell(b *testing.B) { benchCells(b, "dnat-stop-start.feature") }
-
-// BenchmarkMatrix runs every cell of every feature with -j1 and -j2 (the
-// target: the whole netns matrix under 15 s at -j2 on a 2-core machine).
-func BenchmarkMatrix(b *testing.B) {
-	plugins, hidext := testenv.Prereqs(b)
+// allCells returns every cell of every feature file.
+func allCells(b *testing.B) []feature.Cell {
 	files, err := filepath.Glob("*.feature")
 	if err != nil {
 		b.Fatal(err)
@@ -52,8 +42,37 @@ func BenchmarkMatrix(b *testing.B) {
 		}
 		cells = append(cells, ft.Cells...)
 	}
+	return cells
+}
+
+// BenchmarkCell times every cell of every feature end to end on netns
+// (boot the nodes and agents, the steps, the facts, teardown); target:
+// median cell under 300 ms, reproduced cells under 1 s.
+func BenchmarkCell(b *testing.B) {
+	opts := cellOptions(b, "../images")
+	for i, c := range allCells(b) {
+		b.Run(c.Scenario+"/"+c.Profile+"/L"+itoa(c.Line), func(b *testing.B) {
+			var times []time.Duration
+			for n := 0; n < b.N; n++ {
+				t0 := time.Now()
+				if res := opts.Cell(context.Background(), i, c); res.Status != results.Passed {
+					b.Fatalf("cell %s: %s: %s", res.ID, res.Status, res.Error)
+				}
+				times = append(times, time.Since(t0))
+			}
+			b.ReportMetric(median(times), "median-s/cell")
+		})
+	}
+}
+
+// BenchmarkMatrix runs the whole netns matrix with -j1 and -j2 (target:
+// under 5 s at -j2, speedup at least 1.7x).
+func BenchmarkMatrix(b *testing.B) {
+	plugins, hidext := testenv.Prereqs(b)
+	cells := allCells(b)
 	for _, j := range []int{1, 2} {
 		b.Run("j"+itoa(j), func(b *testing.B) {
+			var times []time.Duration
 			for n := 0; n < b.N; n++ {
 				run, err := runner.NewRun()
 				if err != nil {
@@ -61,14 +80,84 @@ func BenchmarkMatrix(b *testing.B) {
 				}
 				opts := &runner.Options{ProfilesDir: "../images", PluginDir: plugins, HidextLib: hidext, Run: run}
 				jobs := runner.Expand(cells, []provider.Provider{netnsprov.New()}, 1, uint64(n+1))
+				t0 := time.Now()
 				for _, res := range opts.RunJobs(context.Background(), jobs, j, nil) {
 					if results.Bad(res.Verdict) {
 						b.Errorf("cell %s: %s: %s", res.ID, res.Verdict, res.Error)
 					}
 				}
+				times = append(times, time.Since(t0))
 				run.Close()
 			}
+			b.ReportMetric(median(times), "median-s/matrix")
 			b.ReportMetric(float64(len(cells)), "cells/op")
 		})
 	}
+}
+
+// labBinary builds the lab binary (static, as `make build` does) once.
+func labBinary(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "lab")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/lab")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build lab: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// BenchmarkPeakRSS runs `lab matrix -j 2` as a process and reports its peak
+// resident set (target: under 100 MB).
+func BenchmarkPeakRSS(b *testing.B) {
+	testenv.Prereqs(b)
+	bin := labBinary(b)
+	var peak int64
+	for n := 0; n < b.N; n++ {
+		cmd := exec.Command(bin, "matrix", "-j", "2", "--out", b.TempDir())
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("lab matrix: %v\n%s", err, out)
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > peak {
+			peak = ru.Maxrss
+		}
+	}
+	b.ReportMetric(float64(peak)/1024, "peak-rss-MB")
+}
+
+// BenchmarkBaseline times the lab's reproduced dnat-stop-start cell (1.32.2)
+// and harness/bench/baseline/dnat-stop-start.sh, the same reproduction by
+// hand, alternately in one run; it reports both medians and lab/shell
+// (target: at most 0.5).
+func BenchmarkBaseline(b *testing.B) {
+	plugins, _ := testenv.Prereqs(b)
+	ft, err := feature.Parse("dnat-stop-start.feature")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cell feature.Cell
+	for _, c := range ft.Cells {
+		if c.Profile == "microk8s-1.32.2" && strings.Contains(c.Name, "two hostPort pods") {
+			cell = c
+		}
+	}
+	opts := cellOptions(b, "../images")
+	script := "../harness/bench/baseline/dnat-stop-start.sh"
+	var lab, shell []time.Duration
+	for n := 0; n < b.N; n++ {
+		t0 := time.Now()
+		if res := opts.Cell(context.Background(), n, cell); res.Verdict != results.VerdictReproduced {
+			b.Fatalf("lab cell %s: %s: %s", res.ID, res.Verdict, res.Error)
+		}
+		lab = append(lab, time.Since(t0))
+		t0 = time.Now()
+		if out, err := exec.Command("bash", script, plugins).CombinedOutput(); err != nil {
+			b.Fatalf("baseline script did not reproduce: %v\n%s", err, out)
+		}
+		shell = append(shell, time.Since(t0))
+	}
+	l, s := median(lab), median(shell)
+	b.ReportMetric(l, "lab-s")
+	b.ReportMetric(s, "shell-s")
+	b.ReportMetric(l/s, "ratio")
 }

@@ -6,10 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
-	"time"
 
 	"lab/harness/feature"
 	"lab/harness/results"
@@ -89,31 +86,5 @@ func TestProviderRangeMovesFailureRate(t *testing.T) {
 		if math.Abs(got-want[c.Profile]) > tol || math.Abs(ports-want[c.Profile]) > tol {
 			t.Errorf("%s: failure rate %.1f%% (ports outside the range %.1f%%), want %.1f +- %.0f", c.Profile, got, ports, want[c.Profile], tol)
 		}
-	}
-}
-
-// BenchmarkHetznerCell times each hetzner-port-range cell end to end (boot
-// the node, gateway and internet host, 800 connections, teardown) and
-// reports the median per cell; the target is a few seconds.
-func BenchmarkHetznerCell(b *testing.B) {
-	ft, err := feature.Parse("hetzner-port-range.feature")
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts := cellOptions(b, "../images")
-	for i, c := range ft.Cells {
-		name := strings.ReplaceAll(c.Profile+"/L"+itoa(c.Line), " ", "_")
-		b.Run(name, func(b *testing.B) {
-			var times []time.Duration
-			for n := 0; n < b.N; n++ {
-				t0 := time.Now()
-				if res := opts.Cell(context.Background(), i, c); res.Status != results.Passed {
-					b.Fatalf("cell %s: %s: %s", res.ID, res.Status, res.Error)
-				}
-				times = append(times, time.Since(t0))
-			}
-			sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-			b.ReportMetric(times[len(times)/2].Seconds(), "median-s/cell")
-		})
 	}
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestRows(t *testing.T) {
+	in := `goos: linux
+BenchmarkCell/dnat-stop-start/microk8s-1.31.6/L33-2   	3	1 ns/op	0.25 median-s/cell
+BenchmarkCell/dnat-stop-start/microk8s-1.32.2/L34-2   	3	1 ns/op	1.30 median-s/cell
+BenchmarkMatrix/j1-2 	1	1 ns/op	9.0 median-s/matrix	19 cells/op
+BenchmarkMatrix/j2-2 	1	1 ns/op	6.0 median-s/matrix	19 cells/op
+BenchmarkPeakRSS-2 	1	1 ns/op	42.5 peak-rss-MB
+BenchmarkBaseline-2 	3	1 ns/op	1.2 lab-s	0.6 ratio	2.0 shell-s
+`
+	b, order := parse(strings.NewReader(in), io.Discard)
+	got := map[string]row{}
+	for _, r := range rows(b, order) {
+		got[r.figure] = r
+	}
+	for fig, want := range map[string]string{
+		"cell dnat-stop-start/microk8s-1.31.6/L33": "met",
+		"cell dnat-stop-start/microk8s-1.32.2/L34": "MISSED",
+		"whole netns matrix -j2":                   "MISSED",
+		"speedup -j2 over -j1":                     "MISSED",
+		"lab peak RSS (lab matrix -j 2)":           "met",
+		"lab / shell":                              "MISSED",
+	} {
+		if got[fig].status != want {
+			t.Errorf("%s: %+v, want %s", fig, got[fig], want)
+		}
+	}
+	if got["speedup -j2 over -j1"].value != "1.50 x" {
+		t.Errorf("speedup = %q", got["speedup -j2 over -j1"].value)
+	}
+}
