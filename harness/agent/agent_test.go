@@ -13,12 +13,6 @@ import (
 	"lab/harness/testenv"
 )
 
-// TestMain lets this test binary serve as the agent pushed into nodes.
-func TestMain(m *testing.M) {
-	MaybeMain()
-	os.Exit(m.Run())
-}
-
 // TestAgentInNode runs the agent as a separate process inside a node (the
 // test binary pushed in through CopyIn, driven over its stdin/stdout):
 // it reads the node's facts, creates a routed pod with a server and probes

@@ -27,6 +27,13 @@ func MaybeMain() {
 	os.Exit(Main())
 }
 
+// RunTests is the whole TestMain of a test package whose tests boot nodes:
+// the test binary serves as the agent pushed into them.
+func RunTests(m interface{ Run() int }) {
+	MaybeMain()
+	os.Exit(m.Run())
+}
+
 // Main serves the protocol on stdin and stdout until stdin ends and
 // returns the exit status. Errors and logs go to stderr.
 func Main() int {

@@ -94,14 +94,7 @@ func (Host) Run(ctx context.Context, c Cmd) (Result, error) {
 	if len(c.Argv) == 0 {
 		return Result{}, errors.New("execx: empty command")
 	}
-	name := c.Argv[0]
-	if c.Env != nil && !strings.Contains(name, "/") {
-		// Resolve the program in the command's own PATH, not lab's.
-		if p, ok := lookIn(name, c.Env); ok {
-			name = p
-		}
-	}
-	cmd := exec.CommandContext(ctx, name, c.Argv[1:]...)
+	cmd := exec.CommandContext(ctx, c.program(), c.Argv[1:]...)
 	cmd.Args[0] = c.Argv[0]
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -154,6 +147,18 @@ func LookPath(progs map[string]string) error {
 	}
 	sort.Strings(missing)
 	return fmt.Errorf("missing programs: %s; run `make deps` as root", strings.Join(missing, ", "))
+}
+
+// program is the path to execute for c: Argv[0] resolved in the command's
+// own PATH (when it sets an environment), not lab's.
+func (c Cmd) program() string {
+	name := c.Argv[0]
+	if c.Env != nil && !strings.Contains(name, "/") {
+		if p, ok := lookIn(name, c.Env); ok {
+			return p
+		}
+	}
+	return name
 }
 
 // lookIn finds an executable name in the PATH of env.

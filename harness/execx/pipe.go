@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,13 +35,7 @@ func StartPipe(ctx context.Context, c Cmd, stderr io.Writer) (*Pipe, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", Quote(c.Argv), err)
 	}
-	name := c.Argv[0]
-	if c.Env != nil && !strings.Contains(name, "/") {
-		if p, ok := lookIn(name, c.Env); ok {
-			name = p
-		}
-	}
-	cmd := exec.Command(name, c.Argv[1:]...)
+	cmd := exec.Command(c.program(), c.Argv[1:]...)
 	cmd.Args[0] = c.Argv[0]
 	if c.Env != nil {
 		cmd.Env = c.Env

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -34,13 +33,7 @@ func Start(c Cmd, logPath string, within func(func() error) error) (*Process, er
 		return nil, fmt.Errorf("start %s: %w", Quote(c.Argv), err)
 	}
 	defer logf.Close() // the child holds its own copy
-	name := c.Argv[0]
-	if c.Env != nil && !strings.Contains(name, "/") {
-		if p, ok := lookIn(name, c.Env); ok {
-			name = p
-		}
-	}
-	cmd := exec.Command(name, c.Argv[1:]...)
+	cmd := exec.Command(c.program(), c.Argv[1:]...)
 	cmd.Args[0] = c.Argv[0]
 	cmd.Env = c.Env
 	cmd.Stdout, cmd.Stderr = logf, logf
