@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ const ProbeTimeout = time.Second
 
 func init() {
 	register(Def{Subject: "probes", Pattern: `^"([^"]+)" requests HTTP ports? "([^"]+)" of the public address of "([^"]+)" as "([^"]+)"$`,
-		Doc:     "Sends one HTTP GET from the host to each port (comma list) of the node's public address, concurrently, with a 1 s timeout, and records NAME_PORT = the HTTP status, or timeout / refused / unreachable / reset.",
+		Doc:     "Sends one HTTP GET from the host to each port (comma list) of the node's public address, concurrently, with a 1 s timeout, and records NAME_PORT = the HTTP status, or timeout / refused / unreachable / reset. For a port that did not answer 200 it also records NAME_PORT_dnat_to: where the node's kernel really sent the connection (the DNAT target in its conntrack entry, e.g. a dead pod's address) and that address's neighbour state, or none when no entry exists.",
 		Example: `When "client" requests HTTP ports "80,443" of the public address of "node1" as "public_http"`,
 		bind:    func(w *World) any { return w.requestPublic }})
 }
@@ -56,6 +57,19 @@ func (w *World) requestPublic(ctx context.Context, from, ports, node, obs string
 		name := fmt.Sprintf("%s_%d", obs, p)
 		w.Observe(name, res[i].Outcome)
 		fmt.Fprintf(&ev, "GET http://%s:%d/ from %s: %s after %s: %s\n", pub, p, from, res[i].Outcome, res[i].Elapsed.Round(time.Millisecond), strings.TrimSpace(res[i].Detail))
+		if res[i].Outcome == "200" || !w.D.IsNode(node) {
+			continue
+		}
+		flows, err := w.D.Conntrack(ctx, node, netip.AddrPortFrom(pub, uint16(p)))
+		if err != nil {
+			return err
+		}
+		to := "none"
+		for _, f := range flows {
+			to = f.DNATTo + " (neighbour " + f.Neighbour + ")"
+			fmt.Fprintf(&ev, "  node %s conntrack: %s DNAT to %s, tcp %s, neighbour %s\n", node, f.Orig, f.DNATTo, f.TCPState, f.Neighbour)
+		}
+		w.Observe(name+"_dnat_to", to)
 	}
 	w.Evidence(obs+": probes", ev.String())
 	return nil

@@ -58,6 +58,7 @@ func (a *Agent) Handlers() map[string]Handler {
 		OpPeers:      Typed(a.peersOp),
 		OpTrace:      Typed(a.trace),
 		OpFacts:      Typed(a.facts),
+		OpConntrack:  Typed(a.conntrack),
 	}
 }
 

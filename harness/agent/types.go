@@ -29,6 +29,7 @@ const (
 	OpPeers      = "peers"
 	OpTrace      = "trace"
 	OpFacts      = "facts"
+	OpConntrack  = "conntrack"
 )
 
 // Paths inside every node where the lab pushes its files.

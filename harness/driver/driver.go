@@ -131,6 +131,11 @@ type Driver interface {
 	// nat table afterwards.
 	Masquerade(ctx context.Context, node string, cidr netip.Prefix, opts []string) (string, error)
 
+	// Conntrack lists a node's conntrack entries of connections sent to
+	// dst, with each one's DNAT target and that target's neighbour state:
+	// what the kernel did with a probe.
+	Conntrack(ctx context.Context, node string, dst netip.AddrPort) ([]agent.Flow, error)
+
 	// Facts reads, inside every host, what really runs there.
 	Facts(ctx context.Context) map[string]agent.Facts
 }

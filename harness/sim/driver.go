@@ -300,3 +300,14 @@ func (d Driver) Masquerade(ctx context.Context, node string, cidr netip.Prefix, 
 
 // Facts reads what really runs in every host.
 func (d Driver) Facts(ctx context.Context) map[string]agent.Facts { return d.c.Facts(ctx) }
+
+// Conntrack lists a node's conntrack entries of connections to dst.
+func (d Driver) Conntrack(ctx context.Context, node string, dst netip.AddrPort) ([]agent.Flow, error) {
+	n, err := d.node(node)
+	if err != nil {
+		return nil, err
+	}
+	var out []agent.Flow
+	err = n.Call(ctx, agent.OpConntrack, agent.ConntrackArgs{Dst: dst}, &out)
+	return out, err
+}
