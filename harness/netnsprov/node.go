@@ -41,7 +41,7 @@ func holderScript() string {
 	for _, d := range privateDirs {
 		fmt.Fprintf(&b, "if [ -d %s ]; then mount -t tmpfs -o mode=755 lab-node %s || exit 1; fi; ", d, d)
 	}
-	b.WriteString("mkdir -p /run/lock /run/netns && hostname \"$0\" && touch /run/.lab-node && exec sleep infinity")
+	b.WriteString("mkdir -p /run/lock /run/netns && hostname \"$0\" && touch \"/run/.lab-node-$1\" && exec sleep infinity")
 	return b.String()
 }
 
@@ -58,7 +58,9 @@ func bootNode(ctx context.Context, name, path string) (*nsNode, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if pid := child(p.Pid()); pid > 0 {
-			if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/run/.lab-node", pid)); err == nil {
+			// The marker is made on the node's private /run, after the
+			// mounts; its name is the node's, so no host file fakes it.
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/run/.lab-node-%s", pid, filepath.Base(path))); err == nil {
 				return &nsNode{name: name, netns: path, pid: pid}, nil
 			}
 		}
