@@ -57,12 +57,11 @@ type Cluster struct {
 	nextIP  int
 	closers []func()
 
-	routed   routedNets
-	proxies  map[string]*KubeProxy
-	fwd      map[string]*firewalldOf
-	ingress  map[string]string // ingress pod -> node
-	egress   egress
-	nextPool int
+	routed  routedNets
+	proxies map[string]*KubeProxy
+	fwd     map[string]*firewalldOf
+	ingress map[string]string // ingress pod -> node
+	egress  egress
 }
 
 // OnClose registers a teardown function (stop a daemon, a goroutine) run by
@@ -232,6 +231,9 @@ func (n *Node) Run(ctx context.Context, c execx.Cmd) (execx.Result, error) {
 
 // Call calls the node's agent.
 func (n *Node) Call(ctx context.Context, op string, args, result any) error {
+	if n.Agent == nil {
+		return fmt.Errorf("%s: no agent running (the node did not finish booting)", n.Name())
+	}
 	if err := n.Agent.Call(ctx, op, args, result); err != nil {
 		return fmt.Errorf("%s: %w", n.Name(), err)
 	}
