@@ -29,7 +29,10 @@ func median(ds []time.Duration) float64 {
 }
 
 // allCells returns every cell of every feature file.
-func allCells(b *testing.B) []feature.Cell {
+func allCells(b *testing.B) []feature.Cell { return allCellsT(b) }
+
+// allCellsT returns every cell of every feature file.
+func allCellsT(b testing.TB) []feature.Cell {
 	files, err := filepath.Glob("*.feature")
 	if err != nil {
 		b.Fatal(err)

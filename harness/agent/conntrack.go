@@ -21,11 +21,11 @@ type ConntrackArgs struct {
 // direction's source: the DNAT target), with the packets each way, the
 // TCP state and the neighbour state of the DNAT target on this node.
 type Flow struct {
-	Orig      string `json:"orig"`
-	DNATTo    string `json:"dnat_to"`
-	Replies   uint64 `json:"replies"`
-	Sent      uint64 `json:"sent"`
-	TCPState  string `json:"tcp_state,omitempty"`
+	Orig     string `json:"orig"`
+	DNATTo   string `json:"dnat_to"`
+	Replies  uint64 `json:"replies"`
+	Sent     uint64 `json:"sent"`
+	TCPState string `json:"tcp_state,omitempty"`
 	// Neighbour is the DNAT target's neighbour state (INCOMPLETE: nothing
 	// answers its ARP), "none" without an entry.
 	Neighbour string `json:"neighbour"`

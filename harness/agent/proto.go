@@ -140,6 +140,13 @@ func (c *Client) Call(ctx context.Context, op string, args, result any) error {
 	}
 }
 
+// closed reports whether the agent's side of the connection has ended.
+func (c *Client) closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err != nil
+}
+
 func (c *Client) forget(id uint64) {
 	c.mu.Lock()
 	delete(c.wait, id)

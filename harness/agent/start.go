@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"lab/harness/execx"
 	"lab/harness/node"
@@ -51,6 +54,51 @@ func Main() int {
 type Conn struct {
 	*Client
 	stream node.Stream
+	log    *tailBuffer
+}
+
+// tailBuffer keeps the last 4 KiB the agent wrote to stderr and forwards
+// everything to w.
+type tailBuffer struct {
+	mu sync.Mutex
+	w  io.Writer
+	b  []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	if t.w != nil {
+		_, _ = t.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.b))
+}
+
+// Call calls the agent; when the agent has gone away, the error says how
+// it ended and what it last printed.
+func (c *Conn) Call(ctx context.Context, op string, args, result any) error {
+	err := c.Client.Call(ctx, op, args, result)
+	if err != nil && c.Client.closed() {
+		done := make(chan error, 1)
+		go func() { done <- c.stream.Wait() }()
+		select {
+		case werr := <-done:
+			err = fmt.Errorf("%w (agent exited: %v; its stderr: %q)", err, werr, c.log.String())
+		case <-time.After(time.Second):
+			err = fmt.Errorf("%w (agent still running; its stderr: %q)", err, c.log.String())
+		}
+	}
+	return err
 }
 
 // Push copies the lab executable exe into the node as the agent.
@@ -67,11 +115,12 @@ func Push(ctx context.Context, n node.Node, exe string) error {
 // log.
 func Start(ctx context.Context, n node.Node, env []string, log io.Writer) (*Conn, error) {
 	env = append(append([]string(nil), env...), EnvAgent+"=1")
-	s, err := n.Start(ctx, execx.Cmd{Argv: []string{Binary, "agent"}, Env: env}, log)
+	tb := &tailBuffer{w: log}
+	s, err := n.Start(ctx, execx.Cmd{Argv: []string{Binary, "agent"}, Env: env}, tb)
 	if err != nil {
 		return nil, fmt.Errorf("start agent in %s: %w", n.Name(), err)
 	}
-	return &Conn{Client: NewClient(s.Stdout(), s.Stdin()), stream: s}, nil
+	return &Conn{Client: NewClient(s.Stdout(), s.Stdin()), stream: s, log: tb}, nil
 }
 
 // Stop closes the agent's stdin (it stops every server it runs and exits)

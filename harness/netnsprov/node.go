@@ -97,8 +97,17 @@ func enter(pid int) []string {
 
 func (n *nsNode) Name() string { return n.name }
 
+// wrap makes c run inside the node: nsenter into its namespaces, and the
+// command's environment set inside with `env -i` (nsenter itself runs with
+// lab's environment, so a node's LD_PRELOAD or PATH never applies on the
+// host).
 func (n *nsNode) wrap(c execx.Cmd) execx.Cmd {
-	c.Argv = append(enter(n.pid), c.Argv...)
+	argv := enter(n.pid)
+	if c.Env != nil {
+		argv = append(append(argv, "env", "-i"), c.Env...)
+		c.Env = nil
+	}
+	c.Argv = append(argv, c.Argv...)
 	return c
 }
 
@@ -117,37 +126,17 @@ func (n *nsNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node
 }
 
 // CopyIn copies src into the node's filesystem (through its PID 1's root,
-// which sees the node's private mounts).
+// which sees the node's private mounts). The copy is made by `install`, not
+// by this process: a file this process held open for writing could be
+// inherited by a child it forks meanwhile, and exec of the copied agent
+// would then fail with ETXTBSY ("text file busy").
 func (n *nsNode) CopyIn(ctx context.Context, src, dst string, mode os.FileMode) error {
-	if !filepath.IsAbs(dst) {
-		return fmt.Errorf("copy into %s: destination %q is not absolute", n.name, dst)
+	if !filepath.IsAbs(dst) || strings.Contains(dst, "..") {
+		return fmt.Errorf("copy into %s: destination %q is not a clean absolute path", n.name, dst)
 	}
-	root := fmt.Sprintf("/proc/%d/root", n.pid)
-	target := filepath.Join(root, dst)
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
-	}
-	defer in.Close()
-	tmp := target + ".lab-tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-	if err != nil {
-		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, target); err != nil {
+	target := filepath.Join(fmt.Sprintf("/proc/%d/root", n.pid), dst)
+	argv := []string{"install", "-D", "-m", fmt.Sprintf("%o", mode.Perm()), src, target}
+	if _, err := (execx.Host{}).Run(ctx, execx.Cmd{Argv: argv}); err != nil {
 		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
 	}
 	return nil
