@@ -10,7 +10,12 @@ Feature: IPv6 Services break on Ubuntu kernels without the IPv6 MARK target
   Upstream: canonical/microk8s#5022, #4961.
   The node runs Calico-style routed pods (cali* veths) for both families; a
   client pod on the node requests the Service's ClusterIP of each family,
-  backed by a real HTTP server in the "web" pod.
+  backed by a real HTTP server in the "web" pod. Without kube-proxy's IPv6
+  rules the node has no route for the ClusterIP: the client's connect
+  either waits out the probe's deadline (timeout) or, when the node's
+  ICMPv6 "no route" error for a retransmitted SYN arrives before the
+  deadline, fails with "network is unreachable" (seen under load); both are
+  the reported failure, and the cell's evidence says which happened.
 
   Scenario Outline: dual-stack Services on <profile>
     Given a Calico node "node1" with pod CIDRs "10.1.0.0/16,fd01::/64"
@@ -35,7 +40,7 @@ Feature: IPv6 Services break on Ubuntu kernels without the IPv6 MARK target
     Examples:
       | profile         | v6_restore                                                                            | v6_http | failure |
       | calico-6.8.0-55 | "ok"                                                                                  | 200     | absent  |
-      | calico-6.8.0-57 | containing "Warning: Extension MARK revision 0 not supported, missing kernel module?" | timeout | present |
+      | calico-6.8.0-57 | containing "Warning: Extension MARK revision 0 not supported, missing kernel module?" | timeout\|unreachable | present |
       | calico-6.8.0-58 | "ok"                                                                                  | 200     | absent  |
 
   Scenario Outline: IPv4-only cluster (IPv6 disabled, the workaround) on <profile>
