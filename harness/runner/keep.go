@@ -62,7 +62,7 @@ func (o *Options) keep(res *results.Cell, prefix, stateDir string, cluster *sim.
 		nodes = append(nodes, n)
 	}
 	sort.Strings(nodes)
-	res.Error = strings.TrimSpace(res.Error + fmt.Sprintf("\nkept for inspection: lab shell %s NODE (nodes: %s); lab clean removes it", res.ID, strings.Join(nodes, ", ")))
+	res.Error = strings.TrimSpace(res.Error + fmt.Sprintf("\nkept for inspection: lab shell %s NODE (nodes: %s); lab clean --kept removes it", res.ID, strings.Join(nodes, ", ")))
 	return nil
 }
 

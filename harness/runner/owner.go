@@ -1,0 +1,154 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+)
+
+// runIDPattern is the only shape of a run ID: UTC start time, "-", 6 hex
+// digits. Everything derived from an ID (state and result directories,
+// namespace names) is confined by it.
+var runIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$`)
+
+// CheckRunID returns an error unless id is a run ID lab makes
+// (YYYYMMDDTHHMMSSZ-XXXXXX): a crafted ID in a run.json or on the command
+// line can never name a path outside the lab's own directories.
+func CheckRunID(id string) error {
+	if !runIDPattern.MatchString(id) {
+		return fmt.Errorf("bad run id %q: run ids look like 20250101T000000Z-0a1b2c (see ls OUT/runs)", printable(id))
+	}
+	return nil
+}
+
+// LiveError says a run still has a live owner process.
+type LiveError struct {
+	ID  string
+	PID string
+}
+
+func (e *LiveError) Error() string {
+	return fmt.Sprintf("run %s is still running (pid %s); wait for it to end or stop it (kill -INT %s) before resuming it", e.ID, e.PID, e.PID)
+}
+
+// OpenRun claims the state directory of the run with the given ID (a new
+// one, or one being resumed after its owner died). The directory appears
+// with its owner file already inside (made aside, then renamed), so `lab
+// clean` never sees a live run's directory without an owner. A run whose
+// owner still lives is refused with a *LiveError.
+func OpenRun(id string) (*Run, error) {
+	if err := CheckRunID(id); err != nil {
+		return nil, err
+	}
+	short := shortID(id)
+	r := &Run{ID: id, Prefix: NamespacePrefix + short, Dir: filepath.Join(StateRoot, short)}
+	var err error
+	for try := 0; try < 5; try++ { // a concurrent `lab clean` may remove StateRoot in between
+		if err = r.claim(); err == nil || !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Run) claim() error {
+	if err := stateRoot(true); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(StateRoot, ".new-"+filepath.Base(r.Dir)+"-")
+	if err != nil {
+		return fmt.Errorf("create run state in %s: %w", StateRoot, err)
+	}
+	self := os.Getpid()
+	if err := os.WriteFile(filepath.Join(tmp, "owner"), []byte(fmt.Sprintf("%d %s", self, startTime(self))), 0o644); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("create run state: %w", err)
+	}
+	os.Chmod(tmp, 0o755)
+	for {
+		err := os.Rename(tmp, r.Dir)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+			os.RemoveAll(tmp)
+			return fmt.Errorf("create run state %s: %w", r.Dir, err)
+		}
+		if pid, live := owner(r.Dir); live {
+			os.RemoveAll(tmp)
+			return &LiveError{ID: r.ID, PID: pid}
+		}
+		// A dead owner's leftovers (its run is being resumed).
+		if err := removeTree(r.Dir); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+	}
+}
+
+// stateRoot checks StateRoot is a real directory (never a symlink: lab
+// does not delete through links), creating it when create is set.
+func stateRoot(create bool) error {
+	st, err := os.Lstat(StateRoot)
+	if errors.Is(err, os.ErrNotExist) && create {
+		if err := os.Mkdir(StateRoot, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create %s: %w", StateRoot, err)
+		}
+		st, err = os.Lstat(StateRoot)
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory (%s); lab never writes or deletes through it: remove it (rm %s) and run again", StateRoot, st.Mode().Type(), StateRoot)
+	}
+	return nil
+}
+
+// removeTree removes a directory lab made, without following a symlink:
+// a link is removed itself, never its target.
+func removeTree(p string) error {
+	st, err := os.Lstat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return os.Remove(p)
+	}
+	return os.RemoveAll(p)
+}
+
+// owner returns the pid recorded in dir/owner and whether that process
+// still runs.
+func owner(dir string) (pid string, live bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "owner"))
+	if err != nil {
+		return "", false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return "", false
+	}
+	return f[0], alive(dir)
+}
+
+// printable quotes s for a one-line message: control characters escaped,
+// at most 80 runes.
+func printable(s string) string {
+	r := []rune(s)
+	if len(r) > 80 {
+		s = string(r[:80]) + "…"
+	}
+	q := fmt.Sprintf("%q", s)
+	return q[1 : len(q)-1]
+}
