@@ -94,4 +94,3 @@ func printableID(s string) string {
 	}
 	return terminalSafe(s, false)
 }
-

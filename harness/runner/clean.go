@@ -34,18 +34,34 @@ type keptCell struct {
 // and re-checks a run's owner right before deleting each namespace, so a
 // run starting meanwhile is never touched. It returns what it removed.
 func Clean(ctx context.Context, o CleanOptions) ([]string, error) {
+	return realHost().clean(ctx, o)
+}
+
+// host is where runs keep state and namespaces: the real machine
+// (realHost), or a test's directory and fake namespace list.
+type host struct {
+	root string
+	list func(prefix string) ([]string, error)
+	del  func(ctx context.Context, name string) error
+}
+
+func realHost() host { return host{root: StateRoot, list: netns.List, del: netns.Delete} }
+
+func (h host) keptDir() string { return filepath.Join(h.root, "kept") }
+
+func (h host) clean(ctx context.Context, o CleanOptions) ([]string, error) {
 	var removed []string
 	var errs []error
-	if err := stateRoot(false); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := stateRoot(h.root, false); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	kept, err := keptCells()
+	kept, err := h.keptCells()
 	if err != nil {
 		errs = append(errs, err)
 	}
 	protect := map[string]bool{} // namespace prefixes of surviving kept cells
 	for _, k := range kept {
-		live := k.runID != "" && CheckRunID(k.runID) == nil && alive(filepath.Join(StateRoot, shortID(k.runID)))
+		live := k.runID != "" && CheckRunID(k.runID) == nil && alive(filepath.Join(h.root, shortID(k.runID)))
 		if !o.Kept || (live && !o.All) {
 			if k.prefix != "" {
 				protect[k.prefix] = true
@@ -53,9 +69,9 @@ func Clean(ctx context.Context, o CleanOptions) ([]string, error) {
 			continue
 		}
 		if k.prefix != "" && strings.HasPrefix(k.prefix, NamespacePrefix) {
-			names, _ := netns.List(k.prefix + "-")
+			names, _ := h.list(k.prefix + "-")
 			for _, n := range names {
-				if err := netns.Delete(ctx, n); err != nil {
+				if err := h.del(ctx, n); err != nil {
 					errs = append(errs, err)
 				} else {
 					removed = append(removed, "netns "+n)
@@ -69,9 +85,9 @@ func Clean(ctx context.Context, o CleanOptions) ([]string, error) {
 		}
 	}
 	live := map[string]bool{}
-	ents, _ := os.ReadDir(StateRoot)
+	ents, _ := os.ReadDir(h.root)
 	for _, e := range ents {
-		d := filepath.Join(StateRoot, e.Name())
+		d := filepath.Join(h.root, e.Name())
 		short := e.Name()
 		if tmp, ok := strings.CutPrefix(short, ".new-"); ok {
 			short, _, _ = strings.Cut(tmp, "-")
@@ -88,9 +104,9 @@ func Clean(ctx context.Context, o CleanOptions) ([]string, error) {
 			removed = append(removed, d)
 		}
 	}
-	_ = os.Remove(KeptDir) // only when empty
-	_ = os.Remove(StateRoot)
-	names, err := netns.List(NamespacePrefix)
+	_ = os.Remove(h.keptDir()) // only when empty
+	_ = os.Remove(h.root)
+	names, err := h.list(NamespacePrefix)
 	if err != nil {
 		return removed, errors.Join(append(errs, err)...)
 	}
@@ -99,10 +115,10 @@ func Clean(ctx context.Context, o CleanOptions) ([]string, error) {
 		if live[short] || !isShortID(short) || protected(n, protect) {
 			continue // a live run's, a kept cell's, or not a run's (tests name theirs lab-ktest-...)
 		}
-		if !o.All && alive(filepath.Join(StateRoot, short)) {
+		if !o.All && alive(filepath.Join(h.root, short)) {
 			continue // started after the scan above
 		}
-		if err := netns.Delete(ctx, n); err != nil {
+		if err := h.del(ctx, n); err != nil {
 			errs = append(errs, err)
 		} else {
 			removed = append(removed, "netns "+n)
@@ -114,12 +130,18 @@ func Clean(ctx context.Context, o CleanOptions) ([]string, error) {
 // CleanRun removes the namespaces a dead run left (not its kept cells'),
 // before the run is resumed; the caller owns the run (OpenRun succeeded).
 func CleanRun(ctx context.Context, r *Run) ([]string, error) {
-	kept, _ := keptCells()
+	h := realHost()
+	h.root = filepath.Dir(r.Dir)
+	return h.cleanRun(ctx, r)
+}
+
+func (h host) cleanRun(ctx context.Context, r *Run) ([]string, error) {
+	kept, _ := h.keptCells()
 	protect := map[string]bool{}
 	for _, k := range kept {
 		protect[k.prefix] = true
 	}
-	names, err := netns.List(r.Prefix + "-")
+	names, err := h.list(r.Prefix + "-")
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +151,7 @@ func CleanRun(ctx context.Context, r *Run) ([]string, error) {
 		if protected(n, protect) {
 			continue
 		}
-		if err := netns.Delete(ctx, n); err != nil {
+		if err := h.del(ctx, n); err != nil {
 			errs = append(errs, err)
 		} else {
 			removed = append(removed, "netns "+n)
@@ -147,9 +169,9 @@ func protected(name string, prefixes map[string]bool) bool {
 	return false
 }
 
-// keptCells lists the kept cells; KeptDir must be a real directory.
-func keptCells() ([]keptCell, error) {
-	st, err := os.Lstat(KeptDir)
+// keptCells lists the kept cells; the kept directory must be a real one.
+func (h host) keptCells() ([]keptCell, error) {
+	st, err := os.Lstat(h.keptDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -157,15 +179,15 @@ func keptCells() ([]keptCell, error) {
 		return nil, err
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory (%s); lab does not delete through it: remove it (rm %s)", KeptDir, st.Mode().Type(), KeptDir)
+		return nil, fmt.Errorf("%s is not a directory (%s); lab does not delete through it: remove it (rm %s)", h.keptDir(), st.Mode().Type(), h.keptDir())
 	}
-	ents, err := os.ReadDir(KeptDir)
+	ents, err := os.ReadDir(h.keptDir())
 	if err != nil {
 		return nil, err
 	}
 	var out []keptCell
 	for _, e := range ents {
-		k := keptCell{dir: filepath.Join(KeptDir, e.Name())}
+		k := keptCell{dir: filepath.Join(h.keptDir(), e.Name())}
 		if data, err := os.ReadFile(filepath.Join(k.dir, "kept.json")); err == nil && e.IsDir() {
 			var doc Kept
 			if json.Unmarshal(data, &doc) == nil && doc.Prefix == NamespacePrefix+strings.TrimPrefix(doc.Prefix, NamespacePrefix) {

@@ -40,12 +40,14 @@ func (e *LiveError) Error() string {
 // with its owner file already inside (made aside, then renamed), so `lab
 // clean` never sees a live run's directory without an owner. A run whose
 // owner still lives is refused with a *LiveError.
-func OpenRun(id string) (*Run, error) {
+func OpenRun(id string) (*Run, error) { return openRunIn(StateRoot, id) }
+
+func openRunIn(root, id string) (*Run, error) {
 	if err := CheckRunID(id); err != nil {
 		return nil, err
 	}
 	short := shortID(id)
-	r := &Run{ID: id, Prefix: NamespacePrefix + short, Dir: filepath.Join(StateRoot, short)}
+	r := &Run{ID: id, Prefix: NamespacePrefix + short, Dir: filepath.Join(root, short)}
 	var err error
 	for try := 0; try < 5; try++ { // a concurrent `lab clean` may remove StateRoot in between
 		if err = r.claim(); err == nil || !errors.Is(err, os.ErrNotExist) {
@@ -59,12 +61,13 @@ func OpenRun(id string) (*Run, error) {
 }
 
 func (r *Run) claim() error {
-	if err := stateRoot(true); err != nil {
+	root := filepath.Dir(r.Dir)
+	if err := stateRoot(root, true); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(StateRoot, ".new-"+filepath.Base(r.Dir)+"-")
+	tmp, err := os.MkdirTemp(root, ".new-"+filepath.Base(r.Dir)+"-")
 	if err != nil {
-		return fmt.Errorf("create run state in %s: %w", StateRoot, err)
+		return fmt.Errorf("create run state in %s: %w", root, err)
 	}
 	self := os.Getpid()
 	if err := os.WriteFile(filepath.Join(tmp, "owner"), []byte(fmt.Sprintf("%d %s", self, startTime(self))), 0o644); err != nil {
@@ -93,21 +96,22 @@ func (r *Run) claim() error {
 	}
 }
 
-// stateRoot checks StateRoot is a real directory (never a symlink: lab
-// does not delete through links), creating it when create is set.
-func stateRoot(create bool) error {
-	st, err := os.Lstat(StateRoot)
+// stateRoot checks root (StateRoot) is a real directory (never a
+// symlink: lab does not delete through links), creating it when create is
+// set.
+func stateRoot(root string, create bool) error {
+	st, err := os.Lstat(root)
 	if errors.Is(err, os.ErrNotExist) && create {
-		if err := os.Mkdir(StateRoot, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("create %s: %w", StateRoot, err)
+		if err := os.Mkdir(root, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create %s: %w", root, err)
 		}
-		st, err = os.Lstat(StateRoot)
+		st, err = os.Lstat(root)
 	}
 	if err != nil {
 		return err
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("%s is not a directory (%s); lab never writes or deletes through it: remove it (rm %s) and run again", StateRoot, st.Mode().Type(), StateRoot)
+		return fmt.Errorf("%s is not a directory (%s); lab never writes or deletes through it: remove it (rm %s) and run again", root, st.Mode().Type(), root)
 	}
 	return nil
 }

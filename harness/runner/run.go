@@ -67,7 +67,7 @@ func Prefix(id string) string { return NamespacePrefix + shortID(id) }
 // other run or kept cell uses it.
 func (r *Run) Close() error {
 	err := os.RemoveAll(r.Dir)
-	_ = os.Remove(StateRoot) // fails, as it should, while not empty
+	_ = os.Remove(filepath.Dir(r.Dir)) // StateRoot; fails, as it should, while not empty
 	return err
 }
 
