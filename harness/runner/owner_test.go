@@ -128,7 +128,7 @@ func selfOwner() string {
 func TestCleanSparesKeptLiveAndForeign(t *testing.T) {
 	f := newFakeHost(t, "lab-aaaaaa-3-h-node1", "lab-bbbbbb-0-fabric", "lab-cccccc-1-x", "lab-ktest-foo", "lab-dddddd-0-x")
 	f.runDir(t, "bbbbbb", "1 999999999999") // dead
-	f.runDir(t, "cccccc", selfOwner())       // live
+	f.runDir(t, "cccccc", selfOwner())      // live
 	f.keptCell(t, "lab-aaaaaa-3", "20250101T000000Z-aaaaaa")
 	// dddddd starts while clean runs: after the state scan, before the
 	// namespace listing.
