@@ -1,0 +1,102 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"lab/harness/results"
+	"lab/harness/runner"
+)
+
+// stateDirOf is the state directory of a run.
+func stateDirOf(id string) string {
+	return filepath.Join(runner.StateRoot, strings.TrimPrefix(runner.Prefix(id), runner.NamespacePrefix))
+}
+
+// TestSignalsTearDown covers row 10 of issue 13: SIGHUP and SIGQUIT, like
+// SIGINT and SIGTERM, stop the run and tear everything down.
+func TestSignalsTearDown(t *testing.T) {
+	bin, env := buildLab(t)
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT} {
+		out := t.TempDir()
+		cmd := exec.Command(bin, "matrix", "dnat-stop-start", "-j", "1", "--out", out)
+		cmd.Env = env
+		var buf strings.Builder
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitForCell(t, cmd, out)
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("%v: want exit 1 after teardown, got %v\n%s", sig, err, buf.String())
+		}
+		ids, _ := results.RunIDs(out)
+		if left := leftNamespaces(ids[0]); len(left) > 0 {
+			t.Errorf("%v left namespaces: %v", sig, left)
+		}
+		if _, err := os.Stat(stateDirOf(ids[0])); !os.IsNotExist(err) {
+			t.Errorf("%v left the state directory", sig)
+		}
+		if !strings.Contains(buf.String(), "finish with: lab matrix --resume "+ids[0]) {
+			t.Errorf("%v: no resume hint:\n%s", sig, buf.String())
+		}
+	}
+}
+
+// TestGroupInterruptThenResume covers rows 5 and 6: Ctrl-C delivered to
+// lab's whole process group (as a terminal does) does not kill teardown's
+// commands; cells cut short are not stored; --resume runs them and the
+// run ends with every cell stored, none an infra error, nothing left.
+func TestGroupInterruptThenResume(t *testing.T) {
+	bin, env := buildLab(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "matrix", "dnat-stop-start", "-j", "2", "--out", out)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, like a terminal job
+	var buf strings.Builder
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForCell(t, cmd, out)
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	cmd.Wait()
+	ids, _ := results.RunIDs(out)
+	if len(ids) != 1 {
+		t.Fatalf("runs %v", ids)
+	}
+	if left := leftNamespaces(ids[0]); len(left) > 0 {
+		t.Errorf("namespaces left after a group Ctrl-C: %v\n%s", left, buf.String())
+	}
+	st := results.Store{Dir: filepath.Join(out, "runs", ids[0])}
+	cells, _, _ := st.Scan()
+	for _, c := range cells {
+		if c.Status == results.Error || strings.Contains(c.Error, "interrupted") {
+			t.Errorf("an interrupted cell was stored: %s %s: %s", c.ID, c.Status, c.Error)
+		}
+	}
+	resume := exec.Command(bin, "matrix", "--resume", ids[0], "--out", out)
+	resume.Env = env
+	if o, err := resume.CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, o)
+	}
+	cells, skipped, _ := st.Scan()
+	doc, _ := st.LoadRun()
+	if len(cells) != len(doc.Planned) || len(skipped) != 0 || doc.FinishedAt.IsZero() {
+		t.Errorf("after resume: %d of %d cells, %d skipped, finished %v", len(cells), len(doc.Planned), len(skipped), doc.FinishedAt)
+	}
+	for _, c := range cells {
+		if results.Bad(c.Verdict) {
+			t.Errorf("%s: %s: %s", c.ID, c.Verdict, c.Error)
+		}
+	}
+	if left := leftNamespaces(ids[0]); len(left) > 0 {
+		t.Errorf("namespaces left after resume: %v", left)
+	}
+}
