@@ -25,7 +25,9 @@ func (timeoutErr) Temporary() bool { return true }
 // (refused) or an unknown error must never read as a timeout, which is a
 // reported failure's signature.
 func TestClassify(t *testing.T) {
-	op := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: err}} }
+	op := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: err}}
+	}
 	for _, tc := range []struct {
 		err  error
 		want string
