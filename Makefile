@@ -12,7 +12,12 @@ NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld fire
 # nightly: where the published site goes
 SITE      ?= reports/site
 
-.PHONY: all lab build deps test bench docs nightly clean
+# fuzz: seconds per fuzz target in `make fuzz`
+FUZZTIME  ?= 20s
+# the fuzz targets: package and target name
+FUZZ      := ./harness/feature:FuzzParse ./harness/profile:FuzzLoad ./harness/iptables:FuzzParseSave ./harness/results:FuzzDecodeCell
+
+.PHONY: all lab build deps test bench docs nightly clean mutants fuzz ci
 
 all: build
 
@@ -59,10 +64,24 @@ test: deps build
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
 
-## nightly: run the whole matrix and publish it with history into $(SITE)
+## nightly: the unattended nightly: matrix with a deadline into reports/nightly,
+## retention, and the site published atomically into $(SITE)
 nightly: deps build
-	-$(BIN)/lab matrix --out $(SITE)
-	$(BIN)/lab report --out $(SITE)
+	$(BIN)/lab nightly --site $(SITE)
+
+## mutants: apply each harness/mutants/testdata/*.patch to a copy of the tree
+## and expect its tests to fail (LAB_MUTANT=NAME runs one)
+mutants: deps build
+	LAB_MUTANTS=1 $(GO) test -count=1 -v -timeout 60m -run TestMutants ./harness/mutants
+
+## fuzz: run every fuzz target for $(FUZZTIME) each
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+
+## ci: what CI runs: every test, the mutants, the fuzz targets (bounded)
+ci: test mutants fuzz
 
 ## docs: regenerate the step reference in features/README.md
 docs: $(BIN)/lab
