@@ -100,3 +100,39 @@ func TestGroupInterruptThenResume(t *testing.T) {
 		t.Errorf("namespaces left after resume: %v", left)
 	}
 }
+
+// TestNightly runs the unattended nightly twice with a retention of one
+// run: the site is published (atomically, nothing left beside it), the
+// older run is removed; a deadline stops a run and is reported.
+func TestNightly(t *testing.T) {
+	bin, env := buildLab(t)
+	dir := t.TempDir()
+	out, site := filepath.Join(dir, "runs-store"), filepath.Join(dir, "site")
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command(bin, "nightly", "dnat-stop-start", "--profile", "microk8s-1.31.6", "--out", out, "--site", site, "--keep-runs", "1")
+		cmd.Env = env
+		if o, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(o), "published "+filepath.Join(site, "index.html")) {
+			t.Fatalf("nightly %d: %v\n%s", i, err, o)
+		}
+	}
+	ids, _ := results.RunIDs(out)
+	if len(ids) != 1 {
+		t.Errorf("retention kept %v, want the newest run only", ids)
+	}
+	if _, err := os.Stat(filepath.Join(site, "runs", ids[0], "index.html")); err != nil {
+		t.Errorf("site lacks the run: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("left beside the site: %v", ents)
+	}
+	cmd := exec.Command(bin, "nightly", "dnat-stop-start", "-j", "1", "--deadline", "1ms", "--out", out, "--site", site)
+	cmd.Env = env
+	o, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(o), "deadline 1ms reached") {
+		t.Errorf("deadline: %v\n%s", err, o)
+	}
+	ids, _ = results.RunIDs(out)
+	if left := leftNamespaces(ids[len(ids)-1]); len(left) > 0 {
+		t.Errorf("deadline left namespaces: %v", left)
+	}
+}
