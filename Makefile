@@ -64,7 +64,7 @@ test: deps build
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
 
-## nightly: the unattended nightly: matrix with a deadline into reports/nightly,
+## nightly: the unattended nightly: matrix with a deadline into reports/nightly-runs,
 ## retention, and the site published atomically into $(SITE)
 nightly: deps build
 	$(BIN)/lab nightly --site $(SITE)

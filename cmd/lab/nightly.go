@@ -29,7 +29,7 @@ func cmdNightly(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var f runFlags
 	f.register(fs, d)
 	root := filepath.Dir(filepath.Dir(d.out))
-	fs.Lookup("out").DefValue = filepath.Join(root, "reports", "nightly")
+	fs.Lookup("out").DefValue = filepath.Join(root, "reports", "nightly-runs")
 	f.out = fs.Lookup("out").DefValue
 	fs.Lookup("deadline").DefValue = "3h0m0s"
 	f.deadline = 3 * time.Hour
