@@ -77,8 +77,8 @@ func LoadKept(id string) (*Kept, error) {
 			continue
 		}
 		var k Kept
-		if json.Unmarshal(data, &k) != nil {
-			continue
+		if json.Unmarshal(data, &k) != nil || !k.confined() {
+			continue // not a kept cell lab wrote
 		}
 		ids = append(ids, k.Cell)
 		if k.Cell == id {
@@ -95,4 +95,18 @@ func LoadKept(id string) (*Kept, error) {
 		return nil, fmt.Errorf("no kept cells; run with --keep to keep failed cells")
 	}
 	return nil, fmt.Errorf("no kept cell %q (ambiguous or unknown); kept cells: %s", id, strings.Join(ids, ", "))
+}
+
+// confined reports whether every node path of k is the namespace lab
+// names after the cell's prefix (lab shell enters only those).
+func (k *Kept) confined() bool {
+	if !strings.HasPrefix(k.Prefix, NamespacePrefix) || strings.ContainsAny(k.Prefix, "/\x00") {
+		return false
+	}
+	for name, p := range k.Nodes {
+		if strings.ContainsAny(name, "/\x00") || p != netns.Path(k.Prefix+"-h-"+name) {
+			return false
+		}
+	}
+	return true
 }
