@@ -21,6 +21,7 @@ import (
 )
 
 func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = safeWriter{stdout} // names and command output may hold escape codes
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	d, err := defaultDirs()
 	if err != nil {
@@ -160,6 +161,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = safeWriter{stdout} // names and command output may hold escape codes
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	d, err := defaultDirs()
 	if err != nil {

@@ -178,3 +178,14 @@ func TestTerminalSafe(t *testing.T) {
 func eventFor(c *results.Cell) runner.Event {
 	return runner.Event{Job: runner.Job{Cell: feature.Cell{Scenario: "s", Line: 1, Profile: "p"}, Provider: netnsprov.New(), Attempt: 1}, Result: c}
 }
+
+// TestListEscapesProfileText: text from files (a profile description with
+// an escape code) is shown escaped by list.
+func TestListEscapesProfileText(t *testing.T) {
+	var b bytes.Buffer
+	w := safeWriter{&b}
+	w.Write([]byte("  p\tdesc \x1b]0;owned\x07\n"))
+	if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), "\tdesc \\x1b]0;owned\\x07\n") {
+		t.Errorf("safeWriter = %q", b.String())
+	}
+}
