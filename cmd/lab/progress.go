@@ -160,7 +160,7 @@ func (p *progress) abandons(r *runner.Run) string {
 	p.mu.Unlock()
 	sort.Strings(names)
 	if len(names) == 0 {
-		return fmt.Sprintf("run %s has no cell running; nothing is left behind", r.ID)
+		return fmt.Sprintf("run %s has no cell running, no namespace is left behind; the report is not rebuilt (`lab report` rebuilds it)", r.ID)
 	}
 	return fmt.Sprintf("%d running cell(s) of run %s (%s) stay up: namespaces %s-*, state %s; `lab clean` removes them, `lab matrix --resume %s` re-runs them",
 		len(names), r.ID, strings.Join(names, ", "), r.Prefix, r.Dir, r.ID)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"lab/harness/results"
 	"lab/harness/runner"
@@ -134,5 +137,92 @@ func TestNightly(t *testing.T) {
 	ids, _ = results.RunIDs(out)
 	if left := leftNamespaces(ids[len(ids)-1]); len(left) > 0 {
 		t.Errorf("deadline left namespaces: %v", left)
+	}
+}
+
+// TestResumeOfALiveRunRefused covers row 3 with real processes: resuming a
+// run that is still running is refused (exit 2) and the live run ends with
+// every cell stored and correct.
+func TestResumeOfALiveRunRefused(t *testing.T) {
+	bin, env := buildLab(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "matrix", "dnat-stop-start", "-j", "1", "--out", out)
+	cmd.Env = env
+	var buf strings.Builder
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForCell(t, cmd, out)
+	ids, _ := results.RunIDs(out)
+	resume := exec.Command(bin, "matrix", "--resume", ids[0], "--out", out)
+	resume.Env = env
+	o, err := resume.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(o), "is still running") {
+		t.Errorf("resume of a live run: %v\n%s", err, o)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the live run failed after the refused resume: %v\n%s", err, buf.String())
+	}
+	cells, _, _ := (results.Store{Dir: filepath.Join(out, "runs", ids[0])}).Scan()
+	for _, c := range cells {
+		if results.Bad(c.Verdict) {
+			t.Errorf("%s: %s: %s", c.ID, c.Verdict, c.Error)
+		}
+	}
+}
+
+// syncBuf is a buffer a child process writes to while the test reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSecondInterruptAbandons: a second SIGINT exits at once (130) and
+// names what it leaves; the test removes those leftovers itself.
+func TestSecondInterruptAbandons(t *testing.T) {
+	bin, env := buildLab(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "matrix", "dnat-stop-start", "-j", "1", "--out", out)
+	cmd.Env = env
+	var buf syncBuf
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForCell(t, cmd, out)
+	ids, _ := results.RunIDs(out)
+	defer func() { // the abandoned run is dead: remove what it left, this run's only
+		r := &runner.Run{ID: ids[0], Prefix: runner.Prefix(ids[0]), Dir: stateDirOf(ids[0])}
+		runner.CleanRun(context.Background(), r)
+		os.RemoveAll(r.Dir)
+	}()
+	cmd.Process.Signal(os.Interrupt)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(buf.String(), "stopping;") && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		if strings.Contains(buf.String(), "finish with: lab matrix --resume") {
+			t.Skip("the run tore down before the second interrupt arrived")
+		}
+		t.Fatalf("two interrupts: %v\n%s", err, buf.String())
+	}
+	if !strings.Contains(buf.String(), "second interrupt: abandoning teardown: ") ||
+		!strings.Contains(buf.String(), "lab clean") && !strings.Contains(buf.String(), "no cell running") {
+		t.Errorf("second interrupt does not say what it abandons:\n%s", buf.String())
 	}
 }
