@@ -34,6 +34,9 @@ func (o *Options) keep(res *results.Cell, prefix, stateDir string, cluster *sim.
 	if err := os.MkdirAll(KeptDir, 0o755); err != nil {
 		return err
 	}
+	if st, err := os.Lstat(KeptDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s is not a directory (a symlink?); lab keeps cells only in its own directory: remove it (rm %s)", KeptDir, KeptDir)
+	}
 	if err := os.Rename(stateDir, dir); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("keep state: %w", err)
 	}
