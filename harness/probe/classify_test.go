@@ -74,9 +74,6 @@ func TestHTTPOutcomesForReal(t *testing.T) {
 		if r.Outcome != want {
 			t.Errorf("HTTP(%s) = %q (%s), want %q", url, r.Outcome, r.Detail, want)
 		}
-		if want == Refused && r.Elapsed > time.Second {
-			t.Errorf("refused took %s: read as a timeout", r.Elapsed)
-		}
 	}
 	b := HTTPBatch(context.Background(), self, closed, 5, 2, time.Second)
 	if b.Outcomes[Refused] != 5 || b.Failures != 5 || b.FailureRate() != 100 {
