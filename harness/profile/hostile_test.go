@@ -47,6 +47,10 @@ func TestHostileProfiles(t *testing.T) {
 			t.Fatalf("Load(%q) blocked", name)
 		}
 	}
+	os.Mkdir(filepath.Join(dir, "adir.yaml"), 0o755)
+	if names, _ := Names(dir); strings.Contains(strings.Join(names, " "), "adir") {
+		t.Errorf("Names lists a directory: %v", names)
+	}
 	p, err := Load(dir, "quoted")
 	if err != nil || p.Description != "stop flushes the chain #4963" {
 		t.Errorf("quoted description: %+v %v", p, err)
