@@ -46,6 +46,7 @@ func oneLine(s string) string {
 // trace carries command output.
 type safeWriter struct{ w io.Writer }
 
+// Write writes p made terminal-safe; it reports len(p) written.
 func (s safeWriter) Write(p []byte) (int, error) {
 	if _, err := io.WriteString(s.w, terminalSafe(string(p), true)); err != nil {
 		return 0, err

@@ -77,6 +77,7 @@ func (s Store) Scan() ([]*Cell, []SkippedFile, error) {
 // LockedError says another process holds a run directory.
 type LockedError struct{ Dir string }
 
+// Error names the locked directory and what to do.
 func (e *LockedError) Error() string {
 	return fmt.Sprintf("%s is in use by another lab process (a run still running, or resuming it); wait for it to end", e.Dir)
 }

@@ -31,6 +31,7 @@ type LiveError struct {
 	PID string
 }
 
+// Error names the live run, its owner and how to stop it.
 func (e *LiveError) Error() string {
 	return fmt.Sprintf("run %s is still running (pid %s); wait for it to end or stop it (kill -INT %s) before resuming it", e.ID, e.PID, e.PID)
 }
