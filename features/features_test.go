@@ -1,6 +1,8 @@
 // Package features runs every feature file's cells on the netns provider,
-// through the same runner `lab run` uses, and asserts each cell passes (the
-// reported failure is present exactly where its Examples row says).
+// through the same runner `lab run` uses, and asserts per cell that it
+// passed, that every step ran, and that its verdict and `reproduced` are
+// what its Examples row expects (reproduced where the failure should be
+// present, clean where absent).
 package features
 
 import (
