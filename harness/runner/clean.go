@@ -52,9 +52,18 @@ func (h host) keptDir() string { return filepath.Join(h.root, "kept") }
 func (h host) clean(ctx context.Context, o CleanOptions) ([]string, error) {
 	var removed []string
 	var errs []error
-	if err := stateRoot(h.root, false); err != nil && !errors.Is(err, os.ErrNotExist) {
+	unlock, err := lockRoot(h.root, false)
+	if errors.Is(err, os.ErrNotExist) {
+		unlock = func() {}
+	} else if err != nil {
 		return nil, err
 	}
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 	kept, err := h.keptCells()
 	if err != nil {
 		errs = append(errs, err)
@@ -106,6 +115,8 @@ func (h host) clean(ctx context.Context, o CleanOptions) ([]string, error) {
 	}
 	_ = os.Remove(h.keptDir()) // only when empty
 	_ = os.Remove(h.root)
+	unlock()
+	locked = false
 	names, err := h.list(NamespacePrefix)
 	if err != nil {
 		return removed, errors.Join(append(errs, err)...)

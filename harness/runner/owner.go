@@ -63,9 +63,11 @@ func openRunIn(root, id string) (*Run, error) {
 
 func (r *Run) claim() error {
 	root := filepath.Dir(r.Dir)
-	if err := stateRoot(root, true); err != nil {
+	unlock, err := lockRoot(root, true)
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	tmp, err := os.MkdirTemp(root, ".new-"+filepath.Base(r.Dir)+"-")
 	if err != nil {
 		return fmt.Errorf("create run state in %s: %w", root, err)
@@ -156,4 +158,37 @@ func printable(s string) string {
 	}
 	q := fmt.Sprintf("%q", s)
 	return q[1 : len(q)-1]
+}
+
+// lockRoot takes the state root's lock (an exclusive flock on the
+// directory itself) for a claim or a clean: they never interleave, so a
+// clean never sees a run's directory half made nor removes one a resume
+// just claimed. It retries when the root was removed meanwhile (Close and
+// Clean remove it when empty), so the lock is always on the live root.
+func lockRoot(root string, create bool) (unlock func(), err error) {
+	for try := 0; ; try++ {
+		if err := stateRoot(root, create); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(root, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && try < 100 {
+				continue
+			}
+			return nil, fmt.Errorf("lock %s: %w", root, err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", root, err)
+		}
+		held, err1 := f.Stat()
+		now, err2 := os.Lstat(root)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return func() { f.Close() }, nil
+		}
+		f.Close()
+		if try >= 100 {
+			return nil, fmt.Errorf("lock %s: it keeps being removed and made again", root)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -189,5 +190,54 @@ func TestCleanRunSparesKeptCells(t *testing.T) {
 	}
 	if strings.Join(f.deleted, " ") != "lab-aaaaaa-4-fabric" {
 		t.Errorf("deleted %v", f.deleted)
+	}
+}
+
+// TestRunsStartDuringClean is the regression test of row 7's "2/40 new
+// runs fail to start": 40 runs start while clean loops over the same state
+// root; every run starts, and clean never removes a live run's state.
+func TestRunsStartDuringClean(t *testing.T) {
+	f := newFakeHost(t)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				f.clean(context.Background(), CleanOptions{})
+			}
+		}
+	}()
+	errs := make(chan error, 40)
+	runs := make(chan *Run, 40)
+	for i := 0; i < 40; i++ {
+		go func(i int) {
+			r, err := openRunIn(f.root, "20250101T000000Z-"+fmt.Sprintf("%06x", i))
+			if err == nil {
+				if _, live := owner(r.Dir); !live {
+					err = fmt.Errorf("run %d: state without a live owner right after start", i)
+				}
+			}
+			errs <- err
+			runs <- r
+		}(i)
+	}
+	for i := 0; i < 40; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	<-done
+	for i := 0; i < 40; i++ {
+		if r := <-runs; r != nil {
+			if _, err := os.Stat(filepath.Join(r.Dir, "owner")); err != nil {
+				t.Errorf("clean removed live run %s's state", r.ID)
+			}
+			r.Close()
+		}
 	}
 }
