@@ -12,7 +12,14 @@ NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld fire
 # nightly: where the published site goes
 SITE      ?= reports/site
 
-.PHONY: all lab build deps test bench docs nightly images clean
+# fuzz: seconds per fuzz target in `make fuzz`
+FUZZTIME  ?= 20s
+# fuzz: seconds per fuzz target within `make test`
+TEST_FUZZTIME ?= 10s
+# the fuzz targets: package and target name
+FUZZ      := ./harness/feature:FuzzParse ./harness/profile:FuzzLoad ./harness/iptables:FuzzParseSave ./harness/results:FuzzDecodeCell
+
+.PHONY: all lab build deps test bench docs nightly images clean mutants fuzz ci flips
 
 all: build
 
@@ -57,7 +64,9 @@ images: deps $(BIN)/lab
 ## test: every test (unit, kernel tests in throwaway namespaces, the features)
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory mutants
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 ## bench: performance targets as Go benchmarks, printed as one table
 ## (figure, value, target, met/MISSED); the raw output goes to bin/bench.txt
@@ -67,10 +76,25 @@ bench: deps build
 	  status=$$?; $(GO) run ./harness/benchtable < $(BIN)/bench.txt 2>/dev/null || cat $(BIN)/bench.txt; \
 	  [ $$status = 0 ] || { echo "make bench: go test failed (exit $$status); see $(BIN)/bench.txt" >&2; exit $$status; }
 
-## nightly: run the whole matrix and publish it with history into $(SITE)
+## nightly: the unattended nightly: matrix with a deadline into reports/nightly-runs,
+## retention, and the site published atomically into $(SITE)
 nightly: deps build
-	-$(BIN)/lab matrix --out $(SITE)
-	$(BIN)/lab report --out $(SITE)
+	$(BIN)/lab nightly --site $(SITE)
+
+## mutants: apply each harness/mutants/testdata/*.patch to a copy of the tree
+## and expect its tests to fail (LAB_MUTANT=NAME runs one)
+mutants: deps build
+	LAB_MUTANTS=1 $(GO) test -count=1 -v -timeout 60m -run TestMutants ./harness/mutants
+
+## fuzz: run every fuzz target for $(FUZZTIME) each
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+
+## ci: what CI runs (.ci/run): make test, which includes the mutants and
+## the fuzz targets (each for TEST_FUZZTIME)
+ci: test
 
 ## docs: regenerate the step reference in features/README.md
 docs: $(BIN)/lab

@@ -1,6 +1,8 @@
 // Package features runs every feature file's cells on the netns provider,
-// through the same runner `lab run` uses, and asserts each cell passes (the
-// reported failure is present exactly where its Examples row says).
+// through the same runner `lab run` uses, and asserts per cell that it
+// passed, that every step ran, and that its verdict and `reproduced` are
+// what its Examples row expects (reproduced where the failure should be
+// present, clean where absent).
 package features
 
 import (
@@ -8,7 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
+	"regexp"
 	"strings"
 	"testing"
 
@@ -34,6 +36,7 @@ func runCells(t *testing.T, file string, check func(t *testing.T, c *results.Cel
 				}
 				t.Errorf("cell %s: status %s: %s\nobservations: %v\nsteps:\n%s", res.ID, res.Status, res.Error, res.Observations, b.String())
 			}
+			checkVerdict(t, c, res)
 			left, _ := netns.List(opts.Run.Prefix + "-")
 			if len(left) > 0 {
 				t.Errorf("namespaces left after the cell: %v", left)
@@ -48,6 +51,56 @@ func runCells(t *testing.T, file string, check func(t *testing.T, c *results.Cel
 	if procs := processesMentioning(opts.Run.Prefix + "-"); len(procs) > 0 {
 		t.Errorf("processes left running after the cells: %v", procs)
 	}
+}
+
+// expectedFailure is what a cell's steps say of the reported failure:
+// "present", "absent", or "" when no step says.
+var expectedFailure = regexp.MustCompile(`^the reported failure should be (present|absent)$`)
+
+// checkVerdict asserts what a passing status alone does not prove: every
+// step of the cell ran and passed (in order), the verdict is the one its
+// Examples row expects (reproduced where the failure should be present,
+// clean where absent), and reproduced says the same.
+func checkVerdict(t *testing.T, c feature.Cell, res *results.Cell) {
+	t.Helper()
+	if len(res.Steps) != len(c.Steps) {
+		t.Errorf("cell %s: %d of %d steps ran", res.ID, len(res.Steps), len(c.Steps))
+	}
+	for i, s := range res.Steps {
+		if s.Status != "passed" {
+			t.Errorf("cell %s: step %d %q: %s", res.ID, i+1, s.Text, s.Status)
+		}
+		if i < len(c.Steps) && s.Text != c.Steps[i].Text {
+			t.Errorf("cell %s: step %d ran %q, want %q", res.ID, i+1, s.Text, c.Steps[i].Text)
+		}
+	}
+	want := ""
+	for _, s := range c.Steps {
+		if m := expectedFailure.FindStringSubmatch(s.Text); m != nil {
+			want = m[1]
+		}
+	}
+	switch want {
+	case "present":
+		if res.Verdict != results.VerdictReproduced || res.Reproduced == nil || !*res.Reproduced || res.Expected != "present" {
+			t.Errorf("cell %s: verdict %s, reproduced %v, expected %q; want reproduced, true, present", res.ID, res.Verdict, fmtBool(res.Reproduced), res.Expected)
+		}
+	case "absent":
+		if res.Verdict != results.VerdictClean || res.Reproduced == nil || *res.Reproduced || res.Expected != "absent" {
+			t.Errorf("cell %s: verdict %s, reproduced %v, expected %q; want clean, false, absent", res.ID, res.Verdict, fmtBool(res.Reproduced), res.Expected)
+		}
+	default:
+		if res.Verdict != results.VerdictClean {
+			t.Errorf("cell %s: verdict %s, want clean", res.ID, res.Verdict)
+		}
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*b)
 }
 
 // processesMentioning lists processes whose command line contains s.

@@ -65,12 +65,27 @@ func textWidth(s string) int {
 	return w
 }
 
+// xmlText escapes s for XML text and attributes, dropping the characters
+// XML 1.0 cannot hold at all (control characters but tab and newline,
+// U+FFFE, U+FFFF, lone surrogates), which would make the file invalid.
+func xmlText(s string) string {
+	return html.EscapeString(strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n':
+			return ' '
+		case r < 0x20, r == 0xFFFE, r == 0xFFFF, r >= 0xD800 && r <= 0xDFFF, r == 0x7f:
+			return -1
+		}
+		return r
+	}, s))
+}
+
 // badgeSVG renders a flat status badge "SCENARIO | message" as SVG; both
-// texts are XML-escaped.
+// texts are XML-escaped and stripped of characters XML cannot hold.
 func badgeSVG(scenario string, groups []*group) []byte {
 	msg, colour := badgeMessage(groups)
 	lw, mw := textWidth(scenario)+10, textWidth(msg)+10
-	label, text := html.EscapeString(scenario), html.EscapeString(msg)
+	label, text := xmlText(scenario), xmlText(msg)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="20" role="img" aria-label="%s: %s">`, lw+mw, label, text)
 	fmt.Fprintf(&b, `<title>%s: %s</title>`, label, text)

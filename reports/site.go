@@ -57,6 +57,10 @@ type Published struct {
 	Runs, Rendered, Cells int
 	// Index is the path of the front page.
 	Index string
+	// Skipped lists, one line each, the files in Out/runs that are not
+	// readable documents (truncated, garbage, foreign); they are left out
+	// and the site is built from the rest.
+	Skipped []string
 }
 
 // ErrNoRuns is returned by Publish when Out holds no stored run.
@@ -94,24 +98,29 @@ func newRunData(run *results.Run, cells []*results.Cell) *runData {
 }
 
 // loadRuns reads every stored run under out, oldest first. A run without a
-// run document (stored before run.json existed) gets one made from its ID
-// and its cells.
-func loadRuns(out string) ([]*runData, error) {
+// readable run document (stored before run.json existed, or a corrupt one)
+// gets one made from its ID and its cells. Files that are not readable
+// documents are skipped and returned, one line each.
+func loadRuns(out string) ([]*runData, []string, error) {
 	ids, err := results.RunIDs(out)
 	if err != nil {
-		return nil, fmt.Errorf("list runs in %s: %w", out, err)
+		return nil, nil, fmt.Errorf("list runs in %s: %w", out, err)
 	}
 	var runs []*runData
+	var skipped []string
 	for _, id := range ids {
 		st := results.Store{Dir: filepath.Join(out, "runs", id)}
-		cells, err := st.Load()
+		cells, bad, err := st.Scan()
 		if err != nil {
-			return nil, fmt.Errorf("load run %s: %w", id, err)
+			return nil, nil, fmt.Errorf("load run %s: %w", id, err)
+		}
+		for _, b := range bad {
+			skipped = append(skipped, b.String())
 		}
 		run, err := st.LoadRun()
 		if err != nil {
 			if !errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("load run %s: %w", id, err)
+				skipped = append(skipped, fmt.Sprintf("skipped %s: %v", filepath.Join(st.Dir, "run.json"), err))
 			}
 			run = &results.Run{ID: id}
 		}
@@ -121,7 +130,7 @@ func loadRuns(out string) ([]*runData, error) {
 		}
 		runs = append(runs, newRunData(run, cells))
 	}
-	return runs, nil
+	return runs, skipped, nil
 }
 
 // runStart guesses the start of a run without a run document: the UTC time
@@ -155,7 +164,7 @@ func (s Site) Publish() (Published, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	runs, err := loadRuns(s.Out)
+	runs, skipped, err := loadRuns(s.Out)
 	if err != nil {
 		return Published{}, err
 	}
@@ -175,7 +184,7 @@ func (s Site) Publish() (Published, error) {
 		return Published{}, fmt.Errorf("run %q is not stored in %s", s.Front, filepath.Join(s.Out, "runs"))
 	}
 	p := &publisher{site: s, runs: runs, front: front, generated: s.Now().UTC().Format(time.RFC3339)}
-	res := Published{Front: runs[front].Run.ID, Runs: len(runs), Cells: len(runs[front].Cells), Index: filepath.Join(s.Dir, "index.html")}
+	res := Published{Front: runs[front].Run.ID, Runs: len(runs), Cells: len(runs[front].Cells), Index: filepath.Join(s.Dir, "index.html"), Skipped: skipped}
 	for i, r := range runs {
 		if s.Incremental && i != front {
 			if _, err := os.Stat(filepath.Join(s.Dir, "runs", r.Run.ID, "index.html")); err == nil {

@@ -13,18 +13,15 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"lab/harness/cni"
 	"lab/harness/feature"
-	"lab/harness/kernel"
 	"lab/harness/profile"
-	"lab/harness/provider"
-	"lab/harness/results"
 	"lab/harness/runner"
 	"lab/reports"
 	"lab/scenarios"
 )
 
 func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = safeWriter{stdout} // names and command output may hold escape codes
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	d, err := defaultDirs()
 	if err != nil {
@@ -101,6 +98,9 @@ type runFlags struct {
 	resume    string
 	keep      bool
 	verbose   bool
+	deadline  time.Duration
+	// noSite skips the site in OUT (nightly publishes its own).
+	noSite bool
 }
 
 func (f *runFlags) register(fs *flag.FlagSet, d dirs) {
@@ -114,8 +114,9 @@ func (f *runFlags) register(fs *flag.FlagSet, d dirs) {
 	fs.IntVar(&f.repeat, "repeat", 1, "run each cell N times; every attempt is recorded and counts")
 	fs.Uint64Var(&f.seed, "seed", 0, "order cells by this seed to replay a run's order (default: random, printed)")
 	fs.StringVar(&f.resume, "resume", "", "complete the run RUN_ID (a run killed halfway) in its own directory")
-	fs.BoolVar(&f.keep, "keep", false, "keep failed cells' nodes for `lab shell CELL NODE`; `lab clean` removes them")
+	fs.BoolVar(&f.keep, "keep", false, "keep failed cells' nodes for `lab shell CELL NODE`; `lab clean --kept` removes them")
 	fs.BoolVar(&f.verbose, "v", false, "print each step as it runs (clearest with -j 1)")
+	fs.DurationVar(&f.deadline, "deadline", 0, "stop the whole run after this long (e.g. 3h): running cells tear down and are not stored; --resume finishes it (default none)")
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -159,210 +160,8 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return execute(ctx, d, targets, f, stdout, stderr)
 }
 
-// execute plans (or reloads a killed run's plan), checks preconditions,
-// runs the cells in parallel and writes the reports.
-func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, stderr io.Writer) error {
-	if f.jobs < 1 || f.repeat < 1 {
-		return usagef("-j and --repeat must be at least 1")
-	}
-	var provs []provider.Provider
-	if len(f.providers) == 0 {
-		f.providers = multiFlag{"netns"}
-	}
-	for _, name := range f.providers {
-		p, err := providerByName(name)
-		if err != nil {
-			return err
-		}
-		provs = append(provs, p)
-	}
-	var jobs []runner.Job
-	var doc *results.Run
-	var err error
-	if f.resume != "" {
-		doc, jobs, err = resumePlan(d, f, provs)
-	} else {
-		doc, jobs, err = newPlan(d, targets, f, provs)
-	}
-	if err != nil {
-		return err
-	}
-	// Preflight: a provider that cannot run here is bad input for an
-	// explicit run (its cells would all be skipped).
-	for _, p := range provs {
-		if err := p.Check(ctx); err != nil {
-			return usagef("%v", err)
-		}
-	}
-	pluginDir, err := cni.PluginDir()
-	if err != nil {
-		return usagef("%v", err)
-	}
-	hidext, _ := kernel.LibPath() // only profiles that hide extensions need it
-	if f.resume != "" {
-		// The killed run's namespaces and state go first (its owner is dead).
-		if _, err := runner.Clean(context.WithoutCancel(ctx), false); err != nil {
-			fmt.Fprintf(stderr, "warning: cleaning the killed run: %v\n", err)
-		}
-	}
-	run, err := runner.OpenRun(doc.ID)
-	if err != nil {
-		return err
-	}
-	defer run.Close()
-	store := &results.Store{Dir: filepath.Join(f.out, "runs", run.ID)}
-	if doc.Environment == nil {
-		doc.Environment = runner.Describe(ctx, pluginDir)
-	}
-	if err := store.PutRun(doc); err != nil {
-		return err
-	}
-	log := io.Discard
-	if f.verbose {
-		log = stdout
-	}
-	opts := &runner.Options{
-		ProfilesDir: d.images, PluginDir: pluginDir, HidextLib: hidext, Run: run, Store: store,
-		Timeout: f.timeout, Log: log, Environment: doc.Environment, Keep: f.keep,
-	}
-	fmt.Fprintf(stdout, "run %s: %d cell(s) to run of %d planned, -j %d, seed %d\n", run.ID, len(jobs), len(doc.Planned), f.jobs, doc.Seed)
-	pr := newProgress(stdout, len(jobs), isTerminal(os.Stdout) && !f.verbose)
-	opts.RunJobs(ctx, jobs, f.jobs, pr.event)
-	pr.finish()
-	all, err := store.Load()
-	if err != nil {
-		return err
-	}
-	if len(all) == len(doc.Planned) {
-		doc.FinishedAt = time.Now().UTC()
-		if err := store.PutRun(doc); err != nil {
-			return err
-		}
-	}
-	if err := writeReports(f.out, run.ID, all, f.json); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout)
-	reports.Terminal(stdout, all)
-	fmt.Fprintf(stdout, "\nresults: %s\nreport:  %s\n", store.Dir, filepath.Join(f.out, "index.html"))
-	if ctx.Err() != nil {
-		return &failedError{fmt.Sprintf("interrupted with %d of %d cells stored; finish with: lab matrix --resume %s", len(all), len(doc.Planned), run.ID)}
-	}
-	bad := 0
-	for _, c := range all {
-		if results.Bad(c.Verdict) {
-			bad++
-		}
-	}
-	if bad > 0 {
-		return &failedError{fmt.Sprintf("%d of %d cell(s) are regressions, unexpectedly fixed, failed or infra errors", bad, len(all))}
-	}
-	return nil
-}
-
-// newPlan selects the cells and expands them into jobs.
-func newPlan(d dirs, targets []string, f runFlags, provs []provider.Provider) (*results.Run, []runner.Job, error) {
-	files, err := resolveTargets(d, targets)
-	if err != nil {
-		return nil, nil, err
-	}
-	cells, err := plan(d, files, f.profiles)
-	if err != nil {
-		return nil, nil, err
-	}
-	var sel []feature.Cell
-	for _, c := range cells {
-		if feature.MatchTags(f.tags, c.Tags) {
-			sel = append(sel, c)
-		}
-	}
-	if len(sel) == 0 {
-		return nil, nil, usagef("no cells match --tags %q", f.tags)
-	}
-	seed := f.seed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	jobs := runner.Expand(sel, provs, f.repeat, seed)
-	id, err := runner.NewRunID()
-	if err != nil {
-		return nil, nil, err
-	}
-	doc := &results.Run{ID: id, StartedAt: time.Now().UTC(), Seed: seed, Jobs: f.jobs, Repeat: f.repeat,
-		TimeoutSec: int(f.timeout.Seconds()), Keep: f.keep,
-		Filters: map[string][]string{"targets": targets, "profiles": f.profiles, "providers": f.providers}}
-	if f.tags != "" {
-		doc.Filters["tags"] = []string{f.tags}
-	}
-	for _, j := range jobs {
-		doc.Planned = append(doc.Planned, j.Planned())
-	}
-	return doc, jobs, nil
-}
-
-// resumePlan reloads a run's plan and keeps the jobs without a stored cell.
-func resumePlan(d dirs, f runFlags, provs []provider.Provider) (*results.Run, []runner.Job, error) {
-	store := results.Store{Dir: filepath.Join(f.out, "runs", f.resume)}
-	doc, err := store.LoadRun()
-	if err != nil {
-		return nil, nil, usagef("cannot resume %q: %v", f.resume, err)
-	}
-	byName := map[string]provider.Provider{}
-	for _, p := range provs {
-		byName[p.Name()] = p
-	}
-	parsed := map[string]*feature.Feature{}
-	var jobs []runner.Job
-	for i, pl := range doc.Planned {
-		if _, err := os.Stat(filepath.Join(store.Dir, "cells", pl.ID+".json")); err == nil {
-			continue
-		}
-		ft, ok := parsed[pl.FeatureFile]
-		if !ok {
-			if ft, err = feature.Parse(pl.FeatureFile); err != nil {
-				return nil, nil, usagef("cannot resume: %v", err)
-			}
-			parsed[pl.FeatureFile] = ft
-		}
-		p, ok := byName[pl.Provider]
-		if !ok {
-			mk, known := providers[pl.Provider]
-			if !known {
-				return nil, nil, usagef("cannot resume: unknown provider %q", pl.Provider)
-			}
-			p = mk()
-		}
-		found := false
-		for _, c := range ft.Cells {
-			if c.Line == pl.Line && c.Profile == pl.Profile {
-				jobs = append(jobs, runner.Job{Index: i, Cell: c, Provider: p, Attempt: pl.Attempt})
-				found = true
-				break
-			}
-		}
-		if !found {
-			return nil, nil, usagef("cannot resume: %s:%d [%s] no longer exists (the feature changed)", pl.FeatureFile, pl.Line, pl.Profile)
-		}
-	}
-	return doc, jobs, nil
-}
-
-// writeReports publishes the site into out after a run: runID's matrix as
-// the front page, its own pages, JUnit, JSON and index.json, and the pages
-// of stored runs not rendered yet (incrementally; `lab report` rebuilds
-// everything); then the --json file.
-func writeReports(out, runID string, cells []*results.Cell, jsonPath string) error {
-	site := reports.Site{Out: out, Front: runID, Incremental: true}
-	if _, err := site.Publish(); err != nil {
-		return err
-	}
-	if jsonPath != "" {
-		return reports.WriteJSON(jsonPath, cells)
-	}
-	return nil
-}
-
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = safeWriter{stdout} // names and command output may hold escape codes
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	d, err := defaultDirs()
 	if err != nil {
@@ -386,13 +185,27 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *history < 1 {
 		return usagef("--history must be at least 1")
 	}
+	if err := checkOut(*out); err != nil {
+		return err
+	}
+	if *siteDir != "" {
+		if err := checkOut(*siteDir); err != nil {
+			return usagef("--site: %v", err)
+		}
+	}
 	if *runID != "" {
+		if *runID != filepath.Base(*runID) || strings.HasPrefix(*runID, ".") {
+			return usagef("--run %q is not a run id (a directory name in %s)", terminalSafe(*runID, false), filepath.Join(*out, "runs"))
+		}
 		if st, err := os.Stat(filepath.Join(*out, "runs", *runID)); err != nil || !st.IsDir() {
 			return usagef("no stored run %q in %s (see nights.html or ls %s)", *runID, filepath.Join(*out, "runs"), filepath.Join(*out, "runs"))
 		}
 	}
 	site := reports.Site{Out: *out, Dir: *siteDir, Front: *runID, History: *history}
 	res, err := site.Publish()
+	for _, s := range res.Skipped {
+		fmt.Fprintln(stderr, oneLine(s))
+	}
 	if errors.Is(err, reports.ErrNoRuns) {
 		return usagef("no stored runs in %s; run `lab run TARGET` or `lab matrix` first", filepath.Join(*out, "runs"))
 	}
@@ -406,13 +219,18 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
 	all := fs.Bool("all", false, "also remove the resources of runs that are still running")
-	if _, err := parse(fs, args); err != nil {
+	kept := fs.Bool("kept", false, "also remove kept cells (--keep); without it they survive every clean")
+	rest, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(rest) > 0 {
+		return usagef("clean takes no arguments (got %q); see lab clean -h", rest[0])
 	}
 	if os.Geteuid() != 0 {
 		return usagef("clean needs root to remove network namespaces; run it with sudo")
 	}
-	removed, err := runner.Clean(context.WithoutCancel(ctx), *all)
+	removed, err := runner.Clean(context.WithoutCancel(ctx), runner.CleanOptions{All: *all, Kept: *kept})
 	for _, r := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", r)
 	}

@@ -164,10 +164,21 @@ func TestKeepShellClean(t *testing.T) {
 	if err != nil || !strings.Contains(string(rules), `dnat name: \"microk8s-flannel-network\"`) {
 		t.Errorf("lab shell: %v\n%s", err, rules)
 	}
+	// A plain clean (and a resume) leaves kept cells alone; --kept removes them.
 	cl := exec.Command(bin, "clean")
 	cl.Env = env
+	if out, err := cl.CombinedOutput(); err != nil || strings.Contains(string(out), "removed kept cell") {
+		t.Errorf("clean without --kept: %v\n%s", err, out)
+	}
+	sh = exec.Command(bin, "shell", "failing.L9", "node1", "--", "true")
+	sh.Env = env
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Errorf("kept cell gone after a plain clean: %v\n%s", err, out)
+	}
+	cl = exec.Command(bin, "clean", "--kept")
+	cl.Env = env
 	if out, err := cl.CombinedOutput(); err != nil || !strings.Contains(string(out), "removed kept cell") {
-		t.Errorf("clean: %v\n%s", err, out)
+		t.Errorf("clean --kept: %v\n%s", err, out)
 	}
 	ids, _ := results.RunIDs(filepath.Join(dir, "out"))
 	if left := leftNamespaces(ids[0]); len(left) > 0 {
@@ -250,7 +261,7 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("interrupted run: want exit 1, got %v\n%s", err, buf.String())
 	}
-	if !strings.Contains(buf.String(), "finish with: lab matrix --resume ") {
+	if !strings.Contains(buf.String(), "finish with: lab matrix --resume ") || !strings.Contains(buf.String(), " --out "+out2) {
 		t.Errorf("no resume hint after SIGINT:\n%s", buf.String())
 	}
 	ids, _ = results.RunIDs(out2)

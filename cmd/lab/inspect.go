@@ -21,6 +21,7 @@ import (
 )
 
 func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = safeWriter{stdout} // names and command output may hold escape codes
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	node := fs.String("node", "", "inspect a node of a running or kept cell: its namespace name (lab-RUN-CELL-h-NODE) or path, or its node name with --cell or when only one cell has it")
 	cell := fs.String("cell", "", "with --node NODE: the kept cell (lab run --keep) the node belongs to")

@@ -40,19 +40,23 @@ func (e *failedError) Error() string { return e.msg }
 type command struct {
 	name, args, summary string
 	run                 func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// creates is set for commands that create namespaces or state: a stop
+	// signal lets them tear down; the others exit at once.
+	creates bool
 }
 
 func commands() []command {
 	return []command{
-		{"list", "", "list features (scenarios), their cells, and profiles", cmdList},
-		{"steps", "", "print the step vocabulary features are written with", cmdSteps},
-		{"run", "TARGET...", "run the cells of scenarios (feature base names) or .feature files", cmdRun},
-		{"matrix", "", "run every feature x profile (the whole matrix)", cmdMatrix},
-		{"report", "", "render the HTML matrix, JSON and JUnit from stored results", cmdReport},
-		{"shell", "CELL NODE", "open a shell in a node of a cell kept with --keep", cmdShell},
-		{"clean", "", "remove kept cells and what crashed runs left behind", cmdClean},
-		{"images", "SUBCMD", "build, list or remove node images (recipes in images/recipes/)", cmdImages},
-		{"inspect", "", "report iptables variants, FORWARD policies, Felix backend and kernel extensions (host or --node)", cmdInspect},
+		{"list", "", "list features (scenarios), their cells, and profiles", cmdList, false},
+		{"steps", "", "print the step vocabulary features are written with", cmdSteps, false},
+		{"run", "TARGET...", "run the cells of scenarios (feature base names) or .feature files", cmdRun, true},
+		{"matrix", "", "run every feature x profile (the whole matrix)", cmdMatrix, true},
+		{"nightly", "", "unattended: matrix with a deadline, retention, atomic site publish", cmdNightly, true},
+		{"report", "", "render the HTML matrix, JSON and JUnit from stored results", cmdReport, false},
+		{"shell", "CELL NODE", "open a shell in a node of a cell kept with --keep", cmdShell, true},
+		{"clean", "", "remove what crashed runs left behind (--kept: kept cells too)", cmdClean, true},
+		{"images", "SUBCMD", "build, list or remove node images (recipes in images/recipes/)", cmdImages, true},
+		{"inspect", "", "report iptables variants, FORWARD policies, Felix backend and kernel extensions (host or --node)", cmdInspect, true},
 	}
 }
 
@@ -97,12 +101,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// A closed stdout (lab ... | head) must not kill lab before teardown.
 	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
 		}
+		ctx, _, stop := withInterrupts(context.Background(), stderr, c.creates)
+		defer stop()
 		err := c.run(ctx, args[1:], stdout, stderr)
 		var ue *usageError
 		var fe *failedError
@@ -112,13 +116,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, flag.ErrHelp):
 			return exitOK
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, err)
+			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, oneLine(err.Error()))
 			return exitUsage
 		case errors.As(err, &fe):
-			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, err)
+			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, terminalSafe(err.Error(), true))
 			return exitFailed
 		default:
-			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, err)
+			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, terminalSafe(err.Error(), true))
 			return exitFailed
 		}
 	}

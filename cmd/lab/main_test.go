@@ -72,6 +72,12 @@ func TestHelpAndSteps(t *testing.T) {
 	}
 }
 
+// foreignLink matches host links other programs on this machine add and
+// remove while the test runs (Docker's bridge and veths, other test
+// suites' hashed lab<hex> veths): the netns provider creates no link in
+// the host namespace, so they cannot be this run's.
+var foreignLink = regexp.MustCompile(`\b(docker\d+|veth[0-9a-f]+|br-[0-9a-f]{12}|lab[0-9a-f]{6,}[a-z]?)\b`)
+
 // hostState captures the host's own rules and links, minus counters and
 // timestamps, which other programs (docker) change on their own.
 func hostState(t *testing.T) string {
@@ -88,7 +94,7 @@ func hostState(t *testing.T) string {
 			t.Fatalf("%v", err)
 		}
 		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, "#") {
+			if strings.HasPrefix(l, "#") || foreignLink.MatchString(l) {
 				continue
 			}
 			b.WriteString(counters.ReplaceAllString(l, "[]") + "\n")

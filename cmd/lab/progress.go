@@ -78,8 +78,18 @@ func (p *progress) event(e runner.Event) {
 		return
 	}
 	delete(p.running, l)
-	p.done++
 	c := e.Result
+	if c.Interrupted {
+		if p.live {
+			p.clear()
+		}
+		fmt.Fprintf(p.w, "[-/%d] %s interrupted: torn down, not stored (runs again on --resume)\n", p.total, l)
+		if p.live {
+			p.draw()
+		}
+		return
+	}
+	p.done++
 	if results.Bad(c.Verdict) {
 		p.bad = append(p.bad, fmt.Sprintf("%s: %s", l, c.Verdict))
 	}
@@ -88,12 +98,12 @@ func (p *progress) event(e runner.Event) {
 	}
 	line := fmt.Sprintf("[%d/%d] %s %s (%s) %dms", p.done, p.total, l, c.Verdict, c.Status, c.DurationMS)
 	if c.Error != "" && results.Bad(c.Verdict) {
-		line += ": " + strings.SplitN(c.Error, "\n", 2)[0]
+		line += ": " + terminalSafe(strings.SplitN(c.Error, "\n", 2)[0], false)
 	}
 	fmt.Fprintln(p.w, line)
 	for _, l := range strings.Split(c.Error, "\n") {
 		if strings.HasPrefix(l, "kept for inspection:") {
-			fmt.Fprintln(p.w, "      "+l)
+			fmt.Fprintln(p.w, "      "+terminalSafe(l, false))
 		}
 	}
 	if p.live {
@@ -137,4 +147,21 @@ func (p *progress) finish() {
 		p.clear()
 		p.mu.Unlock()
 	}
+}
+
+// abandons says what a second stop signal leaves behind: the running cells
+// of run r, their namespaces and state, and how to remove them.
+func (p *progress) abandons(r *runner.Run) string {
+	p.mu.Lock()
+	var names []string
+	for n := range p.running {
+		names = append(names, n)
+	}
+	p.mu.Unlock()
+	sort.Strings(names)
+	if len(names) == 0 {
+		return fmt.Sprintf("run %s has no cell running, no namespace is left behind; the report is not rebuilt (`lab report` rebuilds it)", r.ID)
+	}
+	return fmt.Sprintf("%d running cell(s) of run %s (%s) stay up: namespaces %s-*, state %s; `lab clean` removes them, `lab matrix --resume %s` re-runs them",
+		len(names), r.ID, strings.Join(names, ", "), r.Prefix, r.Dir, r.ID)
 }

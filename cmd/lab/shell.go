@@ -19,7 +19,7 @@ import (
 func cmdShell(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("shell", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: lab shell CELL NODE [-- COMMAND...]\n\nOpens a shell (or runs COMMAND) in NODE of a cell kept by `lab run --keep`.\nPod servers ran inside lab and are gone; namespaces, rules and daemons stay\nuntil `lab clean`.\n")
+		fmt.Fprint(fs.Output(), "Usage: lab shell CELL NODE [-- COMMAND...]\n\nOpens a shell (or runs COMMAND) in NODE of a cell kept by `lab run --keep`.\nPod servers ran inside lab and are gone; namespaces, rules and daemons stay\nuntil `lab clean --kept`.\n")
 	}
 	pos, err := parse(fs, args)
 	if err != nil {

@@ -86,7 +86,8 @@ func Quote(argv []string) string {
 }
 
 // Host runs commands in the calling thread's namespaces (the host, unless the
-// caller switched namespaces with netns.Do).
+// caller switched namespaces with netns.Do), each in a process group of its
+// own.
 type Host struct{}
 
 // Run runs c and waits for it.
@@ -96,6 +97,11 @@ func (Host) Run(ctx context.Context, c Cmd) (Result, error) {
 	}
 	cmd := exec.CommandContext(ctx, c.program(), c.Argv[1:]...)
 	cmd.Args[0] = c.Argv[0]
+	// Its own process group: a Ctrl-C to lab's group (the terminal's
+	// foreground group) never kills a command, teardown's included; lab
+	// decides what stops. Cancelling ctx kills the whole group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if c.Stdin != nil {

@@ -5,11 +5,14 @@
 package feature
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"lab/harness/inputfile"
 
 	gherkin "github.com/cucumber/gherkin/go/v26"
 	messages "github.com/cucumber/messages/go/v21"
@@ -55,15 +58,23 @@ type Feature struct {
 	Cells       []Cell
 }
 
-// Parse reads and compiles one feature file.
+// MaxFileSize bounds a feature file (1 MiB): features are hand-written.
+const MaxFileSize = 1 << 20
+
+// Parse reads and compiles one feature file. Only a regular UTF-8 text file
+// is read (a FIFO or directory is an error, never a hang or a panic).
 func Parse(path string) (*Feature, error) {
-	f, err := os.Open(path)
+	data, err := inputfile.Text(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read feature: %w", err)
 	}
-	defer f.Close()
+	return ParseBytes(path, data)
+}
+
+// ParseBytes compiles the feature text data as if read from path.
+func ParseBytes(path string, data []byte) (*Feature, error) {
 	ids := &messages.Incrementing{}
-	doc, err := gherkin.ParseGherkinDocument(f, ids.NewId)
+	doc, err := gherkin.ParseGherkinDocument(bytes.NewReader(data), ids.NewId)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "Parser errors:\n"))
 	}
@@ -145,6 +156,9 @@ func (ft *Feature) cell(p *messages.Pickle, idx nodes) (Cell, error) {
 	for _, t := range p.Tags {
 		c.Tags = append(c.Tags, t.Name)
 	}
+	if len(p.AstNodeIds) < 2 && len(sc.Examples) == 0 && strings.Contains(sc.Keyword, "Outline") {
+		return c, fmt.Errorf("%s:%d: Scenario Outline %q has no Examples; add Examples with a %q column (one row per profile)", ft.File, c.Line, sc.Name, ProfileColumn)
+	}
 	if len(p.AstNodeIds) < 2 {
 		return c, fmt.Errorf("%s:%d: scenario %q is not a Scenario Outline; give it Examples with a %q column (one row per profile)", ft.File, c.Line, sc.Name, ProfileColumn)
 	}
@@ -221,7 +235,8 @@ func (c Cell) Source() string {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// Dir lists the feature files in dir by scenario name.
+// Dir lists the feature files in dir by scenario name. Directories named
+// *.feature are not feature files and are left out.
 func Dir(dir string) (map[string]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.feature"))
 	if err != nil {
@@ -229,6 +244,9 @@ func Dir(dir string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for _, f := range files {
+		if isDir(f) {
+			continue
+		}
 		out[strings.TrimSuffix(filepath.Base(f), ".feature")] = f
 	}
 	return out, nil
@@ -242,4 +260,9 @@ func Names(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }

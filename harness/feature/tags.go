@@ -1,6 +1,9 @@
 package feature
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // MatchTags evaluates a godog tag expression against a cell's tags:
 // `&&` joins terms that must all hold, `,` separates alternatives within a
@@ -37,4 +40,31 @@ func MatchTags(expr string, tags []string) bool {
 		}
 	}
 	return true
+}
+
+// CheckTags reports why expr is not a tag expression MatchTags understands
+// (nil when it is): terms joined by `&&`, alternatives by `,`, each an
+// optional `~` and a tag name of letters, digits, '-', '_', '.', ':'.
+// Parentheses, `and`/`or`/`not` words and empty terms are errors, so a typo
+// never reads as "no cells match".
+func CheckTags(expr string) error {
+	if strings.TrimSpace(expr) == "" {
+		return nil
+	}
+	for _, and := range strings.Split(expr, "&&") {
+		if strings.TrimSpace(and) == "" {
+			return fmt.Errorf("bad tag expression %q: empty term around `&&`; write tags like '@microk8s-4944,@wsl && ~@slow'", expr)
+		}
+		for _, alt := range strings.Split(and, ",") {
+			name := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(alt), "~"), "@")
+			if name == "" || strings.IndexFunc(name, badTagRune) >= 0 {
+				return fmt.Errorf("bad tag expression %q: %q is not a tag; write tags like '@microk8s-4944,@wsl && ~@slow' (`&&` and, `,` or, `~` not; no parentheses)", expr, strings.TrimSpace(alt))
+			}
+		}
+	}
+	return nil
+}
+
+func badTagRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':')
 }

@@ -71,6 +71,9 @@ func BaseNames(dir, ext string) ([]string, error) {
 	}
 	var out []string
 	for _, f := range files {
+		if isDir(f) {
+			continue // a directory named like a file is not one
+		}
 		out = append(out, strings.TrimSuffix(filepath.Base(f), ext))
 	}
 	sort.Strings(out)

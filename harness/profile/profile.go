@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"lab/harness/image"
+	"lab/harness/inputfile"
 	"lab/harness/kernel"
 	"lab/harness/locate"
 
@@ -161,8 +162,27 @@ func (e *NotFoundError) Error() string {
 // Names lists the profiles in dir (base names of *.yaml), sorted.
 func Names(dir string) ([]string, error) { return locate.BaseNames(dir, ".yaml") }
 
+// ValidName reports why name cannot be a profile name ("" when it can): a
+// profile is a file directly in images/, so its name is one path element of
+// letters, digits, '.', '_' and '-', not starting with '.' or '-'.
+func ValidName(name string) error {
+	if name == "" {
+		return fmt.Errorf("empty profile name")
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || (i > 0 && (r == '.' || r == '-'))
+		if !ok {
+			return fmt.Errorf("bad profile name %q: use the base name of a file in images/ (letters, digits, '.', '_', '-'), not a path", name)
+		}
+	}
+	return nil
+}
+
 // Load reads the named profile from dir, resolving `extends:`.
 func Load(dir, name string) (*Profile, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
 	merged, err := loadMerged(dir, name, nil)
 	if err != nil {
 		return nil, err
@@ -252,8 +272,14 @@ func loadMerged(dir, name string, seen []string) (map[string]any, error) {
 			return nil, fmt.Errorf("profile %s: extends cycle: %s -> %s", seen[0], strings.Join(seen, " -> "), name)
 		}
 	}
+	if err := ValidName(name); err != nil {
+		if len(seen) > 0 {
+			return nil, fmt.Errorf("profile %s: extends: %w", seen[len(seen)-1], err)
+		}
+		return nil, err
+	}
 	path := filepath.Join(dir, name+".yaml")
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Text(path, MaxFileSize)
 	if errors.Is(err, os.ErrNotExist) {
 		valid, _ := Names(dir)
 		nf := &NotFoundError{Name: name, Valid: valid}
@@ -264,6 +290,9 @@ func loadMerged(dir, name string, seen []string) (map[string]any, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read profile: %w", err)
+	}
+	if err := checkDocument(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	// Validate this file alone first, so errors carry its own line numbers.
 	var p Profile

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"lab/harness/inputfile"
 )
 
 // Cell statuses.
@@ -82,6 +84,10 @@ type Cell struct {
 	Error      string                       `json:"error,omitempty"`
 	StartedAt  time.Time                    `json:"started_at"`
 	DurationMS int64                        `json:"duration_ms"`
+	// Interrupted marks a cell the run stopped (Ctrl-C, a signal, the
+	// run's deadline) before it ended: it is never stored, so it is not a
+	// result and runs again on --resume.
+	Interrupted bool `json:"-"`
 }
 
 // Key identifies a cell across attempts and runs: scenario, Examples line,
@@ -167,7 +173,7 @@ func (s Store) Load() ([]*Cell, error) {
 	}
 	var cells []*Cell
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := inputfile.Read(f, MaxDocSize)
 		if err != nil {
 			return nil, err
 		}

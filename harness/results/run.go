@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"lab/harness/inputfile"
 )
 
 // Planned is one cell a run intends to execute.
@@ -51,13 +53,13 @@ func (s Store) PutRun(r *Run) error {
 
 // LoadRun reads the run document.
 func (s Store) LoadRun() (*Run, error) {
-	data, err := os.ReadFile(filepath.Join(s.Dir, "run.json"))
+	data, err := inputfile.Read(filepath.Join(s.Dir, "run.json"), MaxDocSize)
 	if err != nil {
 		return nil, fmt.Errorf("read run: %w", err)
 	}
 	var r Run
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("read run %s: %w", s.Dir, err)
+		return nil, fmt.Errorf("read run %s: not a run document (%s)", s.Dir, oneLine(err.Error()))
 	}
 	return &r, nil
 }

@@ -35,6 +35,9 @@ func (o *Options) keep(res *results.Cell, prefix, stateDir, provider string, clu
 	if err := os.MkdirAll(KeptDir, 0o755); err != nil {
 		return err
 	}
+	if st, err := os.Lstat(KeptDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s is not a directory (a symlink?); lab keeps cells only in its own directory: remove it (rm %s)", KeptDir, KeptDir)
+	}
 	if err := os.Rename(stateDir, dir); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("keep state: %w", err)
 	}
@@ -50,7 +53,7 @@ func (o *Options) keep(res *results.Cell, prefix, stateDir, provider string, clu
 		return err
 	}
 	nodes := k.Nodes
-	res.Error = strings.TrimSpace(res.Error + fmt.Sprintf("\nkept for inspection: lab shell %s NODE (nodes: %s); lab clean removes it", res.ID, strings.Join(nodes, ", ")))
+	res.Error = strings.TrimSpace(res.Error + fmt.Sprintf("\nkept for inspection: lab shell %s NODE (nodes: %s); lab clean --kept removes it", res.ID, strings.Join(nodes, ", ")))
 	return nil
 }
 
@@ -65,8 +68,8 @@ func LoadKept(id string) (*Kept, error) {
 			continue
 		}
 		var k Kept
-		if json.Unmarshal(data, &k) != nil {
-			continue
+		if json.Unmarshal(data, &k) != nil || !k.confined() {
+			continue // not a kept cell lab wrote
 		}
 		ids = append(ids, k.Cell)
 		if k.Cell == id {
@@ -83,4 +86,19 @@ func LoadKept(id string) (*Kept, error) {
 		return nil, fmt.Errorf("no kept cells; run with --keep to keep failed cells")
 	}
 	return nil, fmt.Errorf("no kept cell %q (ambiguous or unknown); kept cells: %s", id, strings.Join(ids, ", "))
+}
+
+// confined reports whether k names a lab cell's prefix and plain node
+// names (lab shell enters nodes only through the provider, by prefix and
+// name).
+func (k *Kept) confined() bool {
+	if !strings.HasPrefix(k.Prefix, NamespacePrefix) || strings.ContainsAny(k.Prefix, "/\x00 ") {
+		return false
+	}
+	for _, name := range k.Nodes {
+		if name == "" || strings.ContainsAny(name, "/\x00 ") {
+			return false
+		}
+	}
+	return true
 }

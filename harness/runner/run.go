@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"debug/buildinfo"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 
 	"lab/harness/execx"
 	"lab/harness/kernel"
-	"lab/harness/netns"
 )
 
 // StateRoot holds one directory per live run: its owner pid and per-cell
@@ -52,25 +50,6 @@ func NewRunID() (string, error) {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b), nil
 }
 
-// OpenRun creates the state directory of the run with the given ID (a new
-// one, or one being resumed after its owner died).
-func OpenRun(id string) (*Run, error) {
-	short := shortID(id)
-	if short == "" {
-		return nil, fmt.Errorf("bad run id %q", id)
-	}
-	r := &Run{ID: id, Prefix: NamespacePrefix + short}
-	r.Dir = filepath.Join(StateRoot, short)
-	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create run state %s: %w", r.Dir, err)
-	}
-	self := os.Getpid()
-	if err := os.WriteFile(filepath.Join(r.Dir, "owner"), []byte(fmt.Sprintf("%d %s", self, startTime(self))), 0o644); err != nil {
-		return nil, fmt.Errorf("create run state: %w", err)
-	}
-	return r, nil
-}
-
 // shortID is the part of a run ID after its last "-" ("" if none).
 func shortID(id string) string {
 	i := strings.LastIndex(id, "-")
@@ -88,7 +67,7 @@ func Prefix(id string) string { return NamespacePrefix + shortID(id) }
 // other run or kept cell uses it.
 func (r *Run) Close() error {
 	err := os.RemoveAll(r.Dir)
-	_ = os.Remove(StateRoot) // fails, as it should, while not empty
+	_ = os.Remove(filepath.Dir(r.Dir)) // StateRoot; fails, as it should, while not empty
 	return err
 }
 
@@ -128,57 +107,6 @@ func alive(dir string) bool {
 	}
 	st := startTime(pid)
 	return st != "" && st == f[1]
-}
-
-// Clean removes what crashed runs left: their namespaces (killing processes
-// inside) and state directories. Runs whose owner still lives are left alone
-// unless all is set. It returns what it removed.
-func Clean(ctx context.Context, all bool) ([]string, error) {
-	live := map[string]bool{}
-	kept, _ := filepath.Glob(filepath.Join(KeptDir, "*"))
-	var removed []string
-	var errs []error
-	for _, d := range kept {
-		if err := os.RemoveAll(d); err != nil {
-			errs = append(errs, err)
-		} else {
-			removed = append(removed, "kept cell "+filepath.Base(d))
-		}
-	}
-	dirs, _ := filepath.Glob(filepath.Join(StateRoot, "*"))
-	for _, d := range dirs {
-		short := filepath.Base(d)
-		if d == KeptDir {
-			continue
-		}
-		if !all && alive(d) {
-			live[short] = true
-			continue
-		}
-		if err := os.RemoveAll(d); err != nil {
-			errs = append(errs, err)
-		} else {
-			removed = append(removed, d)
-		}
-	}
-	_ = os.Remove(KeptDir) // only when empty
-	_ = os.Remove(StateRoot)
-	names, err := netns.List(NamespacePrefix)
-	if err != nil {
-		return removed, err
-	}
-	for _, n := range names {
-		short, _, _ := strings.Cut(strings.TrimPrefix(n, NamespacePrefix), "-")
-		if live[short] || !isShortID(short) {
-			continue // a live run's, or not a run's (tests name theirs lab-ktest-...)
-		}
-		if err := netns.Delete(ctx, n); err != nil {
-			errs = append(errs, err)
-		} else {
-			removed = append(removed, "netns "+n)
-		}
-	}
-	return removed, errors.Join(errs...)
 }
 
 // Describe records the host facts every cell of the run shares: kernel

@@ -69,6 +69,7 @@ func (o *Options) Cell(ctx context.Context, idx int, fc feature.Cell) *results.C
 // Job runs one attempt of one cell on the job's provider.
 func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	start := time.Now()
+	runCtx := ctx // the run's context: cancelled by Ctrl-C or the run's deadline
 	idx, fc, prov := j.Index, j.Cell, j.Provider
 	key := results.CellID(fc.Scenario, fc.Line, fc.Profile, prov.Name())
 	res = &results.Cell{
@@ -87,6 +88,9 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		}
 		res.DurationMS = time.Since(start).Milliseconds()
 		res.Verdict = results.Verdict(res)
+		if res.Interrupted = interrupted(runCtx); res.Interrupted {
+			return // not a result: the cell runs again on --resume
+		}
 		if o.Store != nil {
 			if err := o.Store.Put(res); err != nil && res.Error == "" {
 				res.Status, res.Error = results.Error, err.Error()
