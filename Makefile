@@ -17,7 +17,7 @@ FUZZTIME  ?= 20s
 # fuzz: seconds per fuzz target within `make test`
 TEST_FUZZTIME ?= 10s
 # the fuzz targets: package and target name
-FUZZ      := ./harness/feature:FuzzParse ./harness/profile:FuzzLoad ./harness/iptables:FuzzParseSave ./harness/results:FuzzDecodeCell
+FUZZ      := ./harness/feature:FuzzParse ./harness/profile:FuzzLoad ./harness/iptables:FuzzParseSave ./harness/results:FuzzDecodeCell ./harness/agent:FuzzServe
 
 .PHONY: all lab build deps test bench docs nightly images clean mutants fuzz ci flips
 

@@ -86,5 +86,26 @@ func TestProviderRangeMovesFailureRate(t *testing.T) {
 		if math.Abs(got-want[c.Profile]) > tol || math.Abs(ports-want[c.Profile]) > tol {
 			t.Errorf("%s: failure rate %.1f%% (ports outside the range %.1f%%), want %.1f +- %.0f", c.Profile, got, ports, want[c.Profile], tol)
 		}
+		// The failures are the gateway's drops: each failed connection
+		// is a flow whose inbound packets the provider firewall dropped
+		// (a port a finished connection freed may carry two).
+		fails, flows := number(res.Observations["pod_failures"]), number(res.Observations["pod_dropped_flows_at_gateway"])
+		if fails == 0 || flows < 0.85*fails || flows > fails {
+			t.Errorf("%s: %v failed connections but %v flows dropped at the gateway; want the drops to account for the failures", c.Profile, fails, flows)
+		}
 	}
+}
+
+// number reads a numeric observation (an int in memory, a float64 once
+// stored as JSON).
+func number(v any) float64 {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case float64:
+		return x
+	}
+	return -1
 }

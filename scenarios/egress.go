@@ -46,7 +46,7 @@ func init() {
 		bind:    func(w *World) any { return w.masquerade }})
 	register(Def{Subject: "egress", Pattern: `^"([^"]+)" opens (?:(\d+) )?HTTP connections to "([^"]+)" as "([^"]+)"$`,
 		Doc: "Sends N HTTP GETs (default 400: a rate near 50% within +-5 points at 95% confidence), each on a fresh TCP connection, from a pod or a host (a node: hostNetwork) to an internet host, up to 512 at a time, each with a 3.5 s timeout (room for two SYN retransmissions and a busy machine; a connection whose SYN-ACK a stateless firewall drops fails whatever the timeout). Records NAME_egress_failure_rate (percent of requests without a 200), NAME_connections, NAME_failures, " +
-			"NAME_source_port_min and NAME_source_port_max (the source ports of the batch's SYNs as the gateway saw them, after the node's SNAT), NAME_predicted_failure_rate (percent of those ports outside the firewall's ACK range), NAME_dropped_at_gateway (inbound packets of the batch's connections the gateway's nft dropped) and NAME_local_port_range (the sender's net.ipv4.ip_local_port_range). Outcomes, the port histogram, the server's view and the gateway's counters are evidence.",
+			"NAME_source_port_min and NAME_source_port_max (the source ports of the batch's SYNs as the gateway saw them, after the node's SNAT), NAME_predicted_failure_rate (percent of those ports outside the firewall's ACK range), NAME_dropped_at_gateway (inbound packets of the batch's connections the gateway's nft dropped), NAME_dropped_flows_at_gateway (the batch's connections, by address and port after SNAT, that had inbound packets dropped) and NAME_local_port_range (the sender's net.ipv4.ip_local_port_range). Outcomes, the port histogram, the server's view and the gateway's counters are evidence.",
 		Example: `When "app" opens 400 HTTP connections to "web" as "pod"`,
 		bind:    func(w *World) any { return w.openConnections }})
 }
@@ -140,6 +140,7 @@ func (w *World) openConnections(ctx context.Context, from, count, to, obs string
 	w.Observe(obs+"_source_port_max", e.SourcePorts[len(e.SourcePorts)-1])
 	w.Observe(obs+"_predicted_failure_rate", round1(e.PredictedFailureRate()))
 	w.Observe(obs+"_dropped_at_gateway", e.DroppedPackets)
+	w.Observe(obs+"_dropped_flows_at_gateway", e.DroppedFlows)
 	w.Observe(obs+"_local_port_range", portRange)
 	w.Evidence(fmt.Sprintf("%s: %d connections %s -> %s:%d", obs, n, from, host.Addr, host.Port), describeEgress(e, host, portRange))
 	rules, err := host.Gateway.Rules(ctx)

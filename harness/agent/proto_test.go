@@ -149,3 +149,28 @@ func TestServeBadLine(t *testing.T) {
 		t.Errorf("answers: %+v %+v", bad, good)
 	}
 }
+
+// FuzzServe feeds arbitrary request streams to the agent's protocol loop:
+// it must never panic, and every line it writes must be a Response.
+func FuzzServe(f *testing.F) {
+	f.Add([]byte(`{"id":1,"op":"echo","args":{"text":"hi"}}` + "\n"))
+	f.Add([]byte(`{"id":2,"op":"fail"}` + "\n" + `{"op":"cancel","args":{"id":2}}` + "\n"))
+	f.Add([]byte("not json\n{}\n{\"id\":-1}\n"))
+	f.Add([]byte(`{"id":3,"op":"echo","args":[1,2]}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var out strings.Builder
+		h := testHandlers(make(chan string, 64))
+		// No handler may wait on the input: a fuzzed sleep would hang.
+		h["echo"] = Typed(func(ctx context.Context, a echoArgs) (string, error) { return strings.ToUpper(a.Text), nil })
+		_ = Serve(context.Background(), strings.NewReader(string(in)), &out, h)
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			if l == "" {
+				continue
+			}
+			var r Response
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatalf("agent wrote a line that is not a Response: %q: %v", l, err)
+			}
+		}
+	})
+}

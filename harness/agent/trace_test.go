@@ -25,3 +25,25 @@ trace id 0a779865 inet firewalld filter_FWD_public rule reject with icmpx admin-
 		t.Errorf("policy drop verdict = %q", v)
 	}
 }
+
+// TestTraceComplete tells a trace cut off mid-path from one that ended: a
+// reader that took the first lines it saw would report "none" for a SYN a
+// later rule rejected.
+func TestTraceComplete(t *testing.T) {
+	partial := []string{
+		`trace id 0a779865 inet lab_trace pre packet: iif "cali1" ip saddr 10.1.0.2 ip daddr 10.1.0.1 tcp dport 8080`,
+		`trace id 0a779865 inet lab_trace pre policy accept`,
+		`trace id 0a779865 ip filter FORWARD rule  counter packets 3 bytes 180 jump KUBE-SERVICES (verdict jump KUBE-SERVICES)`,
+	}
+	if complete(partial) {
+		t.Error("a trace that stopped in FORWARD's jumps is complete")
+	}
+	rejected := append(append([]string(nil), partial...), `trace id 0a779865 inet firewalld filter_FWD_public rule reject with icmpx admin-prohibited (verdict drop)`)
+	if !complete(rejected) {
+		t.Error("a trace ending in a reject is not complete")
+	}
+	delivered := append(append([]string(nil), partial...), `trace id 0a779865 ip nat POSTROUTING policy accept`)
+	if !complete(delivered) {
+		t.Error("a trace accepted in POSTROUTING is not complete")
+	}
+}
