@@ -92,7 +92,7 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 // namespaces with SYS_ADMIN) and SYS_ADMIN (mounts for `ip netns`, setns)
 // are enough for the agent, both iptables variants, nft and firewalld;
 // NET_RAW is in Docker's default set. No masked or read-only paths, so the
-// node's (namespaced) sysctls under /proc/sys are writable. Init: the
+// node's (namespaced) sysctls under /proc/sys are writable; IPv6 on. Init: the
 // engine's init reaps orphans and stops the container in 0.1 s.
 func hostConfig(hc *container.HostConfig) {
 	hc.CapAdd = append(hc.CapAdd, "NET_ADMIN", "SYS_ADMIN")
@@ -100,6 +100,9 @@ func hostConfig(hc *container.HostConfig) {
 	hc.ReadonlyPaths = []string{}
 	init := true
 	hc.Init = &init
+	// The engine disables IPv6 in containers whose networks have none;
+	// nodes build dual-stack pod networks (Calico's fd01::/..) themselves.
+	hc.Sysctls = map[string]string{"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0"}
 }
 
 func (e *env) Node(name string) (node.Node, bool) {

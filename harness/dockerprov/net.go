@@ -53,6 +53,7 @@ if [ "$cur" != "$2" ]; then
   ip link set "$cur" down
   ip link set "$cur" name "$2"
 fi
+echo 0 > "/proc/sys/net/ipv6/conf/$2/disable_ipv6"
 ip addr add "$3" dev "$2"
 ip link set "$2" up
 for v in legacy nft; do
