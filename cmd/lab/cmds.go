@@ -412,7 +412,15 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if os.Geteuid() != 0 {
 		return usagef("clean needs root to remove network namespaces; run it with sudo")
 	}
-	removed, err := runner.Clean(context.WithoutCancel(ctx), *all)
+	// netns runs are cleaned by their namespaces; the other providers by
+	// what they list of each dead run.
+	var provs []provider.Provider
+	for _, name := range sortedKeys(providers) {
+		if name != "netns" {
+			provs = append(provs, providers[name]())
+		}
+	}
+	removed, err := runner.Clean(context.WithoutCancel(ctx), *all, provs...)
 	for _, r := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", r)
 	}

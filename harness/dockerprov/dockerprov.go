@@ -170,13 +170,11 @@ func labelled(ctx context.Context, cli *client.Client, prefix string) (ctrs, net
 
 // Leftovers lists the containers, networks and host veth links of prefix.
 func (p *prov) Leftovers(ctx context.Context, prefix string) ([]string, error) {
-	cli, err := p.client(ctx)
-	if err != nil {
-		return nil, nil // no engine: nothing of it can be left
-	}
-	ctrs, nets, err := labelled(ctx, cli, prefix)
-	if err != nil {
-		return nil, err
+	var ctrs, nets []string
+	if cli, err := p.client(ctx); err == nil { // no engine: no container or network of it
+		if ctrs, nets, err = labelled(ctx, cli, prefix); err != nil {
+			return nil, err
+		}
 	}
 	var out []string
 	for _, c := range ctrs {
@@ -185,9 +183,9 @@ func (p *prov) Leftovers(ctx context.Context, prefix string) ([]string, error) {
 	for _, n := range nets {
 		out = append(out, "network "+n)
 	}
-	links, err := vethsOf(prefix)
-	for _, l := range links {
-		out = append(out, "link "+l)
+	links, aliases, err := vethsOf(prefix)
+	for i, l := range links {
+		out = append(out, "link "+l+" ("+aliases[i]+")")
 	}
 	return out, err
 }
@@ -203,7 +201,7 @@ func (p *prov) Remove(ctx context.Context, prefix string) error {
 		}
 		errs = append(errs, removeAll(ctx, cli, ctrs, nets)...)
 	}
-	links, err := vethsOf(prefix)
+	links, _, err := vethsOf(prefix)
 	errs = append(errs, err, deleteLinks(links))
 	return joinErrs(errs)
 }

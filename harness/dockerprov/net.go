@@ -158,20 +158,20 @@ func makeVeth(a, z, alias string) error {
 	return nil
 }
 
-// vethsOf lists this host's veth ends whose alias starts with prefix.
-func vethsOf(prefix string) ([]string, error) {
+// vethsOf lists this host's veth ends whose alias starts with prefix, and
+// their aliases (PREFIX/NETWORK).
+func vethsOf(prefix string) (names, aliases []string, err error) {
 	links, err := netlink.LinkList()
 	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
+		return nil, nil, fmt.Errorf("list links: %w", err)
 	}
-	var out []string
 	for _, l := range links {
 		at := l.Attrs()
 		if l.Type() == "veth" && strings.HasPrefix(at.Name, "lab") && strings.HasPrefix(at.Alias, prefix) && strings.Contains(at.Alias, "/") {
-			out = append(out, at.Name)
+			names, aliases = append(names, at.Name), append(aliases, at.Alias)
 		}
 	}
-	return out, nil
+	return names, aliases, nil
 }
 
 // deleteLinks deletes veth ends (deleting one removes its peer).

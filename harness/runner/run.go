@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"lab/harness/execx"
 	"lab/harness/kernel"
 	"lab/harness/netns"
+	"lab/harness/provider"
 )
 
 // StateRoot holds one directory per live run: its owner pid and per-cell
@@ -131,9 +133,11 @@ func alive(dir string) bool {
 }
 
 // Clean removes what crashed runs left: their namespaces (killing processes
-// inside) and state directories. Runs whose owner still lives are left alone
-// unless all is set. It returns what it removed.
-func Clean(ctx context.Context, all bool) ([]string, error) {
+// inside), state directories, and what they left on the other providers
+// given (containers, networks: Provider.Remove of each dead run's prefix).
+// Runs whose owner still lives are left alone unless all is set. It returns
+// what it removed.
+func Clean(ctx context.Context, all bool, provs ...provider.Provider) ([]string, error) {
 	live := map[string]bool{}
 	kept, _ := filepath.Glob(filepath.Join(KeptDir, "*"))
 	var removed []string
@@ -163,9 +167,14 @@ func Clean(ctx context.Context, all bool) ([]string, error) {
 	}
 	_ = os.Remove(KeptDir) // only when empty
 	_ = os.Remove(StateRoot)
+	for _, p := range provs {
+		r, err := cleanProvider(ctx, p, live)
+		removed = append(removed, r...)
+		errs = append(errs, err)
+	}
 	names, err := netns.List(NamespacePrefix)
 	if err != nil {
-		return removed, err
+		return removed, errors.Join(append(errs, err)...)
 	}
 	for _, n := range names {
 		short, _, _ := strings.Cut(strings.TrimPrefix(n, NamespacePrefix), "-")
@@ -201,6 +210,41 @@ func Describe(ctx context.Context, pluginDir string) map[string]string {
 		env["cni_plugins"] = bi.Main.Path + " " + bi.Main.Version
 	}
 	return env
+}
+
+// runOf finds the run prefixes (lab-XXXXXX) named in a provider's leftovers.
+var runOf = regexp.MustCompile(`\blab-([0-9a-f]{6})-`)
+
+// cleanProvider removes what dead runs left on p (nothing when p cannot
+// run here).
+func cleanProvider(ctx context.Context, p provider.Provider, live map[string]bool) ([]string, error) {
+	if p.Check(ctx) != nil {
+		return nil, nil
+	}
+	left, err := p.Leftovers(ctx, NamespacePrefix)
+	if err != nil {
+		return nil, err
+	}
+	dead := map[string][]string{}
+	for _, l := range left {
+		for _, m := range runOf.FindAllStringSubmatch(l, -1) {
+			if !live[m[1]] {
+				dead[m[1]] = append(dead[m[1]], l)
+			}
+		}
+	}
+	var removed []string
+	var errs []error
+	for short, items := range dead {
+		if err := p.Remove(ctx, NamespacePrefix+short+"-"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, it := range items {
+			removed = append(removed, p.Name()+" "+it)
+		}
+	}
+	return removed, errors.Join(errs...)
 }
 
 // isShortID reports whether s looks like a run's short ID (6 hex digits).
