@@ -82,7 +82,11 @@ func traceTCP(ctx context.Context, srcNS string, src netip.Addr, dst netip.AddrP
 		quiet := time.Now()
 		last := -1
 		for ctx.Err() == nil {
-			if wait := 150 * time.Millisecond; time.Since(quiet) >= wait && (len(tr.Lines) == 0 || time.Since(quiet) >= time.Second) {
+			limit := 150 * time.Millisecond
+			if len(tr.Lines) > 0 {
+				limit = time.Second
+			}
+			if time.Since(quiet) >= limit {
 				break
 			}
 			data, _ := os.ReadFile(logPath)
