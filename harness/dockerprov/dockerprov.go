@@ -1,14 +1,14 @@
 // Package dockerprov is the docker provider: every node is a container of
 // the profile's node image (images/recipes, imported into the local engine
 // with `docker import`, never pulled) created through testcontainers-go,
-// commands are docker execs, and every network of a cell is a docker
-// macvlan network in bridge mode over a veth pair of its own on the host,
-// so cell traffic never crosses the host's bridge netfilter (see net.go).
-// The engine refuses --privileged: nodes get NET_ADMIN and SYS_ADMIN, no
-// masked or read-only /proc paths (sysctls are writable), and the engine's
-// init as PID 1. Testcontainers' Ryuk reaper is off (its image cannot be
-// pulled): every container and network carries the label lab.prefix and a
-// name starting with the cell's prefix, and Remove sweeps by them.
+// commands are docker execs, and the networks of a cell are bridges in a
+// per-cell fabric namespace wired into the containers (see net.go for why
+// not docker networks). The engine refuses --privileged: nodes get
+// NET_ADMIN and SYS_ADMIN, no masked or read-only /proc paths (sysctls are
+// writable), IPv6 on, and the engine's init as PID 1. Testcontainers' Ryuk
+// reaper is off (its image cannot be pulled): every container carries the
+// label lab.prefix and a name starting with the cell's prefix, the fabric
+// namespace is named after the prefix, and Remove sweeps by them.
 package dockerprov
 
 import (
@@ -22,6 +22,7 @@ import (
 
 	"lab/harness/image"
 	"lab/harness/locate"
+	"lab/harness/netns"
 	"lab/harness/provider"
 
 	"github.com/moby/moby/client"
@@ -106,11 +107,11 @@ func (p *prov) client(ctx context.Context) (*client.Client, error) {
 }
 
 // Check says whether a Docker engine answers here, and that the lab runs
-// beside it as root (it creates the networks' veth pairs on this host).
+// as root beside it (it wires networks into the containers' namespaces).
 func (p *prov) Check(ctx context.Context) error {
 	unavailable := func(why string) error { return &provider.UnavailableError{Provider: "docker", Reason: why} }
 	if os.Geteuid() != 0 {
-		return unavailable("needs root (it creates each network's veth pair on this host); run as root (sudo)")
+		return unavailable("needs root (it wires networks into the containers' network namespaces); run as root (sudo)")
 	}
 	cli, err := p.client(ctx)
 	if err != nil {
@@ -140,70 +141,71 @@ func (p *prov) NewImageEnv(ctx context.Context, prefix, name string) (provider.E
 	if err != nil {
 		return nil, err
 	}
-	return &env{cli: cli, prefix: prefix, img: img, nodes: map[string]*dkNode{}, nets: map[string]string{}}, nil
+	return &env{cli: cli, prefix: prefix, img: img, nodes: map[string]*dkNode{}, bridges: map[string]int{}}, nil
 }
 
-// labelled lists the lab's containers and networks whose prefix label
-// starts with prefix.
-func labelled(ctx context.Context, cli *client.Client, prefix string) (ctrs, nets []string, err error) {
+// labelled lists the lab's containers whose prefix label starts with
+// prefix.
+func labelled(ctx context.Context, cli *client.Client, prefix string) ([]string, error) {
 	f := make(client.Filters).Add("label", LabelPrefix)
 	cl, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
-		return nil, nil, fmt.Errorf("docker: list containers: %w", err)
+		return nil, fmt.Errorf("docker: list containers: %w", err)
 	}
+	var ctrs []string
 	for _, c := range cl.Items {
 		if strings.HasPrefix(c.Labels[LabelPrefix], prefix) && len(c.Names) > 0 {
 			ctrs = append(ctrs, strings.TrimPrefix(c.Names[0], "/"))
 		}
 	}
-	nl, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	if err != nil {
-		return nil, nil, fmt.Errorf("docker: list networks: %w", err)
-	}
-	for _, n := range nl.Items {
-		if strings.HasPrefix(n.Labels[LabelPrefix], prefix) {
-			nets = append(nets, n.Name)
-		}
-	}
-	return ctrs, nets, nil
+	return ctrs, nil
 }
 
-// Leftovers lists the containers, networks and host veth links of prefix.
+// Leftovers lists the containers and fabric namespaces of prefix.
 func (p *prov) Leftovers(ctx context.Context, prefix string) ([]string, error) {
-	var ctrs, nets []string
-	if cli, err := p.client(ctx); err == nil { // no engine: no container or network of it
-		if ctrs, nets, err = labelled(ctx, cli, prefix); err != nil {
+	var out []string
+	if cli, err := p.client(ctx); err == nil { // no engine: no container of it
+		ctrs, err := labelled(ctx, cli, prefix)
+		if err != nil {
 			return nil, err
 		}
+		for _, c := range ctrs {
+			out = append(out, "container "+c)
+		}
 	}
-	var out []string
-	for _, c := range ctrs {
-		out = append(out, "container "+c)
-	}
-	for _, n := range nets {
-		out = append(out, "network "+n)
-	}
-	links, aliases, err := vethsOf(prefix)
-	for i, l := range links {
-		out = append(out, "link "+l+" ("+aliases[i]+")")
+	nss, err := fabrics(prefix)
+	for _, n := range nss {
+		out = append(out, "netns "+n)
 	}
 	return out, err
 }
 
-// Remove removes the containers, networks and veth links of prefix (and
-// only those: by label and alias, never by image or name pattern alone).
+// Remove removes the containers and fabric namespaces of prefix (and only
+// those: containers by label, namespaces by name).
 func (p *prov) Remove(ctx context.Context, prefix string) error {
 	var errs []error
 	if cli, err := p.client(ctx); err == nil {
-		ctrs, nets, err := labelled(ctx, cli, prefix)
+		ctrs, err := labelled(ctx, cli, prefix)
 		if err != nil {
 			return err
 		}
-		errs = append(errs, removeAll(ctx, cli, ctrs, nets)...)
+		errs = append(errs, removeContainers(ctx, cli, ctrs)...)
 	}
-	links, _, err := vethsOf(prefix)
-	errs = append(errs, err, deleteLinks(links))
+	nss, err := fabrics(prefix)
+	errs = append(errs, err, deleteNamespaces(ctx, nss))
 	return joinErrs(errs)
+}
+
+// fabrics lists the fabric namespaces whose names start with prefix.
+func fabrics(prefix string) ([]string, error) {
+	all, err := netns.List(prefix)
+	var out []string
+	for _, n := range all {
+		if strings.HasSuffix(n, "-fabric") {
+			out = append(out, n)
+		}
+	}
+	return out, err
 }
 
 // Shell returns `docker exec -i CONTAINER` for node name of prefix.
@@ -223,9 +225,9 @@ func (p *prov) Shell(ctx context.Context, prefix, name string) ([]string, error)
 	return []string{"docker", "exec", "-i", strings.TrimPrefix(cl.Items[0].Names[0], "/")}, nil
 }
 
-// removeAll force-removes containers (the engine's init makes it quick),
-// then networks.
-func removeAll(ctx context.Context, cli *client.Client, ctrs, nets []string) []error {
+// removeContainers force-removes containers (the engine's init makes it
+// quick), in parallel.
+func removeContainers(ctx context.Context, cli *client.Client, ctrs []string) []error {
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -242,10 +244,5 @@ func removeAll(ctx context.Context, cli *client.Client, ctrs, nets []string) []e
 		}()
 	}
 	wg.Wait()
-	for _, n := range nets {
-		if _, err := cli.NetworkRemove(ctx, n, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("docker: remove network %s: %w", n, err))
-		}
-	}
 	return errs
 }

@@ -179,8 +179,8 @@ c,_=s.accept(); c.sendall(b"from b\n"); c.close()`}}, io.Discard)
 		t.Errorf("Shell prefix %v runs in %q, %v", sh, o, err)
 	}
 	left, err := p.Leftovers(ctx, pre)
-	if err != nil || len(left) != 5 {
-		t.Errorf("Leftovers = %v, %v; want 2 containers, 1 network, 2 veth ends", left, err)
+	if err != nil || len(left) != 3 {
+		t.Errorf("Leftovers = %v, %v; want 2 containers and the fabric namespace", left, err)
 	}
 	if err := p.Remove(ctx, pre); err != nil {
 		t.Fatal(err)

@@ -25,10 +25,11 @@ type env struct {
 	mu         sync.Mutex
 	closed     bool
 	nodes      map[string]*dkNode
-	nets       map[string]string // network -> docker network name
 	containers []string
-	networks   []string
-	links      []string
+	namespaces []string       // the fabric, once made
+	fabricNS   string         // its path
+	bridges    map[string]int // network -> bridge ifindex in the fabric
+	links      int
 }
 
 // register records a resource for Close; it fails once closed.
@@ -43,8 +44,8 @@ func (e *env) register(list *[]string, name string) error {
 }
 
 // AddNode creates and starts the node's container (through
-// testcontainers-go, Ryuk off, never pulling) and detaches it from the
-// engine's default bridge: a node has only the networks Connect gives it.
+// testcontainers-go, Ryuk off, never pulling) with network mode "none": a
+// node has only the networks Connect gives it.
 func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 	if name == "" || strings.ContainsAny(name, "/ \t\n") {
 		return nil, fmt.Errorf("bad node name %q", name)
@@ -77,10 +78,14 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 		return nil, fmt.Errorf("boot node %s: docker container %s from %s: %w", name, cname, e.img.tag, err)
 	}
 	id := ctr.GetContainerID()
-	if _, err := e.cli.NetworkDisconnect(ctx, "bridge", client.NetworkDisconnectOptions{Container: id, Force: true}); err != nil {
-		return nil, fmt.Errorf("boot node %s: detach %s from the default bridge: %w", name, cname, err)
+	ins, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("boot node %s: %w", name, err)
 	}
-	n := &dkNode{name: name, id: id, cli: e.cli, image: e.img.name, tag: e.img.tag, fingerprint: e.img.fingerprint}
+	if ins.Container.State == nil || ins.Container.State.Pid <= 0 {
+		return nil, fmt.Errorf("boot node %s: container %s is not running", name, cname)
+	}
+	n := &dkNode{name: name, id: id, pid: ins.Container.State.Pid, cli: e.cli, image: e.img.name, tag: e.img.tag, fingerprint: e.img.fingerprint}
 	e.mu.Lock()
 	e.nodes[name] = n
 	e.mu.Unlock()
@@ -95,6 +100,7 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 // node's (namespaced) sysctls under /proc/sys are writable; IPv6 on. Init: the
 // engine's init reaps orphans and stops the container in 0.1 s.
 func hostConfig(hc *container.HostConfig) {
+	hc.NetworkMode = "none"
 	hc.CapAdd = append(hc.CapAdd, "NET_ADMIN", "SYS_ADMIN")
 	hc.MaskedPaths = []string{}
 	hc.ReadonlyPaths = []string{}
@@ -115,16 +121,16 @@ func (e *env) Node(name string) (node.Node, bool) {
 	return n, true
 }
 
-// Close removes the cell's containers, then its networks, then their veth
-// pairs. It is idempotent.
+// Close removes the cell's containers, then its fabric namespace. It is
+// idempotent.
 func (e *env) Close(ctx context.Context) error {
 	e.mu.Lock()
-	ctrs, nets, links := e.containers, e.networks, e.links
-	e.containers, e.networks, e.links = nil, nil, nil
+	ctrs, nss := e.containers, e.namespaces
+	e.containers, e.namespaces = nil, nil
 	e.closed = true
 	e.mu.Unlock()
-	errs := removeAll(ctx, e.cli, ctrs, nets)
-	errs = append(errs, deleteLinks(links))
+	errs := removeContainers(ctx, e.cli, ctrs)
+	errs = append(errs, deleteNamespaces(ctx, nss))
 	return joinErrs(errs)
 }
 

@@ -30,6 +30,7 @@ import (
 type dkNode struct {
 	name string
 	id   string // container ID
+	pid  int    // host PID of the container's init (its namespaces)
 	cli  *client.Client
 	// image and fingerprint say what the node booted from.
 	image, tag, fingerprint string
