@@ -115,22 +115,33 @@ func (e *exec) exitCode(ctx context.Context) (int, error) {
 
 // kill kills the exec's process and everything it started. The engine has
 // no API for it: the exec's host PID (the lab runs beside its engine) is
-// killed with its descendants.
+// killed with its descendants, and only while that PID is still a process
+// of the container (the engine may report an exec running a moment after
+// it ended, and PIDs are reused quickly on a busy host).
 func (e *exec) kill() {
 	ins, err := e.n.cli.ExecInspect(context.Background(), e.id, client.ExecInspectOptions{})
 	if err != nil || !ins.Running || ins.PID <= 0 {
 		return
 	}
-	killTree(ins.PID)
+	own, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", e.n.pid))
+	if err != nil {
+		return
+	}
+	if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", ins.PID)); err != nil || ns != own {
+		return
+	}
+	killTree(ins.PID, own)
 }
 
-// killTree SIGKILLs pid and its descendants (children first listed, then
-// the parent, so none is re-parented out of reach).
-func killTree(pid int) {
+// killTree SIGKILLs pid and its descendants in the PID namespace ns
+// (children first, so none is re-parented out of reach).
+func killTree(pid int, ns string) {
 	for _, c := range children(pid) {
-		killTree(c)
+		killTree(c, ns)
 	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
+	if cur, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && cur == ns {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
 
 func children(pid int) []int {
