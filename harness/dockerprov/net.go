@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 
 	"lab/harness/netns"
@@ -70,19 +69,12 @@ func (e *env) bridge(fab *netlink.Handle, network string) (int, error) {
 	if idx, ok := e.bridges[network]; ok {
 		return idx, nil
 	}
-	name := fmt.Sprintf("br%d", len(e.bridges))
-	if err := fab.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
-		return 0, fmt.Errorf("create bridge for network %s: %w", network, err)
-	}
-	l, err := fab.LinkByName(name)
+	idx, err := netns.Bridge(fab, fmt.Sprintf("br%d", len(e.bridges)))
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("network %s: %w", network, err)
 	}
-	if err := fab.LinkSetUp(l); err != nil {
-		return 0, err
-	}
-	e.bridges[network] = l.Attrs().Index
-	return l.Attrs().Index, nil
+	e.bridges[network] = idx
+	return idx, nil
 }
 
 // Connect attaches the node to the cell's network (created on first use)
@@ -97,12 +89,7 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 	if err != nil {
 		return wrap(err)
 	}
-	fns, err := vns.GetFromPath(fabPath)
-	if err != nil {
-		return wrap(err)
-	}
-	defer fns.Close()
-	fab, err := netlink.NewHandleAt(fns)
+	fab, err := netns.Handle(fabPath)
 	if err != nil {
 		return wrap(err)
 	}
@@ -120,31 +107,7 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 	e.links++
 	outer := fmt.Sprintf("v%d", e.links)
 	e.mu.Unlock()
-	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: outer, MasterIndex: brIdx},
-		PeerName:      ifname,
-		PeerNamespace: netlink.NsFd(int(cns)),
-	}
-	if err := fab.LinkAdd(veth); err != nil {
-		return wrap(fmt.Errorf("create veth %s/%s: %w", outer, ifname, err))
-	}
-	if err := fab.LinkSetUp(veth); err != nil {
-		return wrap(err)
-	}
-	ch, err := netlink.NewHandleAt(cns)
-	if err != nil {
-		return wrap(err)
-	}
-	defer ch.Close()
-	l, err := ch.LinkByName(ifname)
-	if err != nil {
-		return wrap(err)
-	}
-	ipn := &net.IPNet{IP: addr.Addr().AsSlice(), Mask: net.CIDRMask(addr.Bits(), addr.Addr().BitLen())}
-	if err := ch.AddrAdd(l, &netlink.Addr{IPNet: ipn}); err != nil {
-		return wrap(fmt.Errorf("address %s: %w", addr, err))
-	}
-	if err := ch.LinkSetUp(l); err != nil {
+	if err := netns.Wire(fab, brIdx, outer, cns, ifname, addr); err != nil {
 		return wrap(err)
 	}
 	return nil
