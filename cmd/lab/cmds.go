@@ -15,6 +15,7 @@ import (
 
 	"lab/harness/feature"
 	"lab/harness/profile"
+	"lab/harness/provider"
 	"lab/harness/runner"
 	"lab/reports"
 	"lab/scenarios"
@@ -230,7 +231,15 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if os.Geteuid() != 0 {
 		return usagef("clean needs root to remove network namespaces; run it with sudo")
 	}
-	removed, err := runner.Clean(context.WithoutCancel(ctx), runner.CleanOptions{All: *all, Kept: *kept})
+	// netns runs are cleaned by their namespaces; the other providers by
+	// what they list of each dead run.
+	var provs []provider.Provider
+	for _, name := range sortedKeys(providers) {
+		if name != "netns" {
+			provs = append(provs, providers[name]())
+		}
+	}
+	removed, err := runner.Clean(context.WithoutCancel(ctx), runner.CleanOptions{All: *all, Kept: *kept, Providers: provs})
 	for _, r := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", r)
 	}

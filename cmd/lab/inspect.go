@@ -69,8 +69,15 @@ Flags:
 		if !slices.Contains(k.Nodes, *node) {
 			return usagef("kept cell %s has no node %q (nodes: %s)", k.Cell, *node, strings.Join(k.Nodes, ", "))
 		}
-		keptProvider = k.Provider
-		*node = k.Prefix + "-h-" + *node
+		if k.Provider != "netns" {
+			// Nodes of other providers are entered through the provider.
+			if o, err = keptNodeOptions(ctx, k, *node, *snapDir); err != nil {
+				return err
+			}
+			*node = ""
+		} else {
+			*node = k.Prefix + "-h-" + *node
+		}
 	}
 	if *node != "" {
 		prov, perr := providerByName(keptProvider)
@@ -134,24 +141,7 @@ func nodeOptions(ctx context.Context, prov provider.Provider, arg, snapDir strin
 	}
 	o := inspect.Options{Target: "node namespace " + name, SnapDir: snapDir}
 	env, envPath := nodeEnv(name)
-	if env == nil {
-		o.KernelProfile = "node environment not found (" + envPath + "); inspected with lab's own environment"
-	} else {
-		vals := map[string]string{}
-		for _, kv := range env {
-			k, v, _ := strings.Cut(kv, "=")
-			vals[k] = v
-		}
-		o.KernelProfile = fmt.Sprintf("profile %s", vals[sim.EnvProfile])
-		if r := vals[sim.EnvKernelRelease]; r != "" {
-			o.KernelProfile += ", kernel profile " + r
-		}
-		if h := vals[kernel.EnvVar]; h != "" {
-			o.KernelProfile += ", hiding " + h
-		} else {
-			o.KernelProfile += ", hiding nothing"
-		}
-	}
+	o.KernelProfile = kernelProfileOf(env, envPath)
 	o.Env = env
 	run, cell, nd, ok := inspect.NodeNamespace(name)
 	if !ok {
@@ -163,6 +153,47 @@ func nodeOptions(ctx context.Context, prov provider.Provider, arg, snapDir strin
 	}
 	o.Runner = r
 	return o, nil
+}
+
+// keptNodeOptions inspects node of a kept cell of a provider other than
+// netns, entered with the provider's Shell.
+func keptNodeOptions(ctx context.Context, k *runner.Kept, node, snapDir string) (inspect.Options, error) {
+	prov, err := providerByName(k.Provider)
+	if err != nil {
+		return inspect.Options{}, err
+	}
+	env, envPath := nodeEnv(k.Prefix + "-h-" + node)
+	r, err := runner.Enter(ctx, prov, k.Prefix, node, env)
+	if err != nil {
+		return inspect.Options{}, fmt.Errorf("enter node %s of %s: %w", node, k.Cell, err)
+	}
+	return inspect.Options{Target: k.Provider + " node " + node + " of " + k.Cell, SnapDir: snapDir,
+		Env: env, Runner: r, KernelProfile: kernelProfileOf(env, envPath)}, nil
+}
+
+// kernelProfileOf describes the profile and kernel profile a node's
+// environment (read from envPath) runs with.
+func kernelProfileOf(env []string, envPath string) string {
+	var kp string
+	if env == nil {
+		kp = "node environment not found (" + envPath + "); inspected with lab's own environment"
+	} else {
+		vals := map[string]string{}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			vals[k] = v
+		}
+		kp = fmt.Sprintf("profile %s", vals[sim.EnvProfile])
+		if r := vals[sim.EnvKernelRelease]; r != "" {
+			kp += ", kernel profile " + r
+		}
+		if h := vals[kernel.EnvVar]; h != "" {
+			kp += ", hiding " + h
+		} else {
+			kp += ", hiding nothing"
+		}
+	}
+	return kp
 }
 
 // nodeEnv returns the environment lab runs commands with on the node whose

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"lab/harness/dockerprov"
 	"lab/harness/feature"
 	"lab/harness/locate"
 	"lab/harness/netnsprov"
@@ -31,9 +32,10 @@ func defaultDirs() (dirs, error) {
 	}, nil
 }
 
-// providers maps provider names to constructors. Only netns exists so far.
+// providers maps provider names to constructors.
 var providers = map[string]func() provider.Provider{
-	"netns": netnsprov.New,
+	"netns":  netnsprov.New,
+	"docker": dockerprov.New,
 }
 
 func providerByName(name string) (provider.Provider, error) {

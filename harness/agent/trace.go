@@ -76,10 +76,19 @@ func traceTCP(ctx context.Context, srcNS string, src netip.Addr, dst netip.AddrP
 		}
 		// The monitor prints a trace line by line: wait until the SYN's
 		// trace has ended (a verdict that ends the packet's path) or the
-		// monitor has been quiet for a while.
+		// monitor has been quiet for a while: 150 ms while nothing came
+		// (then the SYN is sent again), 1 s once a trace has begun (on a
+		// loaded machine its lines may come in bursts).
 		quiet := time.Now()
 		last := -1
-		for time.Since(quiet) < 150*time.Millisecond && ctx.Err() == nil {
+		for ctx.Err() == nil {
+			limit := 150 * time.Millisecond
+			if len(tr.Lines) > 0 {
+				limit = time.Second
+			}
+			if time.Since(quiet) >= limit {
+				break
+			}
 			data, _ := os.ReadFile(logPath)
 			tr.Lines = firstTrace(string(data))
 			if complete(tr.Lines) {

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -147,36 +146,18 @@ func (e *env) Node(name string) (node.Node, bool) {
 	return n, true
 }
 
-// handle opens a netlink handle bound to the namespace at path.
-func handle(path string) (*netlink.Handle, error) {
-	ns, err := vns.GetFromPath(path)
-	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", path, err)
-	}
-	defer ns.Close()
-	return netlink.NewHandleAt(ns)
-}
-
 func (e *env) bridge(fab *netlink.Handle, network string) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if idx, ok := e.bridges[network]; ok {
 		return idx, nil
 	}
-	name := fmt.Sprintf("br%d", len(e.bridges))
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
-	if err := fab.LinkAdd(br); err != nil {
-		return 0, fmt.Errorf("create bridge for network %s: %w", network, err)
-	}
-	l, err := fab.LinkByName(name)
+	idx, err := netns.Bridge(fab, fmt.Sprintf("br%d", len(e.bridges)))
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("network %s: %w", network, err)
 	}
-	if err := fab.LinkSetUp(l); err != nil {
-		return 0, err
-	}
-	e.bridges[network] = l.Attrs().Index
-	return l.Attrs().Index, nil
+	e.bridges[network] = idx
+	return idx, nil
 }
 
 func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string, addr netip.Prefix) error {
@@ -184,7 +165,7 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 	if !ok {
 		return fmt.Errorf("connect %s: not a node of the netns provider", nd.Name())
 	}
-	fab, err := handle(e.fabric)
+	fab, err := netns.Handle(e.fabric)
 	if err != nil {
 		return err
 	}
@@ -202,32 +183,8 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 	e.links++
 	outer := fmt.Sprintf("v%d", e.links)
 	e.mu.Unlock()
-	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: outer, MasterIndex: brIdx},
-		PeerName:      ifname,
-		PeerNamespace: netlink.NsFd(int(hns)),
-	}
-	if err := fab.LinkAdd(veth); err != nil {
-		return fmt.Errorf("connect %s to %s: create veth %s/%s: %w", h.name, network, outer, ifname, err)
-	}
-	if err := fab.LinkSetUp(veth); err != nil {
+	if err := netns.Wire(fab, brIdx, outer, hns, ifname, addr); err != nil {
 		return fmt.Errorf("connect %s to %s: %w", h.name, network, err)
-	}
-	hh, err := handle(h.netns)
-	if err != nil {
-		return err
-	}
-	defer hh.Close()
-	l, err := hh.LinkByName(ifname)
-	if err != nil {
-		return fmt.Errorf("connect %s: find %s: %w", h.name, ifname, err)
-	}
-	ipn := &net.IPNet{IP: addr.Addr().AsSlice(), Mask: net.CIDRMask(addr.Bits(), addr.Addr().BitLen())}
-	if err := hh.AddrAdd(l, &netlink.Addr{IPNet: ipn}); err != nil {
-		return fmt.Errorf("connect %s: address %s on %s: %w", h.name, addr, ifname, err)
-	}
-	if err := hh.LinkSetUp(l); err != nil {
-		return fmt.Errorf("connect %s: up %s: %w", h.name, ifname, err)
 	}
 	return nil
 }

@@ -29,6 +29,13 @@ type Node interface {
 	CopyIn(ctx context.Context, src, dst string, mode os.FileMode) error
 }
 
+// Describer is implemented by nodes that can say what they booted from (a
+// node image and its fingerprint); the driver records it with the facts
+// read inside the node.
+type Describer interface {
+	Describe() map[string]string
+}
+
 // Stream is a command started by Node.Start.
 type Stream interface {
 	// Stdin is the command's standard input; closing it signals EOF.

@@ -52,6 +52,14 @@ type Userspacer interface {
 	Userspace() string
 }
 
+// ImageProvider is implemented by providers whose nodes boot a node image
+// (a recipe in images/recipes, `lab images`): the runner starts a cell's
+// environment with the profile's image ("" for the provider's default)
+// instead of NewEnv.
+type ImageProvider interface {
+	NewImageEnv(ctx context.Context, prefix, image string) (Env, error)
+}
+
 // UnavailableError says a provider cannot run on this machine; cells on it
 // are skipped with Reason.
 type UnavailableError struct {

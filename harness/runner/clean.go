@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"lab/harness/netns"
+	"lab/harness/provider"
 )
 
 // CleanOptions choose what Clean removes besides crashed runs' leftovers.
@@ -18,6 +19,10 @@ type CleanOptions struct {
 	All bool
 	// Kept also removes kept cells (of dead runs; of live ones too with All).
 	Kept bool
+	// Providers besides netns whose dead runs' resources are removed
+	// too, through Provider.Leftovers and Remove (netns runs are cleaned
+	// by their namespaces).
+	Providers []provider.Provider
 }
 
 // keptCell is a kept cell's directory and what it holds.
@@ -115,6 +120,11 @@ func (h host) clean(ctx context.Context, o CleanOptions) ([]string, error) {
 	}
 	_ = os.Remove(h.keptDir()) // only when empty
 	_ = os.Remove(h.root)
+	for _, p := range o.Providers {
+		r, err := cleanProvider(ctx, p, live, protect)
+		removed = append(removed, r...)
+		errs = append(errs, err)
+	}
 	unlock()
 	locked = false
 	names, err := h.list(NamespacePrefix)

@@ -5,15 +5,19 @@ import (
 	"crypto/rand"
 	"debug/buildinfo"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"lab/harness/execx"
 	"lab/harness/kernel"
+	"lab/harness/provider"
 )
 
 // StateRoot holds one directory per live run: its owner pid and per-cell
@@ -129,6 +133,52 @@ func Describe(ctx context.Context, pluginDir string) map[string]string {
 		env["cni_plugins"] = bi.Main.Path + " " + bi.Main.Version
 	}
 	return env
+}
+
+// cellOf finds the cell prefixes (lab-XXXXXX-N) named in a provider's
+// leftovers.
+var cellOf = regexp.MustCompile(`\blab-([0-9a-f]{6})-(\d+)\b`)
+
+// cleanProvider removes, through the provider, what dead runs left there:
+// every cell prefix of a run that is not live, except kept cells'.
+func cleanProvider(ctx context.Context, p provider.Provider, live, protect map[string]bool) ([]string, error) {
+	if p.Check(ctx) != nil {
+		return nil, nil // not running here: nothing of it to clean
+	}
+	left, err := p.Leftovers(ctx, NamespacePrefix)
+	if err != nil {
+		return nil, err
+	}
+	dead := map[string][]string{} // cell prefix -> items
+	for _, l := range left {
+		for _, m := range cellOf.FindAllStringSubmatch(l, -1) {
+			cell := NamespacePrefix + m[1] + "-" + m[2]
+			if !live[m[1]] && !protect[cell] {
+				dead[cell] = append(dead[cell], l)
+			}
+		}
+	}
+	var removed []string
+	var errs []error
+	for _, cell := range sortedKeys(dead) {
+		if err := p.Remove(ctx, cell+"-"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, it := range dead[cell] {
+			removed = append(removed, p.Name()+" "+it)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // isShortID reports whether s looks like a run's short ID (6 hex digits).

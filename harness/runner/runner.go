@@ -125,7 +125,12 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 
 	prefix := fmt.Sprintf("%s-%d", o.Run.Prefix, idx)
 	stateDir := filepath.Join(o.Run.Dir, fmt.Sprint(idx))
-	env, err := prov.NewEnv(ctx, prefix)
+	var env provider.Env
+	if ip, ok := prov.(provider.ImageProvider); ok {
+		env, err = ip.NewImageEnv(ctx, prefix, prof.Image)
+	} else {
+		env, err = prov.NewEnv(ctx, prefix)
+	}
 	var cluster *sim.Cluster
 	// Teardown is registered before the error check and runs on a fresh
 	// context: a cancelled or timed-out cell still removes what it made.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"lab/harness/agent"
+	"lab/harness/node"
 	"lab/harness/probe"
 )
 
@@ -103,6 +104,11 @@ func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
 				f = agent.Facts{"error": err.Error()}
 			}
 			f["role"] = string(h.Role)
+			if d, ok := h.Node.(node.Describer); ok {
+				for k, v := range d.Describe() {
+					f[k] = v
+				}
+			}
 			if h.Role == RoleNode {
 				f["pod_network"] = h.podNetwork()
 			}

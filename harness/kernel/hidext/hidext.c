@@ -109,6 +109,16 @@ static int is_hidden(int family, int kind, const char *name, size_t max)
 	return 0;
 }
 
+/*
+ * Bind dlsym at its oldest version: glibc 2.34 moved it into libc as
+ * dlsym@GLIBC_2.34, which older glibcs (bullseye's 2.31, whose node image
+ * the docker provider boots) do not have; GLIBC_2.2.5 exists in both (in
+ * libdl before 2.34, which the library therefore links too).
+ */
+#if defined(__x86_64__)
+__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
+#endif
+
 #define REAL(fn) \
 	static __typeof__(fn) *real_##fn; \
 	if (real_##fn == NULL) \
