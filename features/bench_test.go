@@ -59,7 +59,7 @@ func BenchmarkMatrix(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				opts := &runner.Options{ProfilesDir: "../images", PluginDir: plugins, HidextLib: hidext, Run: run}
+				opts := &runner.Options{ProfilesDir: "../images", PluginDir: plugins, KubeProxyDir: testenv.KubeProxy(b, testenv.KubeProxyVersions...), HidextLib: hidext, Run: run}
 				jobs := runner.Expand(cells, []provider.Provider{netnsprov.New()}, 1, uint64(n+1))
 				for _, res := range opts.RunJobs(context.Background(), jobs, j, nil) {
 					if results.Bad(res.Verdict) {

@@ -143,7 +143,6 @@ func (w *World) kubeProxyRuns(ctx context.Context, node string) error {
 	}
 	svcs := w.ipv4Services()
 	cfg := kubeproxy.Config{ClusterCIDR: cidr}
-	w.Evidence("kube-proxy on "+node+": payload", kubeproxy.Restore(cfg, svcs))
 	if err := w.D.RunKubeProxy(ctx, node, cfg, svcs); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"lab/harness/cni"
 	"lab/harness/feature"
 	"lab/harness/kernel"
+	"lab/harness/kubeproxy"
 	"lab/harness/profile"
 	"lab/harness/provider"
 	"lab/harness/results"
@@ -199,6 +200,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 		return usagef("%v", err)
 	}
 	hidext, _ := kernel.LibPath() // only profiles that hide extensions need it
+	kubeProxyDir, _ := kubeproxy.Dir() // only cells that run kube-proxy need it; they error with the fix
 	if f.resume != "" {
 		// The killed run's namespaces and state go first (its owner is dead).
 		if _, err := runner.Clean(context.WithoutCancel(ctx), false); err != nil {
@@ -222,7 +224,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 		log = stdout
 	}
 	opts := &runner.Options{
-		ProfilesDir: d.images, PluginDir: pluginDir, HidextLib: hidext, Run: run, Store: store,
+		ProfilesDir: d.images, PluginDir: pluginDir, KubeProxyDir: kubeProxyDir, HidextLib: hidext, Run: run, Store: store,
 		Timeout: f.timeout, Log: log, Environment: doc.Environment, Keep: f.keep,
 	}
 	fmt.Fprintf(stdout, "run %s: %d cell(s) to run of %d planned, -j %d, seed %d\n", run.ID, len(jobs), len(doc.Planned), f.jobs, doc.Seed)

@@ -105,6 +105,11 @@ func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
 			f["role"] = string(h.Role)
 			if h.Role == RoleNode {
 				f["pod_network"] = h.podNetwork()
+				h.pushMu.Lock()
+				if h.kubeProxyFact != "" {
+					f["kube_proxy"] = h.kubeProxyFact
+				}
+				h.pushMu.Unlock()
 			}
 			mu.Lock()
 			out[h.Name()] = f
