@@ -199,7 +199,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	hidext, _ := kernel.LibPath() // only profiles that hide extensions need it
+	hidext, _ := kernel.LibPath()      // only profiles that hide extensions need it
 	kubeProxyDir, _ := kubeproxy.Dir() // only cells that run kube-proxy need it; they error with the fix
 	if f.resume != "" {
 		// The killed run's namespaces and state go first (its owner is dead).

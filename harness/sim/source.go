@@ -99,7 +99,9 @@ func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
 		go func() {
 			defer wg.Done()
 			var f agent.Facts
-			if err := h.Call(ctx, agent.OpFacts, agent.FactsArgs{Programs: h.Role == RoleNode}, &f); err != nil {
+			if h.Agent == nil {
+				f = agent.Facts{"error": "the agent did not start"}
+			} else if err := h.Call(ctx, agent.OpFacts, agent.FactsArgs{Programs: h.Role == RoleNode}, &f); err != nil {
 				f = agent.Facts{"error": err.Error()}
 			}
 			f["role"] = string(h.Role)
