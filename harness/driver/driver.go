@@ -60,6 +60,10 @@ type KubeProxy interface {
 	// last error.
 	Restores() int64
 	Syncs() (int, error)
+	// Release is the Kubernetes release of the kube-proxy that runs; Log
+	// its klog output so far.
+	Release() string
+	Log() string
 }
 
 // InternetHost is a host beyond the provider gateway.

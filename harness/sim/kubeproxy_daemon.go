@@ -159,6 +159,9 @@ func (k *KubeProxy) Syncs() (int, error) {
 	return k.syncs, k.lastErr
 }
 
+// Release returns the Kubernetes release of the running kube-proxy.
+func (k *KubeProxy) Release() string { return k.Version }
+
 // Log returns kube-proxy's klog output so far.
 func (k *KubeProxy) Log() string { return k.log.String() }
 
