@@ -39,7 +39,8 @@ func (n *Node) RunKubeProxy(ctx context.Context, cfg kubeproxy.Config, svcs []ku
 		return nil, err
 	}
 	k = &KubeProxy{n: n, cfg: cfg, Version: version, log: &syncBuffer{}, changed: make(chan struct{}), objects: data}
-	st, err := n.Start(ctx, execx.Cmd{Argv: n.kubeProxyArgs(cfg, file, kubeProxyDir), Env: n.Env}, k.log)
+	args := append(n.kubeProxyArgs(cfg, file, kubeProxyDir), "--control-stdin")
+	st, err := n.Start(ctx, execx.Cmd{Argv: args, Env: n.Env}, k.log)
 	if err != nil {
 		return nil, fmt.Errorf("start kube-proxy on %s: %w", n.Name(), err)
 	}
@@ -208,7 +209,8 @@ func (k *KubeProxy) CanaryPresent(ctx context.Context) bool {
 	return err == nil
 }
 
-// Stop ends kube-proxy.
+// Stop ends kube-proxy: the end of its stdin makes it exit (its process
+// group is killed if it does not).
 func (k *KubeProxy) Stop() {
 	_ = k.stream.Kill()
 }

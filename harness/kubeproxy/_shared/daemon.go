@@ -8,10 +8,11 @@
 // the iptables/ip6tables binaries first in PATH, and klog on stderr.
 //
 // The lab's own additions: one JSON line on stdout per sync attempt
-// ({"family","sync","ok","error"}), and two lines read on stdin, "pause"
-// (a flush the canary monitor detects is acted on only after "resume": the
-// window between a flush and the re-sync, up to the sync period in a real
-// cluster, stays open as long as a step observes it) and "resume". With
+// ({"family","sync","ok","error"}), and with --control-stdin two lines read
+// on stdin, "pause" (a flush the canary monitor detects is acted on only
+// after "resume": the window between a flush and the re-sync, up to the
+// sync period in a real cluster, stays open as long as a step observes it)
+// and "resume"; the end of stdin ends the process. With
 // --once it runs one sync (what the daemon does on start) and exits 1 with
 // iptables' own error text when it failed.
 //
@@ -50,6 +51,7 @@ type options struct {
 	masqAll       bool
 	once          bool
 	dump          string
+	control       bool
 }
 
 // provider is what both the single-stack Proxier and the meta proxier offer.
@@ -94,6 +96,7 @@ func parseFlags() options {
 	fs.BoolVar(&o.masqAll, "masquerade-all", false, "kube-proxy's --masquerade-all")
 	fs.BoolVar(&o.once, "once", false, "run one sync and exit (1 and iptables' error when it failed)")
 	fs.StringVar(&o.dump, "dump-restore", "", "directory where every iptables-restore input is written (restore-IPv4, restore-IPv6)")
+	fs.BoolVar(&o.control, "control-stdin", false, "read pause/resume lines on stdin; exit at its end")
 	showVersion := fs.Bool("version", false, "print the Kubernetes version and exit")
 	_ = fs.Set("logtostderr", "true")
 	_ = fs.Parse(os.Args[1:])
@@ -167,7 +170,14 @@ func run(o options) error {
 		return nil
 	}
 	go p.SyncLoop()
-	go st.control(os.Stdin)
+	if o.control {
+		go func() {
+			st.control(os.Stdin)
+			klog.InfoS("Exiting: end of standard input")
+			klog.Flush()
+			os.Exit(0)
+		}()
+	}
 	return f.watch(o.services)
 }
 
