@@ -74,6 +74,21 @@ func TestRealKubeProxy(t *testing.T) {
 		t.Errorf("kube-proxy's log does not name v1.32.2:\n%s", k.Log())
 	}
 
+	// A changed file: kube-proxy re-reads it and syncs the new Service
+	// (a partial sync: no flush, no new canary).
+	two := svc
+	two.Name, two.ClusterIP = "two", netip.MustParseAddr("10.152.183.21")
+	n1, _ := k.Syncs()
+	if _, err := n.RunKubeProxy(ctx, kubeproxy.Config{ClusterCIDR: testPool}, []kubeproxy.Service{svc, two}); err != nil {
+		t.Fatalf("update: %v\n%s", err, k.Log())
+	}
+	if n2, _ := k.Syncs(); n2 <= n1 || !strings.Contains(natRules(t, n), `"default/two:http cluster IP"`) {
+		t.Errorf("after the update: syncs %d -> %d, nat:\n%s", n1, n2, natRules(t, n))
+	}
+	if r := src.HTTP(ctx, "http://10.152.183.21:80/", 5*time.Second); r.Outcome != "200" {
+		t.Errorf("GET the new ClusterIP = %s (%s), want 200", r.Outcome, r.Detail)
+	}
+
 	// A flush as firewalld's does it: every rule and chain of the tables.
 	before, _ := k.Syncs()
 	for _, table := range []string{"nat", "filter", "mangle"} {
