@@ -76,10 +76,12 @@ func traceTCP(ctx context.Context, srcNS string, src netip.Addr, dst netip.AddrP
 		}
 		// The monitor prints a trace line by line: wait until the SYN's
 		// trace has ended (a verdict that ends the packet's path) or the
-		// monitor has been quiet for a while.
+		// monitor has been quiet for a while (a second: on a loaded
+		// machine it pauses mid-trace, and kube-proxy's chains make
+		// traces long).
 		quiet := time.Now()
 		last := -1
-		for time.Since(quiet) < 150*time.Millisecond && ctx.Err() == nil {
+		for time.Since(quiet) < time.Second && ctx.Err() == nil {
 			data, _ := os.ReadFile(logPath)
 			tr.Lines = firstTrace(string(data))
 			if complete(tr.Lines) {
