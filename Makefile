@@ -5,6 +5,16 @@
 GO        ?= go
 BIN       := bin
 CNI_BIN   := $(BIN)/cni
+# the CNI plugins versions profiles pin (cni.plugins_version): one module each
+# in harness/cni/plugins-VERSION, built into bin/cni/VERSION/
+CNI_VERSIONS := v1.2.0 v1.6.0
+CNI_PLUGINS  := $(foreach v,$(CNI_VERSIONS),$(CNI_BIN)/$(v)/portmap)
+# Kubernetes' own kube-proxy, one module per version in
+# harness/kubeproxy/k8s-vMINOR (its go.mod pins the patch release), built
+# into bin/kube-proxy/vX.Y.Z/kube-proxy; profiles pin kubernetes.version
+KP_BIN    := $(BIN)/kube-proxy
+KP_SHARED := $(wildcard harness/kubeproxy/_shared/*.go)
+KUBE_PROXIES := $(KP_BIN)/v1.29.15/kube-proxy $(KP_BIN)/v1.32.2/kube-proxy
 HIDEXT    := $(BIN)/libhidext.so
 APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps tini gcc libc6-dev chromium debootstrap debian-archive-keyring zstd
 # the programs those packages provide, to skip apt when all are present
@@ -19,7 +29,7 @@ TEST_FUZZTIME ?= 10s
 # the fuzz targets: package and target name
 FUZZ      := ./harness/feature:FuzzParse ./harness/profile:FuzzLoad ./harness/iptables:FuzzParseSave ./harness/results:FuzzDecodeCell ./harness/agent:FuzzServe
 
-.PHONY: all lab build deps test bench docs nightly images clean mutants fuzz ci flips
+.PHONY: all lab build deps test bench docs nightly images clean mutants fuzz ci flips kube-proxy
 
 all: build
 
@@ -35,17 +45,24 @@ deps:
 	fi
 
 ## build: the lab binary (static: it is also the agent pushed into nodes of any userspace), the pinned CNI plugins, the kernel-profile library
-build: $(BIN)/lab $(CNI_BIN)/portmap $(HIDEXT)
+build: $(BIN)/lab $(CNI_PLUGINS) $(KUBE_PROXIES) $(HIDEXT)
 
 $(BIN)/lab: FORCE
 	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/lab
 
-$(CNI_BIN)/portmap: go.mod go.sum
-	$(GO) build -o $(CNI_BIN)/ \
-	  github.com/containernetworking/plugins/plugins/main/bridge \
-	  github.com/containernetworking/plugins/plugins/main/loopback \
-	  github.com/containernetworking/plugins/plugins/ipam/host-local \
-	  github.com/containernetworking/plugins/plugins/meta/portmap
+# static: they run inside nodes of any userspace
+$(CNI_BIN)/%/portmap: harness/cni/plugins-%/go.mod harness/cni/plugins-%/go.sum
+	cd harness/cni/plugins-$* && CGO_ENABLED=0 $(GO) build -trimpath -o $(CURDIR)/$(CNI_BIN)/$*/ tool
+
+# rebuilt only when the version's module or the shared source changes
+# (a cold build takes minutes: see harness/kubeproxy/README.md)
+$(KP_BIN)/v1.29.15/kube-proxy: $(wildcard harness/kubeproxy/k8s-v1.29/*) $(KP_SHARED)
+	cd harness/kubeproxy/k8s-v1.29 && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(CURDIR)/$@ .
+$(KP_BIN)/v1.32.2/kube-proxy: $(wildcard harness/kubeproxy/k8s-v1.32/*) $(KP_SHARED)
+	cd harness/kubeproxy/k8s-v1.32 && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(CURDIR)/$@ .
+
+## kube-proxy: only the kube-proxy binaries
+kube-proxy: $(KUBE_PROXIES)
 
 $(HIDEXT): harness/kernel/hidext/hidext.c
 	@mkdir -p $(BIN)

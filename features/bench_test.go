@@ -13,6 +13,7 @@ import (
 
 	"lab/harness/feature"
 	"lab/harness/netnsprov"
+	"lab/harness/profile"
 	"lab/harness/provider"
 	"lab/harness/results"
 	"lab/harness/runner"
@@ -81,7 +82,7 @@ func BenchmarkMatrix(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				opts := &runner.Options{ProfilesDir: "../images", PluginDir: plugins, HidextLib: hidext, Run: run}
+				opts := &runner.Options{ProfilesDir: "../images", PluginDir: plugins, KubeProxyDir: testenv.KubeProxy(b, testenv.KubeProxyVersions...), HidextLib: hidext, Run: run}
 				jobs := runner.Expand(cells, []provider.Provider{netnsprov.New()}, 1, uint64(n+1))
 				t0 := time.Now()
 				for _, res := range opts.RunJobs(context.Background(), jobs, j, nil) {
@@ -145,6 +146,12 @@ func BenchmarkBaseline(b *testing.B) {
 		}
 	}
 	opts := cellOptions(b, "../images")
+	prof, err := profile.Load("../images", cell.Profile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The script calls the plugins at the version the lab's cell pushes.
+	plugins = filepath.Join(plugins, prof.CNI.PluginsVersion)
 	script := "../harness/bench/baseline/dnat-stop-start.sh"
 	var lab, shell []time.Duration
 	for n := 0; n < b.N; n++ {

@@ -53,6 +53,9 @@ func TestCellEnvironment(t *testing.T) {
 	if v, ok := n["cni_plugins"]; ok {
 		t.Errorf("cni_plugins = %q on a Calico-style node, which runs no CNI plugin", v)
 	}
+	if !strings.HasPrefix(n["kube_proxy"], "v1.32.2 (Kubernetes' iptables Proxier") {
+		t.Errorf("kube_proxy = %q, want the v1.32.2 binary the profile pins", n["kube_proxy"])
+	}
 	if !strings.HasPrefix(n["pod_network"], "calico") {
 		t.Errorf("pod_network = %q, want the Calico-style routed network the cell built", n["pod_network"])
 	}

@@ -19,7 +19,7 @@ func cellOptions(t testing.TB, images string) *runner.Options {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { run.Close() })
-	return &runner.Options{Provider: netnsprov.New(), ProfilesDir: images, PluginDir: plugins, HidextLib: hidext, Run: run}
+	return &runner.Options{Provider: netnsprov.New(), ProfilesDir: images, PluginDir: plugins, KubeProxyDir: testenv.KubeProxy(t, testenv.KubeProxyVersions...), HidextLib: hidext, Run: run}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -4,8 +4,13 @@ Feature: MicroK8s on WSL2: missing netfilter modules and mixed iptables variants
   see images/wsl2-5.15-stock.yaml). kube-proxy writes `-m recent` rules for
   a Service with sessionAffinity: ClientIP, so its iptables-restore fails
   with "Warning: Extension recent revision 0 not supported, missing kernel
-  module?" and no Service rules are programmed: the Service does not answer.
-  A custom kernel with the modules fixes it.
+  module?" and no Service rules are programmed. kube-proxy writes every
+  Service of the family in one `iptables-restore --noflush` of its nat and
+  filter tables (kubernetes/kubernetes pkg/proxy/iptables/proxier.go,
+  syncProxyRules -> RestoreAll; the lab runs that Proxier, v1.29.15), and
+  iptables-restore commits nothing when a line fails: on a fresh node no
+  Service of the family answers, not only the one with affinity. A custom
+  kernel with the modules fixes it.
   Also reported: the host's iptables (nft 1.8.7) and MicroK8s' bundled
   iptables-legacy (1.8.6) hide each other's rules, and a FORWARD policy of
   DROP in one variant (Docker sets iptables-nft's) drops pod traffic the
@@ -20,12 +25,15 @@ Feature: MicroK8s on WSL2: missing netfilter modules and mixed iptables variants
     And a pod "web" on "node1" serving HTTP on port 8080
     And a pod "client" on "node1"
     And a ClusterIP Service "web" with IPs "10.152.183.20" on port 80 for pod "web" with sessionAffinity ClientIP
+    And a ClusterIP Service "plain" with IPs "10.152.183.21" on port 80 for pod "web"
     When Felix programs its ipv4 rules on "node1" as "felix_restore"
     And kube-proxy syncs the ipv4 Services on "node1" as "kube_proxy_restore"
     And "client" requests HTTP from Service "web" over ipv4 as "service_http"
+    And "client" requests HTTP from Service "plain" over ipv4 as "plain_service_http"
     Then observation "felix_restore" should be "ok"
     And observation "kube_proxy_restore" should be <restore>
     And observation "service_http" should be "<http>"
+    And observation "plain_service_http" should be "<http>"
     And the reported failure is present when observation "service_http" is not "200"
     And the reported failure should be <failure>
 

@@ -74,9 +74,10 @@ func (w *World) kubeProxyResyncs(ctx context.Context, node string) error {
 		return fmt.Errorf("kube-proxy on %s: %w", node, err)
 	}
 	n2, serr := k.Syncs()
-	ev := fmt.Sprintf("kube-proxy on %s: canary present %s after its monitor resumed; %d re-sync(s) started meanwhile, %d syncs in all, last error: %v\n",
-		node, waited.Round(time.Millisecond), k.Restores()-before, n2, serr)
+	ev := fmt.Sprintf("kube-proxy %s on %s: canary present %s after its monitor resumed (it polls every sync period, 30 s); %d sync(s) meanwhile, %d in all, last error: %v\n",
+		k.Release(), node, waited.Round(time.Millisecond), k.Restores()-before, n2, serr)
 	w.Evidence("kube-proxy re-sync on "+node, ev)
+	w.Evidence("kube-proxy "+k.Release()+" on "+node+": log (klog) after the re-sync", k.Log())
 	return w.natEvidence(ctx, node, "kube-proxy on "+node+": nat table after the re-sync")
 }
 

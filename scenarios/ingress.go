@@ -143,8 +143,11 @@ func (w *World) kubeProxyRuns(ctx context.Context, node string) error {
 	}
 	svcs := w.ipv4Services()
 	cfg := kubeproxy.Config{ClusterCIDR: cidr}
-	w.Evidence("kube-proxy on "+node+": payload", kubeproxy.Restore(cfg, svcs))
-	if err := w.D.RunKubeProxy(ctx, node, cfg, svcs); err != nil {
+	err = w.D.RunKubeProxy(ctx, node, cfg, svcs)
+	if k, ok := w.D.KubeProxy(node); ok {
+		w.Evidence("kube-proxy "+k.Release()+" on "+node+": log (klog) after its first sync", k.Log())
+	}
+	if err != nil {
 		return err
 	}
 	return w.natEvidence(ctx, node, "kube-proxy on "+node+": nat table after the sync")

@@ -128,20 +128,22 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 		svcs = append(svcs, ks)
 	}
 	cfg := kubeproxy.Config{ClusterCIDR: cidr}
-	p := &kubeproxy.Proxy{Runner: n, IPv6: f == 6, Config: cfg}
-	serr := p.SetServices(ctx, svcs)
-	if ctx.Err() != nil {
-		return ctx.Err()
+	out, err := w.D.KubeProxyOnce(ctx, node, cfg, svcs)
+	if err != nil {
+		return err
 	}
 	save := iptables.Binary(map[int]string{4: "iptables-save", 6: "ip6tables-save"}[f], w.D.Profile().Iptables.Mode)
 	dump, derr := execx.Output(ctx, n, save, "-t", "nat")
 	if derr != nil {
 		dump = derr.Error()
 	}
-	w.Evidence(obs+": kube-proxy "+fam+" payload", kubeproxy.Restore(cfg, svcs))
+	w.Evidence(obs+": kube-proxy "+out.Version+" "+fam+" log (klog)", out.Log)
+	if out.Restore != "" {
+		w.Evidence(obs+": kube-proxy "+out.Version+" "+fam+" iptables-restore input", out.Restore)
+	}
 	w.RuleDump(obs+": "+save+" -t nat on "+node+" after the sync", dump)
-	if serr != nil {
-		w.Observe(obs, strings.TrimSpace(serr.Error()))
+	if out.Err != nil {
+		w.Observe(obs, strings.TrimSpace(out.Err.Error()))
 		return nil
 	}
 	w.Observe(obs, "ok")

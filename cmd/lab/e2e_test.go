@@ -27,7 +27,8 @@ func buildLab(t *testing.T) (bin string, env []string) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return bin, append(os.Environ(), "LAB_CNI_PATH="+plugins, "LAB_HIDEXT_LIB="+hidext, "CI=true")
+	kp := testenv.KubeProxy(t, testenv.KubeProxyVersions...)
+	return bin, append(os.Environ(), "LAB_CNI_PATH="+plugins, "LAB_KUBE_PROXY_PATH="+kp, "LAB_HIDEXT_LIB="+hidext, "CI=true")
 }
 
 // summary reduces a run to what must not depend on how it was executed:

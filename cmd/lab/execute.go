@@ -13,6 +13,7 @@ import (
 	"lab/harness/cni"
 	"lab/harness/feature"
 	"lab/harness/kernel"
+	"lab/harness/kubeproxy"
 	"lab/harness/provider"
 	"lab/harness/results"
 	"lab/harness/runner"
@@ -62,7 +63,8 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	hidext, _ := kernel.LibPath() // only profiles that hide extensions need it
+	hidext, _ := kernel.LibPath()      // only profiles that hide extensions need it
+	kubeProxyDir, _ := kubeproxy.Dir() // only cells that run kube-proxy need it; they error with the fix
 	store := &results.Store{Dir: filepath.Join(f.out, "runs", doc.ID)}
 	// One owner per run: the result directory's lock, then the state
 	// directory's owner file (both refuse a live run).
@@ -102,7 +104,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 		log = safeWriter{stdout}
 	}
 	opts := &runner.Options{
-		ProfilesDir: d.images, PluginDir: pluginDir, HidextLib: hidext, Run: run, Store: store,
+		ProfilesDir: d.images, PluginDir: pluginDir, KubeProxyDir: kubeProxyDir, HidextLib: hidext, Run: run, Store: store,
 		Timeout: f.timeout, Log: log, Environment: doc.Environment, Keep: f.keep,
 	}
 	if f.deadline > 0 {

@@ -55,7 +55,7 @@ func (a *Agent) facts(ctx context.Context, args FactsArgs) (Facts, error) {
 	if !args.Programs {
 		return f, nil
 	}
-	if v := pluginVersion(filepath.Join(PluginDir, "portmap")); v != "" {
+	if v := PluginVersion(filepath.Join(PluginDir, "portmap")); v != "" {
 		set("cni_plugins", v)
 	}
 	cmds := map[string][]string{}
@@ -121,9 +121,9 @@ func installedFirewalld() string {
 	return ""
 }
 
-// pluginVersion reads the containernetworking/plugins module version a
-// plugin binary was built from ("" when unreadable).
-func pluginVersion(path string) string {
+// PluginVersion is the containernetworking/plugins release a built plugin
+// binary was built from (its build info), "" when unknown.
+func PluginVersion(path string) string {
 	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
 		return ""

@@ -1,6 +1,7 @@
 // Package cni attaches pod sandboxes to a node's network with the real CNI
 // plugins (bridge, host-local, portmap, loopback from
-// github.com/containernetworking/plugins, pinned in go.mod), driven through
+// github.com/containernetworking/plugins at the version the profile pins,
+// one module per version in harness/cni/plugins-VERSION), driven through
 // libcni exactly as a container runtime does. Plugins execute inside the
 // node's network namespace with the node's iptables variant first in PATH.
 package cni
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 
 	"lab/harness/execx"
 	"lab/harness/locate"
@@ -31,29 +33,38 @@ var Plugins = map[string]string{
 	"portmap":    "github.com/containernetworking/plugins/plugins/meta/portmap",
 }
 
-// PluginDir locates the built plugins: $LAB_CNI_PATH, cni/ next to the lab
-// binary, or bin/cni in the repository.
+// PluginDir locates the directory of the built plugin versions
+// (VERSION/NAME under it): $LAB_CNI_PATH, cni/ next to the lab binary, or
+// bin/cni in the repository.
 func PluginDir() (string, error) {
 	dir, err := locate.Path("LAB_CNI_PATH", "bin/cni", "build")
 	if err != nil {
 		return "", fmt.Errorf("CNI plugins: %w", err)
 	}
-	for name := range Plugins {
-		if _, err := os.Stat(dir + "/" + name); err != nil {
-			return "", fmt.Errorf("CNI plugin %s missing in %s; run `make build`", name, dir)
-		}
-	}
 	return dir, nil
 }
 
-// Build compiles the pinned plugins into dir with the go tool (the versions
-// come from go.mod's tool directives).
-func Build(ctx context.Context, root, dir string) error {
-	argv := []string{"go", "build", "-C", root, "-o", dir + "/"}
-	for _, pkg := range Plugins {
-		argv = append(argv, pkg)
+// VersionDir returns dir/version after checking every plugin is built there.
+func VersionDir(dir, version string) (string, error) {
+	if version == "" {
+		return "", fmt.Errorf("CNI plugins: the profile pins no version (cni.plugins_version)")
 	}
-	_, err := execx.Host{}.Run(ctx, execx.Cmd{Argv: argv})
+	vdir := filepath.Join(dir, version)
+	for name := range Plugins {
+		if _, err := os.Stat(filepath.Join(vdir, name)); err != nil {
+			return "", fmt.Errorf("CNI plugin %s %s missing in %s; run `make build` (versions: harness/cni/plugins-*)", name, version, vdir)
+		}
+	}
+	return vdir, nil
+}
+
+// Build compiles the plugins of version into dir/version with the go tool,
+// from the version's own module (harness/cni/plugins-VERSION, whose tool
+// directives name them), statically as `make build` does.
+func Build(ctx context.Context, root, dir, version string) error {
+	mod := filepath.Join(root, "harness", "cni", "plugins-"+version)
+	argv := []string{"go", "build", "-C", mod, "-trimpath", "-o", filepath.Join(dir, version) + "/", "tool"}
+	_, err := execx.Host{}.Run(ctx, execx.Cmd{Argv: argv, Env: append(os.Environ(), "CGO_ENABLED=0")})
 	return err
 }
 

@@ -60,6 +60,10 @@ type KubeProxy interface {
 	// last error.
 	Restores() int64
 	Syncs() (int, error)
+	// Release is the Kubernetes release of the kube-proxy that runs; Log
+	// its klog output so far.
+	Release() string
+	Log() string
 }
 
 // InternetHost is a host beyond the provider gateway.
@@ -117,6 +121,9 @@ type Driver interface {
 	RunKubeProxy(ctx context.Context, node string, cfg kubeproxy.Config, svcs []kubeproxy.Service) error
 	// KubeProxy returns a node's running kube-proxy.
 	KubeProxy(node string) (KubeProxy, bool)
+	// KubeProxyOnce runs kube-proxy on a node for one sync of cfg's family
+	// (what its start does) and returns the outcome.
+	KubeProxyOnce(ctx context.Context, node string, cfg kubeproxy.Config, svcs []kubeproxy.Service) (kubeproxy.Outcome, error)
 	// Firewalld returns a node's firewalld, if its profile runs one.
 	Firewalld(node string) (*firewalld.Daemon, bool)
 	// TraceTCP traces a SYN from a pod to dst through its node's nftables.

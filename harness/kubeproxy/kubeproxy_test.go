@@ -1,141 +1,92 @@
 package kubeproxy
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"encoding/json"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"lab/harness/execx"
-	"lab/harness/iptables"
-	"lab/harness/netns"
+	"github.com/google/go-cmp/cmp"
 )
 
-func svc(affinity bool, eps ...string) Service {
-	s := Service{Namespace: "default", Name: "web", PortName: "http", ClusterIP: netip.MustParseAddr("10.152.183.20"), Port: 80, ClientIPAffinity: affinity}
-	for _, e := range eps {
-		s.Endpoints = append(s.Endpoints, Endpoint{IP: netip.MustParseAddr(e), Port: 8080})
+func TestObjects(t *testing.T) {
+	svcs := []Service{
+		{Namespace: "default", Name: "web", PortName: "http", ClusterIP: netip.MustParseAddr("fd98::10"), Port: 80,
+			Endpoints: []Endpoint{{IP: netip.MustParseAddr("fd01::1"), Port: 8080}}, ClientIPAffinity: true},
+		{Namespace: "default", Name: "ingress", PortName: "http", ClusterIP: netip.MustParseAddr("10.152.183.40"), Port: 80, NodePort: 30080},
 	}
-	return s
-}
-
-var cfg4 = Config{ClusterCIDR: netip.MustParsePrefix("10.1.0.0/16")}
-
-func TestRestoreShape(t *testing.T) {
-	s := svc(false, "10.1.84.2", "10.1.84.3")
-	d, err := iptables.Parse(Restore(cfg4, []Service{s}))
+	b, err := Objects(svcs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Jumps("nat", "KUBE-SERVICES"); got != 1 {
-		t.Errorf("KUBE-SERVICES jumps = %d, want 1", got)
-	}
-	if got := d.Jumps("nat", s.SvcChain()); got != 3 { // mark-masq + 2 endpoints
-		t.Errorf("%s jumps = %d, want 3", s.SvcChain(), got)
-	}
-	svcRules := d.Chain("nat", s.SvcChain()).Rules
-	if !strings.Contains(svcRules[1].Raw, "--probability 0.50000000000") {
-		t.Errorf("first endpoint rule lacks probability 0.5: %s", svcRules[1].Raw)
-	}
-	if d.Chain("nat", "KUBE-MARK-MASQ").Rules[0].Raw != "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000" {
-		t.Errorf("KUBE-MARK-MASQ = %q", d.Chain("nat", "KUBE-MARK-MASQ").Rules[0].Raw)
-	}
-	if strings.Contains(Restore(cfg4, []Service{s}), "recent") {
-		t.Error("no affinity but payload uses -m recent")
-	}
-	aff := Restore(cfg4, []Service{svc(true, "10.1.84.2")})
-	for _, want := range []string{"--rcheck --seconds 10800 --reap", "--rsource --set"} {
-		if !strings.Contains(aff, want) {
-			t.Errorf("ClientIP affinity payload lacks %q", want)
+	var got struct {
+		Services []struct {
+			Metadata struct{ Name, Namespace string }
+			Spec     struct {
+				Type                  string
+				ClusterIPs            []string
+				IPFamilies            []string
+				SessionAffinity       string
+				SessionAffinityConfig struct{ ClientIP struct{ TimeoutSeconds int } }
+				Ports                 []struct {
+					Name           string
+					Port, NodePort int
+					Protocol       string
+				}
+			}
+		}
+		EndpointSlices []struct {
+			Metadata    struct{ Labels map[string]string }
+			AddressType string
+			Endpoints   []struct {
+				Addresses  []string
+				Conditions struct{ Ready bool }
+			}
+			Ports []struct{ Port int }
 		}
 	}
-	if !strings.HasPrefix(s.SvcChain(), "KUBE-SVC-") || len(s.SvcChain()) != 25 {
-		t.Errorf("chain name %q not in kube-proxy's form", s.SvcChain())
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Services) != 2 || len(got.EndpointSlices) != 2 {
+		t.Fatalf("objects:\n%s", b)
+	}
+	web, in := got.Services[0].Spec, got.Services[1].Spec
+	if diff := cmp.Diff([]string{"fd98::10", "IPv6", "ClientIP"}, []string{web.ClusterIPs[0], web.IPFamilies[0], web.SessionAffinity}); diff != "" {
+		t.Error(diff)
+	}
+	if web.SessionAffinityConfig.ClientIP.TimeoutSeconds != 10800 || in.Type != "NodePort" || in.Ports[0].NodePort != 30080 || in.Ports[0].Protocol != "TCP" {
+		t.Errorf("specs: %+v %+v", web, in)
+	}
+	es := got.EndpointSlices[0]
+	if es.Metadata.Labels["kubernetes.io/service-name"] != "web" || es.AddressType != "IPv6" || es.Endpoints[0].Addresses[0] != "fd01::1" || !es.Endpoints[0].Conditions.Ready || es.Ports[0].Port != 8080 {
+		t.Errorf("slice: %+v", es)
+	}
+	if len(got.EndpointSlices[1].Endpoints) != 0 {
+		t.Errorf("a Service without endpoints got some: %+v", got.EndpointSlices[1])
 	}
 }
 
-func TestNoEndpointsRejects(t *testing.T) {
-	out := Restore(cfg4, []Service{svc(false)})
-	if !strings.Contains(out, "has no endpoints\" -m tcp --dport 80 -j REJECT") {
-		t.Errorf("no REJECT for a service without endpoints:\n%s", out)
+func TestModuleDir(t *testing.T) {
+	if _, err := ModuleDir("../..", "v1.32.2"); err != nil {
+		t.Error(err)
+	}
+	if _, err := ModuleDir("../..", "v1.29.15"); err != nil {
+		t.Error(err)
+	}
+	for _, v := range []string{"v1.32.3", "v1.30.1", "1.32"} {
+		if _, err := ModuleDir("../..", v); err == nil {
+			t.Errorf("ModuleDir(%s): no error", v)
+		}
 	}
 }
 
-func tempNS(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test: needs root for network namespaces")
+func TestParseSyncLine(t *testing.T) {
+	l, err := ParseSyncLine([]byte(`{"family":"IPv6","sync":2,"ok":false,"error":"exit status 2: Warning: Extension MARK revision 0 not supported"}`))
+	if err != nil || l.OK || l.Sync != 2 || !strings.Contains(l.Error, "MARK") {
+		t.Errorf("%+v %v", l, err)
 	}
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	name := "lab-kptest-" + hex.EncodeToString(b)
-	path, err := netns.Create(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = netns.Delete(context.Background(), name) })
-	return path
-}
-
-// TestSyncAndCanaryKernel applies the payload with the real legacy binaries
-// in a throwaway namespace, flushes it like firewalld does, and checks the
-// monitor notices and re-syncs.
-func TestSyncAndCanaryKernel(t *testing.T) {
-	path := tempNS(t)
-	shim := t.TempDir()
-	if err := iptables.Shim(shim, "legacy"); err != nil {
-		t.Fatal(err)
-	}
-	r := netns.Runner{Path: path, Env: []string{"PATH=" + shim + ":" + os.Getenv("PATH")}}
-	ctx := context.Background()
-	p := &Proxy{Runner: r, Config: cfg4}
-	if err := p.SetServices(ctx, []Service{svc(true, "10.1.84.2")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Sync(ctx); err != nil { // idempotent: jumps are not duplicated
-		t.Fatal(err)
-	}
-	out, err := execx.Output(ctx, r, "iptables-legacy-save", "-t", "nat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := iptables.Parse(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := d.Jumps("nat", "PREROUTING"); got != 1 {
-		t.Errorf("PREROUTING jumps after two syncs = %d, want 1", got)
-	}
-	if !p.CanaryPresent(ctx) {
-		t.Fatal("canary missing after sync")
-	}
-	for _, tb := range []string{"nat", "filter", "mangle"} {
-		if _, err := r.Run(ctx, execx.Cmd{Argv: []string{"iptables", "-t", tb, "-F"}}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.Run(ctx, execx.Cmd{Argv: []string{"iptables", "-t", tb, "-X"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if p.CanaryPresent(ctx) {
-		t.Fatal("canary survived the flush")
-	}
-	p.Watch(20 * time.Millisecond)
-	defer p.Stop()
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := p.WaitSynced(wctx); err != nil {
-		t.Fatal(err)
-	}
-	// The canary is the last thing a sync creates; the counter follows it.
-	for n, err := p.Syncs(); n < 3 || err != nil; n, err = p.Syncs() {
-		if wctx.Err() != nil {
-			t.Fatalf("syncs = %d (%v), want a third sync by the monitor", n, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, err := ParseSyncLine([]byte("I1121 klog line")); err == nil {
+		t.Error("a klog line parsed as a sync line")
 	}
 }

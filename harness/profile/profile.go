@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"lab/harness/image"
@@ -57,7 +58,11 @@ type MicroK8s struct {
 	Version  string `yaml:"version"`
 	Revision int    `yaml:"revision"`
 	Channel  string `yaml:"channel"`
-	Stop     Stop   `yaml:"stop"`
+	// Kubernetes is the Kubernetes release the MicroK8s release bundles
+	// (vX.Y.Z): its own kube-proxy is what the sim runs on the node
+	// (bin/kube-proxy/VERSION/kube-proxy, harness/kubeproxy/k8s-vX.Y).
+	Kubernetes string `yaml:"kubernetes"`
+	Stop       Stop   `yaml:"stop"`
 }
 
 // Stop describes what `microk8s stop` does to running pods.
@@ -79,6 +84,10 @@ type CNI struct {
 	Network string `yaml:"network"`
 	// Subnet is the node's pod subnet handed to host-local.
 	Subnet string `yaml:"subnet"`
+	// PluginsVersion is the containernetworking/plugins release the
+	// MicroK8s release bundles (vX.Y.Z; built into bin/cni/VERSION/ from
+	// harness/cni/plugins-VERSION).
+	PluginsVersion string `yaml:"plugins_version"`
 }
 
 // Iptables says which iptables variant the node's components use.
@@ -148,6 +157,9 @@ type ProviderFirewall struct {
 	// packets with ACK set may have; anything else towards the node drops.
 	TCPAckPorts string `yaml:"tcp_ack_ports"`
 }
+
+// semverRE is a release tag: vMAJOR.MINOR.PATCH.
+var semverRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
 
 // NotFoundError is returned for an unknown profile name.
 type NotFoundError struct {
@@ -256,6 +268,11 @@ func (p *Profile) validate() error {
 	for _, h := range p.Kernel.Hidden() {
 		if err := h.Validate(); err != nil {
 			return fmt.Errorf("kernel.missing: %w", err)
+		}
+	}
+	for field, v := range map[string]string{"microk8s.kubernetes": p.MicroK8s.Kubernetes, "cni.plugins_version": p.CNI.PluginsVersion} {
+		if v != "" && !semverRE.MatchString(v) {
+			return fmt.Errorf("%s: %q is not a release like v1.32.2", field, v)
 		}
 	}
 	if !strings.Contains(p.CNI.Subnet, "/") {

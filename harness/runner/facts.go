@@ -24,6 +24,8 @@ func Pinned(p *profile.Profile) map[string]string {
 	set("distro", strings.TrimSpace(p.Distro.Name+" "+p.Distro.Version))
 	set("microk8s", p.MicroK8s.Version)
 	set("snap_revision", fmt.Sprint(p.MicroK8s.Revision))
+	set("kubernetes", p.MicroK8s.Kubernetes)
+	set("cni_plugins", p.CNI.PluginsVersion)
 	set("iptables_mode", p.Iptables.Mode)
 	set("kernel", p.Kernel.Release)
 	var hidden []string

@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"crypto/rand"
-	"debug/buildinfo"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"lab/harness/agent"
 	"lab/harness/execx"
 	"lab/harness/kernel"
 	"lab/harness/provider"
@@ -129,8 +129,17 @@ func Describe(ctx context.Context, pluginDir string) map[string]string {
 			env[key] = strings.TrimSpace(out)
 		}
 	}
-	if bi, err := buildinfo.ReadFile(filepath.Join(pluginDir, "portmap")); err == nil {
-		env["cni_plugins"] = bi.Main.Path + " " + bi.Main.Version
+	// the built plugin versions (bin/cni/VERSION/); each cell's node says
+	// which one it ran
+	dirs, _ := filepath.Glob(filepath.Join(pluginDir, "*", "portmap"))
+	var built []string
+	for _, d := range dirs {
+		if v := agent.PluginVersion(d); v != "" {
+			built = append(built, v)
+		}
+	}
+	if len(built) > 0 {
+		env["cni_plugins"] = "github.com/containernetworking/plugins " + strings.Join(built, ", ")
 	}
 	return env
 }

@@ -32,6 +32,8 @@ type Options struct {
 	Provider    provider.Provider
 	ProfilesDir string
 	PluginDir   string
+	// KubeProxyDir holds the built kube-proxy binaries (VERSION/kube-proxy).
+	KubeProxyDir string
 	// HidextLib is the built kernel-profile library ("" when not built;
 	// cells whose profile hides extensions then error with the fix).
 	HidextLib string
@@ -159,7 +161,7 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		res.Status, res.Error = results.Error, err.Error()
 		return res
 	}
-	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
+	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, KubeProxyDir: o.KubeProxyDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
 	var trace bytes.Buffer
 	w := scenarios.NewWorld(cluster.Driver(), res, io.MultiWriter(&trace, o.log()))
 	o.steps(ctx, fc, w, res)

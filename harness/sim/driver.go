@@ -219,6 +219,15 @@ func (d Driver) RunKubeProxy(ctx context.Context, node string, cfg kubeproxy.Con
 	return err
 }
 
+// KubeProxyOnce runs kube-proxy on a node for one sync.
+func (d Driver) KubeProxyOnce(ctx context.Context, node string, cfg kubeproxy.Config, svcs []kubeproxy.Service) (kubeproxy.Outcome, error) {
+	n, err := d.node(node)
+	if err != nil {
+		return kubeproxy.Outcome{}, err
+	}
+	return n.KubeProxyOnce(ctx, cfg, svcs)
+}
+
 // KubeProxy returns a node's kube-proxy.
 func (d Driver) KubeProxy(node string) (driver.KubeProxy, bool) {
 	n, ok := d.c.Node(node)

@@ -27,7 +27,8 @@ func newCluster(t *testing.T, prof string) *Cluster {
 		t.Fatal(err)
 	}
 	env := testenv.Env(t)
-	c := New(env, p, Options{StateDir: t.TempDir(), PluginDir: plugins, HidextLib: hidext})
+	kp := testenv.KubeProxy(t, p.MicroK8s.Kubernetes)
+	c := New(env, p, Options{StateDir: t.TempDir(), PluginDir: plugins, KubeProxyDir: kp, HidextLib: hidext})
 	t.Cleanup(c.Close) // runs before the env's cleanup (registered earlier)
 	return c
 }

@@ -1,124 +1,189 @@
 package sim
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
-	"strings"
+	"io"
+	"os"
+	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"lab/harness/agent"
 	"lab/harness/execx"
 	"lab/harness/kubeproxy"
+	"lab/harness/node"
 )
 
-// CanaryInterval is how often the sim's kube-proxy checks its canary chain.
-// Real kube-proxy checks every syncPeriod (30 s by default); the sim checks
-// faster so a cell does not wait half a minute for the re-sync after a
-// firewalld reload. Steps that observe the window before the re-sync pause
-// the monitor instead of racing it (KubeProxy.Pause).
-const CanaryInterval = 200 * time.Millisecond
+// Where kube-proxy lives inside a node.
+const (
+	kubeProxyBin = agent.Dir + "/kube-proxy"
+	kubeProxyDir = agent.Dir + "/kube-proxy.d"
+)
 
-// KubeProxy is a node's long-running kube-proxy for one IP family: it
-// programs the Services with harness/kubeproxy (the real iptables-restore of
-// the node's variant) and, like the real one, watches its canary chain and
-// re-syncs everything when something (firewalld's start or reload) flushed
-// the tables.
+// ResyncTimeout bounds the wait for kube-proxy's canary monitor to notice a
+// flush and re-sync: it polls every sync period (30 s, MicroK8s sets none),
+// plus the sync itself on a loaded machine.
+const ResyncTimeout = 3 * time.Minute
+
+// KubeProxy is a node's long-running kube-proxy: Kubernetes' own iptables
+// Proxier of the profile's Kubernetes release (harness/kubeproxy/k8s-v*),
+// running inside the node with the node's environment (the profile's
+// iptables variant first in PATH, a kernel profile's hidden extensions),
+// fed the Services from a file it re-reads when it changes. Its canary
+// monitor, sync period, retries and errors are the real ones.
 type KubeProxy struct {
-	*kubeproxy.Proxy
-	restores atomic.Int64 // iptables-restore runs: one per sync
+	n       *Node
+	cfg     kubeproxy.Config
+	Version string
+	stream  node.Stream
+	log     *syncBuffer
 
-	mu     sync.Mutex
-	paused bool
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every sync line
+	syncs   int
+	failed  int
+	lastErr error
+	objects []byte
+	exited  error
 }
 
-// countingRunner counts the syncs a Proxy starts (each begins with one
-// iptables-restore).
-type countingRunner struct {
-	execx.Runner
-	restores *atomic.Int64
+// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-// Run counts iptables-restore runs and runs c.
-func (r countingRunner) Run(ctx context.Context, c execx.Cmd) (execx.Result, error) {
-	if len(c.Argv) > 0 && strings.HasSuffix(c.Argv[0], "tables-restore") {
-		r.restores.Add(1)
-	}
-	return r.Runner.Run(ctx, c)
+// Write appends p.
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
 
-// RunKubeProxy starts kube-proxy on the node for the IPv4 Services: one
-// sync, then the canary monitor, stopped by Cluster.Close. A second call
-// replaces the Services and syncs again.
-func (n *Node) RunKubeProxy(ctx context.Context, cfg kubeproxy.Config, svcs []kubeproxy.Service) (*KubeProxy, error) {
+// String returns what was written.
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// pushKubeProxy copies the profile's kube-proxy binary into the node, once.
+func (n *Node) pushKubeProxy(ctx context.Context) (string, error) {
 	c := n.cluster
-	c.mu.Lock()
-	k, running := c.proxies[n.Name()]
-	if !running {
-		k = &KubeProxy{}
-		k.Proxy = &kubeproxy.Proxy{Runner: countingRunner{Runner: n, restores: &k.restores}, Config: cfg}
-		c.proxies[n.Name()] = k
+	version := c.prof.MicroK8s.Kubernetes
+	bin, err := kubeproxy.Binary(c.opts.KubeProxyDir, version)
+	if err != nil {
+		return "", fmt.Errorf("profile %s: %w", c.prof.Name, err)
 	}
-	c.mu.Unlock()
-	if running {
-		k.Config = cfg
-		if err := k.SetServices(ctx, svcs); err != nil {
-			return k, fmt.Errorf("kube-proxy on %s: %w", n.Name(), err)
+	n.pushMu.Lock()
+	defer n.pushMu.Unlock()
+	if n.kubeProxyPushed {
+		return version, nil
+	}
+	if err := n.CopyIn(ctx, bin, kubeProxyBin, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"mkdir", "-p", kubeProxyDir}}); err != nil {
+		return "", err
+	}
+	n.kubeProxyPushed = true
+	n.kubeProxyFact = version + " (Kubernetes' iptables Proxier, " + filepath.Join(c.opts.KubeProxyDir, version, kubeproxy.BinaryName) + ", sha256 " + fileSum(bin) + ")"
+	return version, nil
+}
+
+func fileSum(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unreadable: " + err.Error()
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// writeFile puts data at path inside the node atomically (copy, then
+// rename), so kube-proxy never reads half a file.
+func (n *Node) writeFile(ctx context.Context, data []byte, path string) error {
+	tmp, err := os.CreateTemp(n.cluster.opts.StateDir, "kube-proxy-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := n.CopyIn(ctx, tmp.Name(), path+".tmp", 0o644); err != nil {
+		return err
+	}
+	_, err = n.Run(ctx, execx.Cmd{Argv: []string{"mv", "-f", path + ".tmp", path}})
+	return err
+}
+
+// flags are kube-proxy's command line for cfg: MicroK8s's own
+// (microk8s-resources/default-args/kube-proxy passes --cluster-cidr and no
+// sync periods, so kube-proxy's defaults of 30 s and 1 s apply).
+func (n *Node) kubeProxyArgs(cfg kubeproxy.Config, services, dumpDir string) []string {
+	return []string{kubeProxyBin, "--services", services, "--ip-family", cfg.Family(),
+		"--cluster-cidr", cfg.ClusterCIDR.String(), "--hostname-override", n.Name(),
+		"--dump-restore", dumpDir, "-v=2"}
+}
+
+// KubeProxyOnce runs kube-proxy on the node for one sync of cfg's family,
+// as the daemon's start does, and returns its outcome.
+func (n *Node) KubeProxyOnce(ctx context.Context, cfg kubeproxy.Config, svcs []kubeproxy.Service) (kubeproxy.Outcome, error) {
+	var out kubeproxy.Outcome
+	version, err := n.pushKubeProxy(ctx)
+	if err != nil {
+		return out, err
+	}
+	out.Version = version
+	data, err := kubeproxy.Objects(svcs)
+	if err != nil {
+		return out, err
+	}
+	file := kubeProxyDir + "/once-" + cfg.Family() + ".json"
+	if err := n.writeFile(ctx, data, file); err != nil {
+		return out, err
+	}
+	dump := kubeProxyDir + "/once-" + cfg.Family()
+	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", `rm -rf "$1" && mkdir -p "$1"`, "sh", dump}}); err != nil {
+		return out, err
+	}
+	args := append(n.kubeProxyArgs(cfg, file, dump), "--once")
+	res, runErr := n.Run(ctx, execx.Cmd{Argv: args})
+	out.Log = string(res.Stderr)
+	var lines []kubeproxy.SyncLine
+	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
+	for sc.Scan() {
+		if l, err := kubeproxy.ParseSyncLine(sc.Bytes()); err == nil {
+			lines = append(lines, l)
 		}
-		return k, nil
 	}
-	n.cluster.OnClose(k.Stop)
-	if err := k.SetServices(ctx, svcs); err != nil {
-		return k, fmt.Errorf("kube-proxy on %s: %w", n.Name(), err)
+	if len(lines) == 0 {
+		if runErr == nil {
+			runErr = errors.New("kube-proxy reported no sync")
+		}
+		return out, fmt.Errorf("kube-proxy %s on %s: %w", version, n.Name(), runErr)
 	}
-	k.Watch(CanaryInterval)
-	return k, nil
-}
-
-// KubeProxy returns the node's kube-proxy, if RunKubeProxy started one.
-func (n *Node) KubeProxy() (*KubeProxy, bool) {
-	n.cluster.mu.Lock()
-	defer n.cluster.mu.Unlock()
-	k, ok := n.cluster.proxies[n.Name()]
-	return k, ok
-}
-
-// Restores returns how many syncs kube-proxy has started.
-func (k *KubeProxy) Restores() int64 { return k.restores.Load() }
-
-// Pause stops the canary monitor until Resume: the window between a flush
-// and kube-proxy noticing it (up to syncPeriod in a real cluster) stays
-// open for as long as a step needs to observe it.
-func (k *KubeProxy) Pause() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !k.paused {
-		k.Proxy.Stop()
-		k.paused = true
+	if !lines[0].OK {
+		out.Err = errors.New(lines[0].Error)
 	}
-}
-
-// Resume restarts the monitor if paused and waits until the canary exists
-// again (kube-proxy re-synced after a flush). It returns how long it waited.
-func (k *KubeProxy) Resume(ctx context.Context) (time.Duration, error) {
-	k.mu.Lock()
-	if k.paused {
-		k.Watch(CanaryInterval)
-		k.paused = false
+	fam := map[string]string{"ipv4": "IPv4", "ipv6": "IPv6"}[cfg.Family()]
+	if r, err := n.Run(ctx, execx.Cmd{Argv: []string{"cat", dump + "/restore-" + fam}}); err == nil {
+		out.Restore = string(r.Stdout)
 	}
-	k.mu.Unlock()
-	start := time.Now()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := k.WaitSynced(wctx); err != nil {
-		return time.Since(start), err
-	}
-	return time.Since(start), nil
-}
-
-// Stop ends the canary monitor.
-func (k *KubeProxy) Stop() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.Proxy.Stop()
+	return out, nil
 }

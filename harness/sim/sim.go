@@ -36,8 +36,12 @@ type Options struct {
 	// StateDir holds per-cell state on the host (node environment files,
 	// agent logs).
 	StateDir string
-	// PluginDir holds the built CNI plugins, pushed into MicroK8s nodes.
+	// PluginDir holds the built CNI plugins, one directory per version
+	// (VERSION/NAME); the profile's version is pushed into MicroK8s nodes.
 	PluginDir string
+	// KubeProxyDir holds the built kube-proxy binaries
+	// (VERSION/kube-proxy); the profile's Kubernetes release runs in nodes.
+	KubeProxyDir string
 	// HidextLib is the kernel-profile library; pushed only when the
 	// profile hides extensions.
 	HidextLib string
@@ -133,6 +137,9 @@ type Node struct {
 	conflist      []byte
 	pushMu        sync.Mutex
 	pluginsPushed bool
+	// kubeProxyPushed: the binary is in the node; kubeProxyFact says which.
+	kubeProxyPushed bool
+	kubeProxyFact   string
 }
 
 // BaseEnv is the environment every command on a node starts from.
@@ -207,13 +214,17 @@ func (n *Node) pushPlugins(ctx context.Context) error {
 		return nil
 	}
 	c := n.cluster
+	dir, err := cni.VersionDir(c.opts.PluginDir, c.prof.CNI.PluginsVersion)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", c.prof.Name, err)
+	}
 	names := make([]string, 0, len(cni.Plugins))
 	for p := range cni.Plugins {
 		names = append(names, p)
 	}
 	sort.Strings(names)
 	for _, p := range names {
-		if err := n.CopyIn(ctx, filepath.Join(c.opts.PluginDir, p), filepath.Join(agent.PluginDir, p), 0o755); err != nil {
+		if err := n.CopyIn(ctx, filepath.Join(dir, p), filepath.Join(agent.PluginDir, p), 0o755); err != nil {
 			return err
 		}
 	}

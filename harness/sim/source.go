@@ -100,7 +100,9 @@ func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
 		go func() {
 			defer wg.Done()
 			var f agent.Facts
-			if err := h.Call(ctx, agent.OpFacts, agent.FactsArgs{Programs: h.Role == RoleNode}, &f); err != nil {
+			if h.Agent == nil {
+				f = agent.Facts{"error": "the agent did not start"}
+			} else if err := h.Call(ctx, agent.OpFacts, agent.FactsArgs{Programs: h.Role == RoleNode}, &f); err != nil {
 				f = agent.Facts{"error": err.Error()}
 			}
 			f["role"] = string(h.Role)
@@ -111,6 +113,11 @@ func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
 			}
 			if h.Role == RoleNode {
 				f["pod_network"] = h.podNetwork()
+				h.pushMu.Lock()
+				if h.kubeProxyFact != "" {
+					f["kube_proxy"] = h.kubeProxyFact
+				}
+				h.pushMu.Unlock()
 			}
 			mu.Lock()
 			out[h.Name()] = f

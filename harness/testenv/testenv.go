@@ -17,6 +17,7 @@ import (
 
 	"lab/harness/cni"
 	"lab/harness/kernel"
+	"lab/harness/kubeproxy"
 	"lab/harness/locate"
 )
 
@@ -27,6 +28,14 @@ var (
 	buildErr  error
 )
 
+// CNIVersions are the CNI plugin versions the profiles pin (the
+// Makefile's CNI_VERSIONS).
+var CNIVersions = []string{"v1.2.0", "v1.6.0"}
+
+// KubeProxyVersions are the Kubernetes releases the profiles pin whose
+// kube-proxy runs in a feature (the Makefile's KUBE_PROXIES).
+var KubeProxyVersions = []string{"v1.29.15", "v1.32.2"}
+
 // Root skips the test unless it runs as root (kernel tests create network
 // namespaces).
 func Root(t testing.TB) {
@@ -36,7 +45,7 @@ func Root(t testing.TB) {
 	}
 }
 
-// Prereqs returns the CNI plugin directory and the kernel-profile library,
+// Prereqs returns the CNI plugin directory (one subdirectory per version) and the kernel-profile library,
 // building them into the repository's bin/ when missing.
 func Prereqs(t testing.TB) (plugins, hidext string) {
 	t.Helper()
@@ -49,9 +58,11 @@ func Prereqs(t testing.TB) (plugins, hidext string) {
 		}
 		ctx := context.Background()
 		pluginDir = filepath.Join(root, "bin", "cni")
-		if _, err := os.Stat(filepath.Join(pluginDir, "portmap")); err != nil {
-			if buildErr = cni.Build(ctx, root, pluginDir); buildErr != nil {
-				return
+		for _, v := range CNIVersions {
+			if _, err := os.Stat(filepath.Join(pluginDir, v, "portmap")); err != nil {
+				if buildErr = cni.Build(ctx, root, pluginDir, v); buildErr != nil {
+					return
+				}
 			}
 		}
 		hidextLib = filepath.Join(root, "bin", kernel.LibName)
@@ -98,4 +109,30 @@ func Node(t testing.TB, name string) node.Node {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// KubeProxy returns the directory of the built kube-proxy binaries
+// (VERSION/kube-proxy), building the versions asked for when missing, as
+// `make kube-proxy` does (minutes each when the build cache is cold).
+func KubeProxy(t testing.TB, versions ...string) string {
+	t.Helper()
+	Root(t)
+	root, err := locate.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "bin", "kube-proxy")
+	for _, v := range versions {
+		if v == "" {
+			continue
+		}
+		if _, err := kubeproxy.Binary(dir, v); err == nil {
+			continue
+		}
+		t.Logf("building kube-proxy %s into %s", v, dir)
+		if err := kubeproxy.Build(context.Background(), root, dir, v); err != nil {
+			t.Fatalf("build kube-proxy %s: %v", v, err)
+		}
+	}
+	return dir
 }

@@ -1,0 +1,280 @@
+// Command kube-proxy runs Kubernetes' own iptables Proxier
+// (k8s.io/kubernetes/pkg/proxy/iptables) of one Kubernetes version without an
+// API server: the Service and EndpointSlice objects come from a JSON file
+// ({"services": [...], "endpointSlices": [...]}, the API's own JSON), which is
+// re-read when it changes or on SIGHUP. Everything else is the real daemon's:
+// NewProxier (or the dual-stack meta proxier), its SyncLoop with the sync
+// period and min-sync-period, its canary monitor, retries and partial syncs,
+// the iptables/ip6tables binaries first in PATH, and klog on stderr.
+//
+// The lab's own additions: one JSON line on stdout per sync attempt
+// ({"family","sync","ok","error"}), and with --control-stdin two lines read
+// on stdin, "pause" (a flush the canary monitor detects is acted on only
+// after "resume": the window between a flush and the re-sync, up to the
+// sync period in a real cluster, stays open as long as a step observes it)
+// and "resume"; the end of stdin ends the process. With
+// --once it runs one sync (what the daemon does on start) and exits 1 with
+// iptables' own error text when it failed.
+//
+// This file is shared by every per-version module (harness/kubeproxy/k8s-v*
+// link to it); the version's constructor is in its own proxier.go.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"reflect"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/klog/v2"
+)
+
+// options are the command's flags, named as kube-proxy's own.
+type options struct {
+	services      string
+	families      []v1.IPFamily
+	clusterCIDRs  []string
+	hostname      string
+	nodeIPs       []string
+	syncPeriod    time.Duration
+	minSyncPeriod time.Duration
+	masqBit       int
+	masqAll       bool
+	once          bool
+	dump          string
+	control       bool
+}
+
+// provider is what both the single-stack Proxier and the meta proxier offer.
+type provider interface {
+	OnServiceAdd(*v1.Service)
+	OnServiceUpdate(oldService, service *v1.Service)
+	OnServiceDelete(*v1.Service)
+	OnServiceSynced()
+	OnEndpointSliceAdd(*discovery.EndpointSlice)
+	OnEndpointSliceUpdate(oldSlice, slice *discovery.EndpointSlice)
+	OnEndpointSliceDelete(*discovery.EndpointSlice)
+	OnEndpointSlicesSynced()
+	SyncLoop()
+}
+
+// objects is the input file.
+type objects struct {
+	Services       []*v1.Service              `json:"services"`
+	EndpointSlices []*discovery.EndpointSlice `json:"endpointSlices"`
+}
+
+func main() {
+	o := parseFlags()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags() options {
+	var o options
+	fs := flag.NewFlagSet("kube-proxy", flag.ExitOnError)
+	klog.InitFlags(fs)
+	fs.StringVar(&o.services, "services", "", "JSON file with the Service and EndpointSlice objects")
+	fam := fs.String("ip-family", "ipv4", "ipv4, ipv6 or dual (the meta proxier)")
+	cidr := fs.String("cluster-cidr", "10.1.0.0/16", "pod CIDR(s), comma separated (detect-local-mode ClusterCIDR)")
+	fs.StringVar(&o.hostname, "hostname-override", "node1", "the node's name")
+	nodeIP := fs.String("node-ip", "", "the node's IP(s), comma separated")
+	fs.DurationVar(&o.syncPeriod, "iptables-sync-period", 30*time.Second, "kube-proxy's --iptables-sync-period (default as kube-proxy's)")
+	fs.DurationVar(&o.minSyncPeriod, "iptables-min-sync-period", time.Second, "kube-proxy's --iptables-min-sync-period (default as kube-proxy's)")
+	fs.IntVar(&o.masqBit, "iptables-masquerade-bit", 14, "kube-proxy's --iptables-masquerade-bit")
+	fs.BoolVar(&o.masqAll, "masquerade-all", false, "kube-proxy's --masquerade-all")
+	fs.BoolVar(&o.once, "once", false, "run one sync and exit (1 and iptables' error when it failed)")
+	fs.StringVar(&o.dump, "dump-restore", "", "directory where every iptables-restore input is written (restore-IPv4, restore-IPv6)")
+	fs.BoolVar(&o.control, "control-stdin", false, "read pause/resume lines on stdin; exit at its end")
+	showVersion := fs.Bool("version", false, "print the Kubernetes version and exit")
+	_ = fs.Set("logtostderr", "true")
+	_ = fs.Parse(os.Args[1:])
+	if *showVersion {
+		fmt.Println("Kubernetes " + version)
+		os.Exit(0)
+	}
+	switch *fam {
+	case "ipv4":
+		o.families = []v1.IPFamily{v1.IPv4Protocol}
+	case "ipv6":
+		o.families = []v1.IPFamily{v1.IPv6Protocol}
+	case "dual":
+		o.families = []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol}
+	default:
+		klog.Fatalf("--ip-family %q: want ipv4, ipv6 or dual", *fam)
+	}
+	o.clusterCIDRs = splitList(*cidr)
+	o.nodeIPs = splitList(*nodeIP)
+	if o.services == "" {
+		klog.Fatal("--services FILE is required")
+	}
+	return o
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func readObjects(path string) (objects, error) {
+	var obj objects
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return obj, err
+	}
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return obj, fmt.Errorf("%s: %w", path, err)
+	}
+	return obj, nil
+}
+
+func run(o options) error {
+	ctx := context.Background()
+	st := newStatus(os.Stdout)
+	klog.InfoS("Kubernetes iptables Proxier without an API server", "version", version, "families", o.families,
+		"syncPeriod", o.syncPeriod, "minSyncPeriod", o.minSyncPeriod, "clusterCIDRs", o.clusterCIDRs, "once", o.once)
+	p, err := newProvider(ctx, o, st)
+	if err != nil {
+		return err
+	}
+	obj, err := readObjects(o.services)
+	if err != nil {
+		return err
+	}
+	f := feeder{p: p, svcs: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}}
+	f.apply(obj)
+	// As the informers do: every object first, then the synced signals,
+	// which run the first (full) sync synchronously.
+	p.OnServiceSynced()
+	p.OnEndpointSlicesSynced()
+	if o.once {
+		if err := st.firstErr(); err != nil {
+			return err
+		}
+		return nil
+	}
+	go p.SyncLoop()
+	if o.control {
+		go func() {
+			st.control(os.Stdin)
+			klog.InfoS("Exiting: end of standard input")
+			klog.Flush()
+			os.Exit(0)
+		}()
+	}
+	return f.watch(o.services)
+}
+
+// feeder turns the file's objects into the informer events a Proxier gets.
+type feeder struct {
+	p      provider
+	svcs   map[string]*v1.Service
+	slices map[string]*discovery.EndpointSlice
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+func (f *feeder) apply(obj objects) {
+	seen := map[string]bool{}
+	for _, s := range obj.Services {
+		k := key(s.Namespace, s.Name)
+		seen[k] = true
+		switch old, ok := f.svcs[k]; {
+		case !ok:
+			f.p.OnServiceAdd(s)
+		case !reflect.DeepEqual(old, s):
+			f.p.OnServiceUpdate(old, s)
+		}
+		f.svcs[k] = s
+	}
+	for k, s := range f.svcs {
+		if !seen[k] {
+			f.p.OnServiceDelete(s)
+			delete(f.svcs, k)
+		}
+	}
+	seen = map[string]bool{}
+	for _, s := range obj.EndpointSlices {
+		k := key(s.Namespace, s.Name)
+		seen[k] = true
+		switch old, ok := f.slices[k]; {
+		case !ok:
+			f.p.OnEndpointSliceAdd(s)
+		case !reflect.DeepEqual(old, s):
+			f.p.OnEndpointSliceUpdate(old, s)
+		}
+		f.slices[k] = s
+	}
+	for k, s := range f.slices {
+		if !seen[k] {
+			f.p.OnEndpointSliceDelete(s)
+			delete(f.slices, k)
+		}
+	}
+}
+
+// watch re-reads the file when its modification time or size changes, or
+// on SIGHUP, and returns on SIGTERM or SIGINT.
+func (f *feeder) watch(path string) error {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	stamp := func() string {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
+	}
+	last := stamp()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case s := <-sig:
+			if s != syscall.SIGHUP {
+				klog.InfoS("Exiting", "signal", s.String())
+				return nil
+			}
+		case <-tick.C:
+			if now := stamp(); now == last {
+				continue
+			}
+		}
+		last = stamp()
+		obj, err := readObjects(path)
+		if err != nil {
+			klog.ErrorS(err, "Reading the Service and EndpointSlice file")
+			continue
+		}
+		f.apply(obj)
+	}
+}
+
+// control reads "pause" and "resume" lines.
+func (s *status) control(in *os.File) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		switch strings.TrimSpace(sc.Text()) {
+		case "pause":
+			s.setPaused(true)
+		case "resume":
+			s.setPaused(false)
+		}
+	}
+}
