@@ -14,14 +14,18 @@ import (
 
 func init() {
 	register(Def{Subject: "firewall", Pattern: `^firewalld is reloaded on "([^"]+)" before kube-proxy re-syncs as "([^"]+)"$`,
+		Params:  []Param{P("node", Name), P("observation", Name)},
 		Doc:     "Runs `firewall-cmd --reload` against the node's firewalld (a profile with firewalld.enabled runs the real daemon in the node, with a private D-Bus) while kube-proxy's canary monitor is held, so the steps that follow see the window a real kube-proxy leaves until its next check (up to its 30 s sync period). Records NAME = flushed when kube-proxy's canary chain and KUBE-SERVICES are gone from the nat table after the reload, kept otherwise. `I run \"firewall-cmd ...\" on \"node1\"` also reaches the node's own firewalld; without this step the monitor re-syncs on its own.",
 		Example: `When firewalld is reloaded on "node1" before kube-proxy re-syncs as "kube_proxy_rules_after_reload"`,
 		bind:    func(w *World) any { return w.reloadFirewalld }})
 	register(Def{Subject: "firewall", Pattern: `^kube-proxy re-syncs on "([^"]+)"$`,
+		Params:  []Param{P("node", Name)},
 		Doc:     "Lets the node's kube-proxy canary monitor run again and waits until it has noticed the flushed canary chain and re-synced every Service. The time it took and the nat table afterwards are evidence.",
 		Example: `When kube-proxy re-syncs on "node1"`,
 		bind:    func(w *World) any { return w.kubeProxyResyncs }})
 	register(Def{Subject: "firewall", Pattern: `^I trace a TCP connection from pod "([^"]+)" to pod "([^"]+)" on "([^"]+)" as "([^"]+)"$`,
+		cell:    podToPod,
+		Params:  []Param{P("from pod", Name), P("to pod", Name), P("node", Name), P("observation", Name)},
 		Doc:     "Connects from the first pod to the second pod's IPv4 address and port while nftables traces the SYN through the node's ruleset (`meta nftrace set 1` in a temporary table, `nft monitor trace`). Records NAME = the rule that dropped or rejected it, as \"FAMILY TABLE CHAIN: RULE\" (e.g. firewalld's zone reject), or none when no nftables rule did (iptables-legacy rules are not traced); NAME_connect = what the sender saw. The trace and the deciding chain are evidence.",
 		Example: `When I trace a TCP connection from pod "ingress" to pod "zeus" on "node1" as "pod_ip_rejected_by"`,
 		bind:    func(w *World) any { return w.trace }})

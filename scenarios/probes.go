@@ -18,6 +18,7 @@ const ProbeTimeout = time.Second
 
 func init() {
 	register(Def{Subject: "probes", Pattern: `^"([^"]+)" requests HTTP ports? "([^"]+)" of the public address of "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("from", Name), P("ports", PortList), P("node", Name), P("observation", Name)},
 		Doc:     "Sends one HTTP GET from the host to each port (comma list) of the node's public address, concurrently, with a 1 s timeout, and records NAME_PORT = the HTTP status, or timeout / refused / unreachable / reset.",
 		Example: `When "client" requests HTTP ports "80,443" of the public address of "node1" as "public_http"`,
 		bind:    func(w *World) any { return w.requestPublic }})
@@ -32,13 +33,9 @@ func (w *World) requestPublic(ctx context.Context, from, ports, node, obs string
 	if err != nil {
 		return err
 	}
-	var list []int
-	for _, p := range strings.Split(ports, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || v < 1 || v > 65535 {
-			return fmt.Errorf("bad port %q in %q", p, ports)
-		}
-		list = append(list, v)
+	list, err := ParsePortList(ports)
+	if err != nil {
+		return err
 	}
 	var wg sync.WaitGroup
 	res := make([]probe.Result, len(list))

@@ -29,6 +29,13 @@ type Def struct {
 	Doc string
 	// Example is a step text that matches Pattern.
 	Example string
+	// Params type every capture group of Pattern, in order: `lab check`
+	// parses each value with them before anything boots, and the step
+	// function parses it with the same parser when it runs.
+	Params []Param
+	// cell, when set, checks the step against the cell's topology so far
+	// at check time (see cellState) and returns a problem or "".
+	cell func(s *cellState, args []string) string
 	// bind returns the step function bound to a world.
 	bind func(w *World) any
 }

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"lab/harness/cni"
@@ -11,14 +10,20 @@ import (
 
 func init() {
 	register(Def{Subject: "topology", Pattern: `^a node "([^"]+)"$`,
+		cell:    addHost("node"),
+		Params:  []Param{P("node", Name)},
 		Doc:     "Boots a MicroK8s node with the cell's profile on the public network (198.51.100.0/24), with its pod network (the profile's CNI conflist, the profile's iptables variant).",
 		Example: `Given a node "node1"`,
 		bind:    func(w *World) any { return w.aNode }})
 	register(Def{Subject: "topology", Pattern: `^a client "([^"]+)" on the public network$`,
+		cell:    addHost("client"),
+		Params:  []Param{P("client", Name)},
 		Doc:     "Boots a host outside the cluster on the node's public network, to probe from.",
 		Example: `Given a client "client" on the public network`,
 		bind:    func(w *World) any { return w.aClient }})
 	register(Def{Subject: "topology", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP with hostPorts "([^"]+)"$`,
+		cell:    addPod,
+		Params:  []Param{P("pod", Name), P("node", Name), P("hostPorts", HostPorts)},
 		Doc:     "Creates a pod sandbox on the node through CNI ADD and runs a real HTTP server in it on each container port. Ports are a comma list of hostPort or hostPort:containerPort (TCP); hostPorts are published by the portmap plugin.",
 		Example: `Given a pod "ingress" on "node1" serving HTTP with hostPorts "80,443"`,
 		bind:    func(w *World) any { return w.aPod }})
@@ -54,9 +59,9 @@ func ParsePorts(s string) ([]cni.PortMapping, error) {
 		if !found {
 			ctr = host
 		}
-		hp, err1 := strconv.Atoi(host)
-		cp, err2 := strconv.Atoi(ctr)
-		if err1 != nil || err2 != nil || hp < 1 || hp > 65535 || cp < 1 || cp > 65535 {
+		hp, err1 := ParsePort(host)
+		cp, err2 := ParsePort(ctr)
+		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("bad port %q in %q: want hostPort or hostPort:containerPort, 1-65535", f, s)
 		}
 		out = append(out, cni.PortMapping{HostPort: hp, ContainerPort: cp, Protocol: "tcp"})

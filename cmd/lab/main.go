@@ -46,6 +46,7 @@ func commands() []command {
 	return []command{
 		{"list", "", "list features (scenarios), their cells, and profiles", cmdList},
 		{"steps", "", "print the step vocabulary features are written with", cmdSteps},
+		{"check", "[TARGET...]", "check features and profiles (steps, parameters, placeholders, profile fields) without booting", cmdCheck},
 		{"run", "TARGET...", "run the cells of scenarios (feature base names) or .feature files", cmdRun},
 		{"matrix", "", "run every feature x profile (the whole matrix)", cmdMatrix},
 		{"report", "", "render the HTML matrix, JSON and JUnit from stored results", cmdReport},

@@ -223,14 +223,15 @@ func (p *Profile) defaults() {
 }
 
 func (p *Profile) validate() error {
-	switch p.Iptables.Mode {
-	case "legacy", "nft":
-	default:
-		return fmt.Errorf("iptables.mode: %q is not legacy or nft", p.Iptables.Mode)
+	if err := checkMode(p.Iptables.Mode); err != nil {
+		return fmt.Errorf("iptables.mode: %w", err)
 	}
 	for v, pol := range p.Iptables.HostForwardPolicy {
-		if (v != "legacy" && v != "nft") || (pol != "ACCEPT" && pol != "DROP") {
-			return fmt.Errorf("iptables.host_forward_policy: %s: %s: want legacy or nft: ACCEPT or DROP", v, pol)
+		if err := checkVariant(v); err != nil {
+			return fmt.Errorf("iptables.host_forward_policy: %w", err)
+		}
+		if err := checkPolicy(pol); err != nil {
+			return fmt.Errorf("iptables.host_forward_policy: %s: %w", v, err)
 		}
 	}
 	for _, h := range p.Kernel.Hidden() {
@@ -238,8 +239,27 @@ func (p *Profile) validate() error {
 			return fmt.Errorf("kernel.missing: %w", err)
 		}
 	}
-	if !strings.Contains(p.CNI.Subnet, "/") {
-		return fmt.Errorf("cni.subnet: %q is not a CIDR", p.CNI.Subnet)
+	if err := checkCIDR(p.CNI.Subnet); err != nil {
+		return fmt.Errorf("cni.subnet: %w", err)
+	}
+	for field, c := range map[string]struct {
+		v     string
+		check fieldCheck
+	}{
+		"provider_firewall.tcp_ack_ports": {p.ProviderFirewall.TCPAckPorts, checkAckPorts},
+		"firewalld.backend":               {p.Firewalld.Backend, checkBackend},
+		"firewalld.default_zone":          {p.Firewalld.DefaultZone, checkZone},
+	} {
+		if c.v != "" {
+			if err := c.check(c.v); err != nil {
+				return fmt.Errorf("%s: %w", field, err)
+			}
+		}
+	}
+	for _, ch := range p.MicroK8s.Stop.FlushChains {
+		if err := checkChain(ch); err != nil {
+			return fmt.Errorf("microk8s.stop.flush_chains: %w", err)
+		}
 	}
 	return nil
 }
