@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"lab/harness/execx"
-	"lab/harness/iptables"
-	"lab/harness/kubeproxy"
 )
 
 func init() {
@@ -32,10 +30,6 @@ func init() {
 }
 
 func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
-	n, err := w.runner(node)
-	if err != nil {
-		return err
-	}
 	d, ok := w.D.Firewalld(node)
 	if !ok {
 		return fmt.Errorf("node %q runs no firewalld: its profile %s has firewalld.enabled false", node, w.D.Profile().Name)
@@ -49,22 +43,7 @@ func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
 	if err != nil {
 		return err
 	}
-	save := iptables.Binary("iptables-save", w.D.Profile().Iptables.Mode)
-	dump, err := execx.Output(ctx, n, save, "-t", "nat")
-	if err != nil {
-		return err
-	}
-	w.RuleDump(obs+": nat table right after the reload ("+save+" -t nat)", dump)
-	d2, err := iptables.Parse(dump)
-	if err != nil {
-		return fmt.Errorf("parse %s output: %w", save, err)
-	}
-	state := "kept"
-	if d2.Chain("nat", kubeproxy.CanaryChain) == nil && d2.Chain("nat", "KUBE-SERVICES") == nil {
-		state = "flushed"
-	}
-	w.Observe(obs, state)
-	return nil
+	return w.kubeProxyRulesState(ctx, node, obs, "the reload")
 }
 
 func (w *World) kubeProxyResyncs(ctx context.Context, node string) error {

@@ -112,13 +112,20 @@ type Driver interface {
 	Runner(host string) (execx.Runner, error)
 	// Source returns a host or pod to probe from.
 	Source(name string) (Source, error)
+	// PodRunner runs commands in a pod's network namespace, on its node
+	// with the node's environment.
+	PodRunner(pod string) (execx.Runner, error)
 
 	// RunKubeProxy starts (or re-syncs) kube-proxy on a node.
 	RunKubeProxy(ctx context.Context, node string, cfg kubeproxy.Config, svcs []kubeproxy.Service) error
 	// KubeProxy returns a node's running kube-proxy.
 	KubeProxy(node string) (KubeProxy, bool)
-	// Firewalld returns a node's firewalld, if its profile runs one.
+	// Firewalld returns a node's running firewalld, if its profile runs one.
 	Firewalld(node string) (*firewalld.Daemon, bool)
+	// StopFirewalld and StartFirewalld stop and start a node's firewalld as
+	// systemctl does.
+	StopFirewalld(ctx context.Context, node string) error
+	StartFirewalld(ctx context.Context, node string) error
 	// TraceTCP traces a SYN from a pod to dst through its node's nftables.
 	TraceTCP(ctx context.Context, fromPod string, src netip.Addr, dst netip.AddrPort) (agent.Trace, error)
 
