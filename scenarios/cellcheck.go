@@ -72,16 +72,19 @@ func addService(idx int) func(*cellState, []string) string {
 	}
 }
 
-// toService is the rule of steps sending from args[0] to Service args[1].
-func toService(s *cellState, args []string) string {
-	pods, ok := s.services[args[1]]
-	if !ok {
-		return fmt.Sprintf("no Service %q declared before this step", args[1])
-	}
-	for _, p := range pods {
-		if m := s.crossNode(args[0], p); m != "" {
-			return "Service " + args[1] + ": " + m
+// toService is the rule of steps sending from args[from] to the Service
+// args[svc].
+func toService(from, svc int) func(*cellState, []string) string {
+	return func(s *cellState, args []string) string {
+		pods, ok := s.services[args[svc]]
+		if !ok {
+			return fmt.Sprintf("no Service %q declared before this step", args[svc])
 		}
+		for _, p := range pods {
+			if m := s.crossNode(args[from], p); m != "" {
+				return "Service " + args[svc] + ": " + m
+			}
+		}
+		return ""
 	}
-	return ""
 }

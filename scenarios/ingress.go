@@ -24,15 +24,15 @@ func init() {
 		Doc:     "Creates a pod on a Calico node running an ingress controller: a real reverse proxy (Go's httputil.ReverseProxy) whose sockets live in the pod, so its upstream connections are routed through the node like any pod's. Routes are a comma list of PATH=UPSTREAM (longest path prefix wins): `service:NAME` proxies to the Service's IPv4 ClusterIP and port, `pod:NAME` to the pod's IPv4 address and port (what ingress-nginx does with endpoints), or a literal IP:PORT. Like ingress-nginx it answers 502 when the upstream connect fails, 504 when it times out (after 500 ms). Records pod_ip_NAME.",
 		Example: `Given an ingress pod "ingress" on "node1" listening on port 80 with routes "/svc=service:zeus,/setup=pod:zeus"`,
 		bind:    func(w *World) any { return w.anIngress }})
-	register(Def{Subject: "ingress", Pattern: `^a NodePort Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) and node port ([^ "]+) for pod "([^"]+)"$`,
+	register(Def{Subject: "ingress", Pattern: `^a NodePort Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) and node port ([^ "]+) for pods? "([^"]+)"$`,
 		cell:    addService(4),
-		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("node port", Port), P("pod", Name)},
+		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("node port", Port), P("pods", NameList)},
 		Doc:     "Declares a Service as `a ClusterIP Service` does, of type NodePort: kube-proxy also DNATs the node port on every local address of a node to the pod (KUBE-NODEPORTS, KUBE-EXT-*, masqueraded).",
 		Example: `Given a NodePort Service "ingress" with IPs "10.152.183.40" on port 80 and node port 30080 for pod "ingress"`,
 		bind:    func(w *World) any { return w.aNodePortService }})
 	register(Def{Subject: "ingress", Pattern: `^kube-proxy runs on "([^"]+)"$`,
 		Params:  []Param{P("node", Name)},
-		Doc:     "Starts kube-proxy on a Calico node for the IPv4 Services declared so far: one sync (iptables-restore --noflush of the profile's variant, kube-proxy's format), then, like the real one, it watches its canary chain KUBE-PROXY-CANARY and re-syncs everything when something (firewalld's start or reload) flushed it. The payload and the nat table are evidence.",
+		Doc:     "Starts kube-proxy on a node (Calico or bridge) for the IPv4 Services declared so far: one sync (iptables-restore --noflush of the profile's variant, kube-proxy's format), then, like the real one, it watches its canary chain KUBE-PROXY-CANARY and re-syncs everything when something (firewalld's start or reload) flushed it. The payload and the nat table are evidence.",
 		Example: `Given kube-proxy runs on "node1"`,
 		bind:    func(w *World) any { return w.kubeProxyRuns }})
 	register(Def{Subject: "ingress", Pattern: `^"([^"]+)" requests path "([^"]+)" on port ([^ "]+) of the public address of "([^"]+)" as "([^"]+)"$`,
@@ -131,11 +131,7 @@ func (w *World) ipv4Services() []kubeproxy.Service {
 		w.mu.Lock()
 		ks.NodePort = w.nodePorts[s.name]
 		w.mu.Unlock()
-		if p, ok := w.D.Pod(s.pod); ok && p.Port > 0 {
-			if a, ok := p.Addr(4); ok {
-				ks.Endpoints = append(ks.Endpoints, kubeproxy.Endpoint{IP: a, Port: p.Port})
-			}
-		}
+		ks.Endpoints = w.endpoints(s, 4)
 		out = append(out, ks)
 	}
 	return out

@@ -62,7 +62,7 @@ var (
 	// PortList is a comma list of ports.
 	PortList = Type{"port list", "comma list of ports", func(s string) error { _, err := ParsePortList(s); return err }}
 	// HostPorts is a comma list of hostPort or hostPort:containerPort.
-	HostPorts = Type{"hostPort list", "comma list of hostPort or hostPort:containerPort (1-65535)", func(s string) error { _, err := ParsePorts(s); return err }}
+	HostPorts = Type{"hostPort list", "comma list of hostPort or hostPort:containerPort (1-65535), each TCP unless suffixed /udp", func(s string) error { _, err := ParsePorts(s); return err }}
 	// Count is a number of connections or packets, 1-20000.
 	Count = Type{"count", "1-20000", func(s string) error { _, err := ParseCount(s); return err }}
 	// Size is a payload size in bytes.

@@ -15,10 +15,10 @@ import (
 )
 
 func init() {
-	register(Def{Subject: "services", Pattern: `^a ClusterIP Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) for pod "([^"]+)"( with sessionAffinity ClientIP)?$`,
+	register(Def{Subject: "services", Pattern: `^a ClusterIP Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) for pods? "([^"]+)"( with sessionAffinity ClientIP)?$`,
 		cell:    addService(3),
-		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("pod", Name), Opt("affinity", Text)},
-		Doc:     "Declares a Service in the default namespace: one ClusterIP per family (comma list, e.g. 10.152.183.10,fd98::10), the port, and the pod backing it (a pod serving HTTP on a Calico node; its port is the targetPort). With `with sessionAffinity ClientIP`, kube-proxy writes `-m recent` rules. Nothing is programmed until kube-proxy syncs.",
+		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("pods", NameList), Opt("affinity", Text)},
+		Doc:     "Declares a Service in the default namespace: one ClusterIP per family (comma list, e.g. 10.152.183.10,fd98::10), the port, and the pod backing it, or `for pods \"a,b\"` several (pods serving HTTP on one port, on a Calico or a bridge node; their port is the targetPort; kube-proxy spreads new connections with `-m statistic --mode random`). With `with sessionAffinity ClientIP`, kube-proxy writes `-m recent` rules. Nothing is programmed until kube-proxy syncs.",
 		Example: `Given a ClusterIP Service "web" with IPs "10.152.183.10,fd98::10" on port 80 for pod "web"`,
 		bind:    func(w *World) any { return w.aService }})
 	register(Def{Subject: "services", Pattern: `^kube-proxy syncs the (ipv4|ipv6) Services on "([^"]+)" as "([^"]+)"$`,
@@ -27,7 +27,7 @@ func init() {
 		Example: `When kube-proxy syncs the ipv6 Services on "node1" as "kube_proxy_restore_v6"`,
 		bind:    func(w *World) any { return w.kubeProxySync }})
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from Service "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
-		cell:    toService,
+		cell:    toService(0, 1),
 		Params:  []Param{P("from", Name), P("service", Name), P("family", Family), P("observation", Name)},
 		Doc:     "Sends one HTTP GET from a pod (or a node or client) to the Service's ClusterIP of the family and port, with a 1 s timeout, and records NAME = the HTTP status, or timeout / refused / unreachable / reset.",
 		Example: `When "client" requests HTTP from Service "web" over ipv6 as "service_v6_http"`,
@@ -45,7 +45,7 @@ type service struct {
 	name     string
 	ips      []netip.Addr
 	port     int
-	pod      string
+	pods     []string
 	affinity bool
 }
 
@@ -86,10 +86,11 @@ func (w *World) aService(name, ips, port, pod, affinity string) error {
 	if err != nil {
 		return fmt.Errorf("service %s: ClusterIPs: %w", name, err)
 	}
-	s := &service{name: name, port: p, pod: pod, affinity: affinity != "", ips: addrs}
-	if p, ok := w.D.Pod(pod); !ok || p.HostIface == "" {
-		return fmt.Errorf("service %s: no pod %q on a Calico node; add `Given a pod %q on \"NODE\" serving HTTP on port N` first", name, pod, pod)
+	pods, err := w.backends(name, pod)
+	if err != nil {
+		return err
 	}
+	s := &service{name: name, port: p, pods: pods, affinity: affinity != "", ips: addrs}
 	if _, err := w.service(name); err == nil {
 		return fmt.Errorf("service %q declared twice", name)
 	}
@@ -117,11 +118,7 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 			continue
 		}
 		ks := kubeproxy.Service{Namespace: "default", Name: s.name, PortName: "http", ClusterIP: ip, Port: s.port, ClientIPAffinity: s.affinity}
-		if p, ok := w.D.Pod(s.pod); ok && p.Port > 0 {
-			if a, ok := p.Addr(f); ok {
-				ks.Endpoints = append(ks.Endpoints, kubeproxy.Endpoint{IP: a, Port: p.Port})
-			}
-		}
+		ks.Endpoints = w.endpoints(s, f)
 		svcs = append(svcs, ks)
 	}
 	cfg := kubeproxy.Config{ClusterCIDR: cidr}

@@ -24,7 +24,7 @@ func init() {
 	register(Def{Subject: "topology", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP with hostPorts "([^"]+)"$`,
 		cell:    addPod,
 		Params:  []Param{P("pod", Name), P("node", Name), P("hostPorts", HostPorts)},
-		Doc:     "Creates a pod sandbox on the node through CNI ADD and runs a real HTTP server in it on each container port. Ports are a comma list of hostPort or hostPort:containerPort (TCP); hostPorts are published by the portmap plugin.",
+		Doc:     "Creates a pod sandbox on the node through CNI ADD and runs a real HTTP server in it on each container port. Ports are a comma list of hostPort or hostPort:containerPort, TCP unless suffixed /udp (the server answers UDP on the same port); hostPorts are published by the portmap plugin.",
 		Example: `Given a pod "ingress" on "node1" serving HTTP with hostPorts "80,443"`,
 		bind:    func(w *World) any { return w.aPod }})
 }
@@ -50,21 +50,27 @@ func (w *World) aPod(ctx context.Context, pod, node, ports string) error {
 	return nil
 }
 
-// ParsePorts parses "80,443" or "8080:80,9443:443" into TCP port mappings.
+// ParsePorts parses "80,443", "8080:80,9443:443" or "5353/udp" into port
+// mappings (TCP unless /udp).
 func ParsePorts(s string) ([]cni.PortMapping, error) {
 	var out []cni.PortMapping
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
-		host, ctr, found := strings.Cut(f, ":")
+		ports, proto, hasProto := strings.Cut(f, "/")
+		if !hasProto {
+			proto = "tcp"
+		}
+		host, ctr, found := strings.Cut(ports, ":")
 		if !found {
 			ctr = host
 		}
 		hp, err1 := ParsePort(host)
 		cp, err2 := ParsePort(ctr)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("bad port %q in %q: want hostPort or hostPort:containerPort, 1-65535", f, s)
+		pr, err3 := ParseProtocol(proto)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return nil, fmt.Errorf("bad port %q in %q: want hostPort or hostPort:containerPort, 1-65535, optionally /udp or /tcp", f, s)
 		}
-		out = append(out, cni.PortMapping{HostPort: hp, ContainerPort: cp, Protocol: "tcp"})
+		out = append(out, cni.PortMapping{HostPort: hp, ContainerPort: cp, Protocol: pr})
 	}
 	return out, nil
 }

@@ -57,6 +57,8 @@ func (a *Agent) Handlers() map[string]Handler {
 		OpPeers:      Typed(a.peersOp),
 		OpTrace:      Typed(a.trace),
 		OpFacts:      Typed(a.facts),
+		OpUDP:        Typed(a.udp),
+		OpUDPBatch:   Typed(a.udpBatch),
 	}
 }
 

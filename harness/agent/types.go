@@ -28,6 +28,8 @@ const (
 	OpPeers      = "peers"
 	OpTrace      = "trace"
 	OpFacts      = "facts"
+	OpUDP        = "udp"
+	OpUDPBatch   = "udp_batch"
 )
 
 // Paths inside every node where the lab pushes its files.
@@ -129,6 +131,27 @@ type DialResult struct {
 type BatchArgs struct {
 	From        string        `json:"from,omitempty"`
 	URL         string        `json:"url"`
+	N           int           `json:"n"`
+	Concurrency int           `json:"concurrency"`
+	Timeout     time.Duration `json:"timeout"`
+}
+
+// UDPArgs sends one datagram of Size bytes from a pod (or the node when
+// From is "") to Addr (host:port) and waits for an answer; NoFrag forbids
+// fragmentation (DF).
+type UDPArgs struct {
+	From    string        `json:"from,omitempty"`
+	Addr    string        `json:"addr"`
+	Size    int           `json:"size"`
+	NoFrag  bool          `json:"no_frag,omitempty"`
+	Timeout time.Duration `json:"timeout"`
+}
+
+// UDPBatchArgs sends N datagrams, each from a fresh socket, Concurrency
+// at a time.
+type UDPBatchArgs struct {
+	From        string        `json:"from,omitempty"`
+	Addr        string        `json:"addr"`
 	N           int           `json:"n"`
 	Concurrency int           `json:"concurrency"`
 	Timeout     time.Duration `json:"timeout"`

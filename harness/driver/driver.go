@@ -47,6 +47,11 @@ type Source interface {
 	HTTP(ctx context.Context, url string, timeout time.Duration) probe.Result
 	// ReadFile reads a file (a /proc/sys entry) as the source sees it.
 	ReadFile(ctx context.Context, path string) (string, error)
+	// UDP sends one datagram of size bytes to addr (host:port) and waits
+	// for an answer; noFrag forbids fragmentation (a payload-size probe).
+	UDP(ctx context.Context, addr string, size int, noFrag bool, timeout time.Duration) probe.Result
+	// UDPBatch sends n datagrams to addr, each from a fresh socket.
+	UDPBatch(ctx context.Context, addr string, n, concurrency int, timeout time.Duration) (probe.Batch, error)
 	gateway.Client
 }
 

@@ -158,11 +158,19 @@ func (d Driver) PodsOf(node string) ([]driver.Pod, error) {
 	return out, nil
 }
 
-// PodCIDR is a Calico node's pool of the family.
+// PodCIDR is a Calico node's pool of the family, or a bridge node's
+// subnet (the profile's cni.subnet, IPv4 only).
 func (d Driver) PodCIDR(node string, family int) (netip.Prefix, error) {
-	_, r, err := d.routed(node)
+	n, err := d.node(node)
 	if err != nil {
 		return netip.Prefix{}, err
+	}
+	r, ok := n.Routed()
+	if !ok {
+		if p, err := netip.ParsePrefix(d.c.prof.CNI.Subnet); err == nil && family == 4 && n.Role == RoleNode {
+			return p.Masked(), nil
+		}
+		return netip.Prefix{}, fmt.Errorf("node %q has no IPv%d pod CIDR", node, family)
 	}
 	p, ok := r.CIDR(family)
 	if !ok {
