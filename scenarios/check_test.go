@@ -82,6 +82,11 @@ func TestCheckCatchesAuthoringMistakes(t *testing.T) {
 		{name: "IPv4-only extension hidden for IPv6", prof: "kernel:\n  missing:\n    ipv6:\n      targets: [MARK, LOG]\n", line: 5, want: `ipv6 target "LOG" is not an extension iptables knows`},
 		{name: "unknown profile field", prof: "firewald:\n  enabled: true\n", line: 2, want: "field firewald not found"},
 		{name: "wrong field type", prof: "microk8s:\n  revision: abc\n", line: 3, want: "cannot unmarshal"},
+		{name: "sysctl typo", prof: "sysctls:\n  net.ipv4.ip_forwrd: \"1\"\n", line: 3, want: `no such sysctl on this host's kernel`},
+		{name: "non-network sysctl", prof: "sysctls:\n  kernel.pid_max: \"1000\"\n", line: 3, want: `only network-namespace sysctls`},
+		{name: "kube-proxy nftables mode", prof: "kube_proxy:\n  mode: nftables\n", line: 3, want: `runs the iptables mode only`},
+		{name: "MTU out of range", prof: "uplink_mtu: 99\n", line: 2, want: `"99" is not an MTU`},
+		{name: "pod list for a Service with a typo", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "s" with IPs "10.152.183.9" on port 80 for pods "a,c"`, line: 5, want: `for pod "c", which no earlier step creates`},
 		{name: "bad iptables mode", prof: "iptables:\n  mode: nftables\n", line: 3, want: `iptables.mode: "nftables" is not legacy or nft`},
 	}
 	for _, tc := range cases {

@@ -38,6 +38,11 @@ func init() {
 		Example: `When "client" sends a 1472-byte UDP payload without fragmenting to pod "web" over ipv4 as "mtu_1500"`,
 		cell:    podToPod,
 		bind:    func(w *World) any { return w.udpPayload }})
+	register(Def{Subject: "probes", Pattern: `^"([^"]+)" sends a ([^ "]+)-byte UDP payload without fragmenting to port ([^ "]+) of the public address of "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("from", Name), P("size", Size), P("port", Port), P("node", Name), P("observation", Name)},
+		Doc:     "The payload-size probe towards a port of a node's public address (e.g. a UDP hostPort): records NAME = ok, too big (with NAME_path_mtu) or timeout, as towards a pod. A datagram larger than the node's uplink MTU (the profile's uplink_mtu) is dropped on the way in: timeout.",
+		Example: `When "client" sends a 1472-byte UDP payload without fragmenting to port 5353 of the public address of "node1" as "uplink_1500"`,
+		bind:    func(w *World) any { return w.udpPayloadPublic }})
 }
 
 // podToPod2 is the topology rule of steps sending from args[0] to pod args[2].
@@ -153,4 +158,20 @@ func (w *World) udpBatch(ctx context.Context, from, count, pod, fam, obs string)
 	}
 	w.Evidence(obs+": UDP batch", ev.String())
 	return nil
+}
+
+func (w *World) udpPayloadPublic(ctx context.Context, from, size, port, node, obs string) error {
+	n, err := ParseSize(size)
+	if err != nil {
+		return err
+	}
+	p, err := ParsePort(port)
+	if err != nil {
+		return err
+	}
+	pub, err := w.D.PublicAddr(node)
+	if err != nil {
+		return err
+	}
+	return w.sendUDP(ctx, from, net.JoinHostPort(pub.String(), strconv.Itoa(p)), "public address of "+node, n, true, obs)
 }

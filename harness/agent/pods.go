@@ -63,7 +63,7 @@ func wire(podPath string, r RoutedPodArgs) error {
 	defer pod.Close()
 	mac, _ := net.ParseMAC(calicoMAC)
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: r.HostIface, HardwareAddr: mac},
+		LinkAttrs:     netlink.LinkAttrs{Name: r.HostIface, HardwareAddr: mac, MTU: r.MTU},
 		PeerName:      "eth0",
 		PeerNamespace: netlink.NsFd(int(podNS)),
 	}

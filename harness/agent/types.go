@@ -71,6 +71,8 @@ type RoutedPodArgs struct {
 	Pod       string       `json:"pod"`
 	HostIface string       `json:"host_iface"`
 	Addrs     []netip.Addr `json:"addrs"`
+	// MTU of both ends of the veth (0: the kernel's default).
+	MTU int `json:"mtu,omitempty"`
 }
 
 // CNIAddArgs creates a pod sandbox and attaches it with CNI ADD.

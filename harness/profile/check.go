@@ -67,6 +67,11 @@ func fieldChecks(known *kernel.Known) map[string]fieldCheck {
 		"kernel.missing.ipv6.matches[]":    ext("ipv6", "match"),
 		"kernel.missing.ipv6.targets[]":    ext("ipv6", "target"),
 		"iptables.host_forward_policy.key": checkVariant,
+		"sysctls.key":                      checkSysctlKnown,
+		"sysctls.*":                        checkSysctlValue,
+		"uplink_mtu":                       checkMTU,
+		"cni.mtu":                          checkMTU,
+		"kube_proxy.mode":                  checkProxyMode,
 	}
 }
 

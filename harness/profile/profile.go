@@ -41,6 +41,16 @@ type Profile struct {
 	Firewalld Firewalld `yaml:"firewalld"`
 	// ProviderFirewall is the hosting provider's firewall in front of the node.
 	ProviderFirewall ProviderFirewall `yaml:"provider_firewall"`
+	// Sysctls are set in every MicroK8s node when it boots, before its pod
+	// network: dotted net.* keys (the node's network namespace only), e.g.
+	// net.ipv4.conf.all.rp_filter: "1". A key the provider does not let a
+	// node set fails the cell's boot, naming it.
+	Sysctls map[string]string `yaml:"sysctls"`
+	// UplinkMTU is the MTU of a MicroK8s node's public interface (0: the
+	// provider's default, 1500).
+	UplinkMTU int `yaml:"uplink_mtu"`
+	// KubeProxy configures kube-proxy.
+	KubeProxy KubeProxy `yaml:"kube_proxy"`
 	// File is the path the profile was loaded from.
 	File string `yaml:"-"`
 }
@@ -78,6 +88,23 @@ type CNI struct {
 	Network string `yaml:"network"`
 	// Subnet is the node's pod subnet handed to host-local.
 	Subnet string `yaml:"subnet"`
+	// HairpinMode is the bridge plugin's hairpinMode (default true, as
+	// MicroK8s' flannel configures it): a pod reaching itself through a
+	// Service or hostPort needs it.
+	HairpinMode *bool `yaml:"hairpin_mode"`
+	// MTU is the pods' interface MTU (bridge plugin's mtu, Calico's veth
+	// MTU; 0: 1500).
+	MTU int `yaml:"mtu"`
+}
+
+// Hairpin reports the bridge plugin's hairpin mode (default true).
+func (c CNI) Hairpin() bool { return c.HairpinMode == nil || *c.HairpinMode }
+
+// KubeProxy configures kube-proxy.
+type KubeProxy struct {
+	// Mode is kube-proxy's proxy mode: iptables (the default; nftables and
+	// ipvs need the real proxier).
+	Mode string `yaml:"mode"`
 }
 
 // Iptables says which iptables variant the node's components use.
@@ -220,6 +247,9 @@ func (p *Profile) defaults() {
 	if p.Iptables.Mode == "" {
 		p.Iptables.Mode = "legacy"
 	}
+	if p.KubeProxy.Mode == "" {
+		p.KubeProxy.Mode = "iptables"
+	}
 }
 
 func (p *Profile) validate() error {
@@ -255,6 +285,9 @@ func (p *Profile) validate() error {
 				return fmt.Errorf("%s: %w", field, err)
 			}
 		}
+	}
+	if err := p.validateNetwork(); err != nil {
+		return err
 	}
 	for _, ch := range p.MicroK8s.Stop.FlushChains {
 		if err := checkChain(ch); err != nil {

@@ -271,7 +271,8 @@ func (c *Cluster) AddNode(ctx context.Context, name string) (*Node, error) {
 	if err := c.prepareNode(ctx, n); err != nil {
 		return nil, err
 	}
-	n.conflist = cni.FlannelConfList(c.prof.CNI.Network, c.prof.CNI.Subnet, agent.Dir+"/ipam")
+	n.conflist = cni.FlannelConfList(c.prof.CNI.Network, c.prof.CNI.Subnet, agent.Dir+"/ipam",
+		cni.BridgeOptions{Hairpin: c.prof.CNI.Hairpin(), MTU: c.prof.CNI.MTU})
 	n.running = true
 	if err := c.startFirewalld(ctx, n); err != nil {
 		return nil, err
