@@ -14,7 +14,7 @@ func init() {
 	register(Def{Subject: "calico", Pattern: `^a Calico node "([^"]+)" with pod CIDRs "([^"]+)"$`,
 		cell:    addHost("calico"),
 		Params:  []Param{P("node", Name), P("pod CIDRs", Pools)},
-		Doc:     "Boots a MicroK8s node with the cell's profile (as `a node`) whose pods are on Calico's routed network: a cali* veth per pod with proxy ARP and a /32 or /128 route, pod addresses from the node's block of each pool (comma list, at most one per family). Forwarding is on for each family given; with no IPv6 pool, IPv6 is disabled on the node (the reports' workaround).",
+		Doc:     "Boots a MicroK8s node with the cell's profile (as `a node`) whose pods are on Calico's routed network: a cali* veth per pod with proxy ARP and a /32 or /128 route, pod addresses from the node's block of each pool (comma list, at most one per family). Forwarding is on for each family given; with no IPv6 pool, IPv6 is disabled on the node (the reports' workaround). Each node gets the next block of each pool (node1 10.1.0.0/26, node2 10.1.0.64/26, ...), and nodes route each other's IPv4 blocks via their public addresses, as Calico without encapsulation does: pods reach pods and Service endpoints on other nodes over IPv4 (IPv6 stays on its node; `lab check` refuses an IPv6 probe across nodes).",
 		Example: `Given a Calico node "node1" with pod CIDRs "10.1.0.0/16,fd01::/64"`,
 		bind:    func(w *World) any { return w.calicoNode }})
 	register(Def{Subject: "calico", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP on port ([^ "]+)$`,

@@ -75,7 +75,7 @@ func TestCheckCatchesAuthoringMistakes(t *testing.T) {
 		{name: "bad table", steps: `    When I count the jumps in chain "KUBE-SERVICES" of table "nats" on "node1" as "x"`, line: 4, want: `bad table "nats"`},
 		{name: "unterminated quote in a command", steps: `    When I run "echo \"hi" on "node1"`, line: 4, want: "unterminated quote"},
 		{name: "pod on an undeclared node", steps: `    Given a pod "web" on "node9" serving HTTP on port 80`, line: 4, want: `which no earlier step declares`},
-		{name: "two-node pod-to-pod", steps: `    Given a Calico node "node2" with pod CIDRs "10.2.0.0/16"` + "\n" + `    Given a pod "a" on "node1"` + "\n" + `    Given a pod "b" on "node2" serving HTTP on port 80` + "\n" + `    When "a" requests HTTP from pod "b" over ipv4 as "x"`, line: 7, want: "pods on different nodes cannot reach each other"},
+		{name: "two-node pod-to-pod over IPv6", steps: `    Given a Calico node "node2" with pod CIDRs "10.2.0.0/16,fd02::/64"` + "\n" + `    Given a pod "a" on "node1"` + "\n" + `    Given a pod "b" on "node2" serving HTTP on port 80` + "\n" + `    When "a" requests HTTP from pod "b" over ipv6 as "x"`, line: 7, want: "the nodes route each other's pods over IPv4 only"},
 		{name: "tcp_ack_ports abc", prof: "provider_firewall:\n  name: x\n  tcp_ack_ports: abc\n", line: 4, want: `provider_firewall.tcp_ack_ports: port range "abc"`},
 		{name: "bogus firewalld backend", prof: "firewalld:\n  enabled: true\n  backend: ipchains\n", line: 4, want: `firewalld.backend: "ipchains" is not a firewalld backend`},
 		{name: "kernel extension xt_recent", prof: "kernel:\n  missing:\n    ipv4:\n      matches: [xt_recent]\n", line: 5, want: `did you mean "recent"?`},

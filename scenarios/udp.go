@@ -46,7 +46,9 @@ func init() {
 }
 
 // podToPod2 is the topology rule of steps sending from args[0] to pod args[2].
-func podToPod2(s *cellState, args []string) string { return s.crossNode(args[0], args[2]) }
+func podToPod2(s *cellState, args []string) string {
+	return s.crossNode(args[0], args[2], familyOf(args))
+}
 
 // podPort resolves a pod's address of the family and the port it serves.
 func (w *World) podPort(pod, fam string) (string, error) {

@@ -59,6 +59,7 @@ func (a *Agent) Handlers() map[string]Handler {
 		OpFacts:      Typed(a.facts),
 		OpUDP:        Typed(a.udp),
 		OpUDPBatch:   Typed(a.udpBatch),
+		OpPortmap:    Typed(a.portmap),
 	}
 }
 

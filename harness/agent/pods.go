@@ -143,3 +143,22 @@ func (a *Agent) cniAdd(ctx context.Context, c CNIAddArgs) (CNIAddResult, error) 
 	}
 	return CNIAddResult{IP: ip}, nil
 }
+
+// portmap runs CNI ADD of a conflist (cni.PortmapConfList) for a pod that
+// already exists, e.g. a routed pod: its hostPorts, published by the real
+// portmap plugin as Calico's chained portmap does.
+func (a *Agent) portmap(ctx context.Context, c CNIAddArgs) (CNIAddResult, error) {
+	path, err := a.podNS(c.Pod)
+	if err != nil {
+		return CNIAddResult{}, err
+	}
+	n, err := cni.New(PluginDir, c.CacheDir, execx.Host{}, c.Conflist)
+	if err != nil {
+		return CNIAddResult{}, err
+	}
+	ip, err := n.Add(ctx, c.ContainerID, path, c.Ports)
+	if err != nil {
+		return CNIAddResult{}, err
+	}
+	return CNIAddResult{IP: ip}, nil
+}

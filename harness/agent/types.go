@@ -30,6 +30,7 @@ const (
 	OpFacts      = "facts"
 	OpUDP        = "udp"
 	OpUDPBatch   = "udp_batch"
+	OpPortmap    = "portmap"
 )
 
 // Paths inside every node where the lab pushes its files.

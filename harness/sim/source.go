@@ -124,5 +124,5 @@ func (n *Node) podNetwork() string {
 		}
 		return "calico-style routed (cali* veths, proxy ARP), pools " + strings.Join(pools, ",")
 	}
-	return fmt.Sprintf("bridge + host-local + portmap (conflist %s, subnet %s)", n.cluster.prof.CNI.Network, n.cluster.prof.CNI.Subnet)
+	return fmt.Sprintf("bridge + host-local + portmap (conflist %s, subnet %s)", n.cluster.prof.CNI.Network, n.podSubnet)
 }
