@@ -43,7 +43,7 @@ type Def struct {
 var registry []Def
 
 // subjectOrder is the order subjects appear in docs; others follow by name.
-var subjectOrder = []string{"topology", "microk8s", "iptables", "probes", "calico", "services", "netfilter", "ingress", "firewall", "egress", "expectations"}
+var subjectOrder = []string{"topology", "microk8s", "iptables", "probes", "calico", "services", "netfilter", "ingress", "firewall", "egress", "dns", "expectations"}
 
 // register adds a definition at init time; the vocabulary is static.
 func register(d Def) { registry = append(registry, d) }

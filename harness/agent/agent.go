@@ -24,6 +24,8 @@ type Agent struct {
 	pods      map[string]*pod
 	ingresses map[string]*ingress
 	peers     *peerServer
+	// sockets are other listeners (DNS servers, stubs), closed by Close.
+	sockets []io.Closer
 }
 
 // pod is one pod sandbox of the node: a named network namespace.
@@ -60,6 +62,9 @@ func (a *Agent) Handlers() map[string]Handler {
 		OpUDP:        Typed(a.udp),
 		OpUDPBatch:   Typed(a.udpBatch),
 		OpPortmap:    Typed(a.portmap),
+		OpDNSServe:   Typed(a.dnsServe),
+		OpDNSStub:    Typed(a.dnsStub),
+		OpDNSLookup:  Typed(a.dnsLookup),
 	}
 }
 
@@ -86,6 +91,9 @@ func (a *Agent) Close() {
 	}
 	if a.peers != nil {
 		a.peers.Close()
+	}
+	for _, s := range a.sockets {
+		_ = s.Close()
 	}
 }
 

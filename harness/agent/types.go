@@ -31,6 +31,9 @@ const (
 	OpUDP        = "udp"
 	OpUDPBatch   = "udp_batch"
 	OpPortmap    = "portmap"
+	OpDNSServe   = "dns_serve"
+	OpDNSStub    = "dns_stub"
+	OpDNSLookup  = "dns_lookup"
 )
 
 // Paths inside every node where the lab pushes its files.
@@ -158,6 +161,31 @@ type UDPBatchArgs struct {
 	N           int           `json:"n"`
 	Concurrency int           `json:"concurrency"`
 	Timeout     time.Duration `json:"timeout"`
+}
+
+// DNSServeArgs runs a DNS server in a pod on Port (UDP) answering for
+// Records (canonical name -> addresses).
+type DNSServeArgs struct {
+	Pod     string                  `json:"pod"`
+	Port    int                     `json:"port"`
+	Records map[string][]netip.Addr `json:"records"`
+}
+
+// DNSStubArgs runs a stub resolver in the node on Listen (e.g.
+// 127.0.0.53:53) forwarding to Upstream (host:port).
+type DNSStubArgs struct {
+	Listen   string `json:"listen"`
+	Upstream string `json:"upstream"`
+}
+
+// DNSLookupArgs asks Server (host:port) for Name's addresses of Type (A or
+// AAAA) from a pod (or the node when From is "").
+type DNSLookupArgs struct {
+	From    string        `json:"from,omitempty"`
+	Server  string        `json:"server"`
+	Name    string        `json:"name"`
+	Type    string        `json:"type"`
+	Timeout time.Duration `json:"timeout"`
 }
 
 // PeerServeArgs runs an HTTP server in the node that records the peer of

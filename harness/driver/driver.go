@@ -11,6 +11,7 @@ import (
 
 	"lab/harness/agent"
 	"lab/harness/cni"
+	"lab/harness/dns"
 	"lab/harness/execx"
 	"lab/harness/firewalld"
 	"lab/harness/gateway"
@@ -52,6 +53,8 @@ type Source interface {
 	UDP(ctx context.Context, addr string, size int, noFrag bool, timeout time.Duration) probe.Result
 	// UDPBatch sends n datagrams to addr, each from a fresh socket.
 	UDPBatch(ctx context.Context, addr string, n, concurrency int, timeout time.Duration) (probe.Batch, error)
+	// Lookup asks a DNS server (host:port) for a name's A or AAAA records.
+	Lookup(ctx context.Context, server, name, qtype string, timeout time.Duration) dns.Result
 	gateway.Client
 }
 
@@ -100,6 +103,12 @@ type Driver interface {
 	// nothing); AddIngressPod one running an ingress controller.
 	AddRoutedPod(ctx context.Context, pod, node string, port int) (Pod, error)
 	AddIngressPod(ctx context.Context, pod, node string, port int, routes []agent.IngressRoute) (Pod, error)
+	// AddDNSPod creates a pod running a DNS server on port 53 answering
+	// for records (canonical name -> addresses).
+	AddDNSPod(ctx context.Context, pod, node string, records map[string][]netip.Addr) (Pod, error)
+	// ForwardResolver starts a node's stub resolver on 127.0.0.53:53
+	// forwarding to upstream.
+	ForwardResolver(ctx context.Context, node string, upstream netip.AddrPort) error
 	// Pod returns a pod by name; PodsOf the routed pods of a node.
 	Pod(name string) (Pod, bool)
 	PodsOf(node string) ([]Pod, error)
