@@ -1,6 +1,10 @@
 package scenarios
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
 
 // cellState is what `lab check` knows of a cell's topology from its steps
 // so far: which hosts and pods exist and where the pods run. Steps with a
@@ -48,9 +52,12 @@ func addPod(s *cellState, args []string) string {
 // bug.
 func (s *cellState) crossNode(from, to, fam string) string {
 	fn, ok1 := s.pods[from]
+	if k := s.hosts[from]; k == "node" || k == "calico" {
+		fn, ok1 = from, true // a node sends from its own namespace
+	}
 	tn, ok2 := s.pods[to]
 	if ok1 && ok2 && fn != tn && fam == "ipv6" {
-		return fmt.Sprintf("pod %q (on %s) to pod %q (on %s) over ipv6: the nodes route each other's pods over IPv4 only; put both pods on one node or use ipv4", from, fn, to, tn)
+		return fmt.Sprintf("%q (on %s) to pod %q (on %s) over ipv6: the nodes route each other's pods over IPv4 only; put both pods on one node or use ipv4", from, fn, to, tn)
 	}
 	return ""
 }
@@ -100,4 +107,57 @@ func toService(from, svc int) func(*cellState, []string) string {
 		}
 		return ""
 	}
+}
+
+// known checks that the hosts, pods and Services a step names (by its
+// parameters' names) were declared by earlier steps of the cell.
+func (s *cellState) known(params []Param, args []string) string {
+	for i, p := range params {
+		if i >= len(args) || args[i] == "" {
+			continue
+		}
+		var names []string
+		if p.Type.Name == NameList.Name {
+			names, _ = ParseNameList(args[i])
+		} else {
+			names = []string{args[i]}
+		}
+		for _, n := range names {
+			_, host := s.hosts[n]
+			_, pod := s.pods[n]
+			_, svc := s.services[n]
+			switch p.Name {
+			case "node", "host", "gateway", "nodes":
+				if !host {
+					return fmt.Sprintf("no host %q declared before this step (declared: %s); declare it with `Given a node %q` (or a Calico node, client, gateway, internet host) first", n, keys(s.hosts), n)
+				}
+			case "from":
+				if !host && !pod {
+					return fmt.Sprintf("no host or pod %q declared before this step (hosts: %s; pods: %s)", n, keys(s.hosts), keys(s.pods))
+				}
+			case "pod", "pods", "from pod", "to pod":
+				if !pod {
+					return fmt.Sprintf("no pod %q created before this step (pods: %s)", n, keys(s.pods))
+				}
+			case "service":
+				if !svc {
+					return fmt.Sprintf("no Service %q declared before this step (Services: %s)", n, keys(s.services))
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// keys lists a map's keys, sorted, or "none".
+func keys[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }

@@ -123,10 +123,18 @@ func (c *Checker) Cell(cl feature.Cell) []Problem {
 			}
 			out = append(out, Problem{File: cl.File, Line: s.Line, Msg: m})
 		}
-		if d != nil && len(msgs) == 0 && d.cell != nil {
-			if m := d.cell(st, args); m != "" {
-				out = append(out, Problem{File: cl.File, Line: s.Line, Msg: m})
-			}
+		if d == nil || len(msgs) > 0 {
+			continue
+		}
+		m := ""
+		if d.cell != nil {
+			m = d.cell(st, args)
+		}
+		if m == "" {
+			m = st.known(d.Params, args)
+		}
+		if m != "" {
+			out = append(out, Problem{File: cl.File, Line: s.Line, Msg: m})
 		}
 	}
 	return out

@@ -35,13 +35,16 @@ Feature: Services with several endpoints, UDP and payload sizes
     And a pod "b" on "node1" serving HTTP with hostPorts "8081:80"
     And a pod "c" on "node1" serving HTTP with hostPorts "8082:80"
     And a ClusterIP Service "web" with IPs "10.152.183.21" on port 80 for pods "a,b"
+    And a NodePort Service "np" with IPs "10.152.183.22" on port 80 and node port 30080 for pods "a,b"
     And kube-proxy runs on "node1"
     When "c" requests HTTP 30 times from Service "web" over ipv4 as "spread"
     And "client" sends a UDP datagram to port 5353 of the public address of "node1" as "udp_hostport"
     And "client" sends a UDP datagram to port 5354 of the public address of "node1" as "udp_closed"
+    And "client" requests path "/" on port 30080 of the public address of "node1" as "nodeport"
     Then observation "spread_backends" should be "2"
     And observation "udp_hostport" should be "ok"
     And observation "udp_closed" should be "refused"
+    And observation "nodeport" should be "200"
 
     Examples:
       | profile         |
