@@ -16,10 +16,13 @@ type cellState struct {
 	// pods maps a declared pod to its node; services a Service to its pods.
 	pods     map[string]string
 	services map[string][]string
+	// recorded are the observation names earlier steps record (each also
+	// records NAME_SUFFIX variants).
+	recorded map[string]bool
 }
 
 func newCellState() *cellState {
-	return &cellState{hosts: map[string]string{}, pods: map[string]string{}, services: map[string][]string{}}
+	return &cellState{hosts: map[string]string{}, pods: map[string]string{}, services: map[string][]string{}, recorded: map[string]bool{}}
 }
 
 // addHost is the rule of steps declaring a host (args[0]) of a kind.
@@ -160,4 +163,45 @@ func keys[V any](m map[string]V) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+// observations records the observation a measuring step names, and checks
+// that an expectation names one recorded before: NAME, or NAME_SUFFIX of a
+// step that records several (NAME_80, NAME_exit), or pod_ip_POD and
+// internet_ip_HOST.
+func (s *cellState) observations(d *Def, args []string) string {
+	for i, p := range d.Params {
+		if p.Name != "observation" || i >= len(args) || args[i] == "" {
+			continue
+		}
+		name := args[i]
+		if d.Subject != "expectations" {
+			s.recorded[name] = true
+			continue
+		}
+		if s.isRecorded(name) {
+			continue
+		}
+		return fmt.Sprintf("observation %q is not recorded by any earlier step (recorded so far: %s); check its name, or measure it first", name, keys(s.recorded))
+	}
+	return ""
+}
+
+func (s *cellState) isRecorded(name string) bool {
+	if s.recorded[name] {
+		return true
+	}
+	for r := range s.recorded {
+		if strings.HasPrefix(name, r+"_") {
+			return true
+		}
+	}
+	if pod, ok := strings.CutPrefix(name, "pod_ip_"); ok {
+		_, known := s.pods[pod]
+		return known
+	}
+	if host, ok := strings.CutPrefix(name, "internet_ip_"); ok {
+		return s.hosts[host] == "internet"
+	}
+	return false
 }

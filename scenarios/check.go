@@ -133,6 +133,9 @@ func (c *Checker) Cell(cl feature.Cell) []Problem {
 		if m == "" {
 			m = st.known(d.Params, args)
 		}
+		if m == "" {
+			m = st.observations(d, args)
+		}
 		if m != "" {
 			out = append(out, Problem{File: cl.File, Line: s.Line, Msg: m})
 		}
