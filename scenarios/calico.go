@@ -12,20 +12,20 @@ import (
 
 func init() {
 	register(Def{Subject: "calico", Pattern: `^a Calico node "([^"]+)" with pod CIDRs "([^"]+)"$`,
-		cell:    addHost("calico"),
 		Params:  []Param{P("node", Name), P("pod CIDRs", Pools)},
+		cell:    addHost("calico"),
 		Doc:     "Boots a MicroK8s node with the cell's profile (as `a node`) whose pods are on Calico's routed network: a cali* veth per pod with proxy ARP and a /32 or /128 route, pod addresses from the node's block of each pool (comma list, at most one per family). Forwarding is on for each family given; with no IPv6 pool, IPv6 is disabled on the node (the reports' workaround). Each node gets the next block of each pool (node1 10.1.0.0/26, node2 10.1.0.64/26, ...), and nodes route each other's IPv4 blocks via their public addresses, as Calico without encapsulation does: pods reach pods and Service endpoints on other nodes over IPv4 (IPv6 stays on its node; `lab check` refuses an IPv6 probe across nodes).",
 		Example: `Given a Calico node "node1" with pod CIDRs "10.1.0.0/16,fd01::/64"`,
 		bind:    func(w *World) any { return w.calicoNode }})
 	register(Def{Subject: "calico", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP on port ([^ "]+)$`,
-		cell:    addPod,
 		Params:  []Param{P("pod", Name), P("node", Name), P("port", Port)},
+		cell:    addPod,
 		Doc:     "Creates a pod on a Calico node's routed network, with an address from every pool of the node, and runs a real HTTP server in it on the port (both families). Records pod_ip_NAME (the addresses, comma list).",
 		Example: `Given a pod "web" on "node1" serving HTTP on port 8080`,
 		bind:    func(w *World) any { return w.routedServer }})
 	register(Def{Subject: "calico", Pattern: `^a pod "([^"]+)" on "([^"]+)"$`,
-		cell:    addPod,
 		Params:  []Param{P("pod", Name), P("node", Name)},
+		cell:    addPod,
 		Doc:     "Creates a pod on a Calico node's routed network that serves nothing (a client to probe from). Records pod_ip_NAME.",
 		Example: `Given a pod "client" on "node1"`,
 		bind:    func(w *World) any { return w.routedClient }})

@@ -205,3 +205,19 @@ func (s *cellState) isRecorded(name string) bool {
 	}
 	return false
 }
+
+// addIngress is the rule of an ingress pod: a pod (args[0] on args[1])
+// whose routes (args[3]) name Services and pods declared before it.
+func addIngress(s *cellState, args []string) string {
+	routes, _ := ParseRoutes(args[3])
+	for _, r := range routes {
+		kind, name, _ := strings.Cut(r.Upstream, ":")
+		if _, ok := s.services[name]; kind == "service" && !ok {
+			return fmt.Sprintf("route %s: no Service %q declared before this step", r.Path, name)
+		}
+		if _, ok := s.pods[name]; kind == "pod" && !ok {
+			return fmt.Sprintf("route %s: no pod %q created before this step", r.Path, name)
+		}
+	}
+	return addPod(s, args)
+}

@@ -28,14 +28,14 @@ const (
 
 func init() {
 	register(Def{Subject: "egress", Pattern: `^a provider gateway "([^"]+)" in front of "([^"]+)" with the internet "([^"]+)"$`,
-		cell:    addHost("gateway"),
 		Params:  []Param{P("gateway", Name), P("nodes", NameList), P("internet", CIDR)},
+		cell:    addHost("gateway"),
 		Doc:     "Boots the hosting provider's router at the public network's first address (198.51.100.1) with an internet network (an IPv4 CIDR; the gateway takes its first address) behind it, and makes it the default gateway of the nodes (comma list). Its stateless nft firewall on traffic towards the nodes is the profile's provider_firewall: inbound TCP with ACK set is accepted only to tcp_ack_ports and dropped otherwise (no provider_firewall: everything passes). The gateway records the source port of every SYN leaving the nodes and counts what it drops; its rules are evidence.",
 		Example: `Given a provider gateway "gw" in front of "node1" with the internet "203.0.113.0/24"`,
 		bind:    func(w *World) any { return w.aGateway }})
 	register(Def{Subject: "egress", Pattern: `^an internet host "([^"]+)" behind "([^"]+)" serving HTTP on port ([^ "]+)$`,
-		cell:    addHost("internet"),
 		Params:  []Param{P("host", Name), P("gateway", Name), P("port", Port)},
+		cell:    addHost("internet"),
 		Doc:     "Boots a host on the gateway's internet network (from .10) running a real HTTP server on the port that records the peer address of every connection it accepts. Records internet_ip_NAME.",
 		Example: `Given an internet host "web" behind "gw" serving HTTP on port 80`,
 		bind:    func(w *World) any { return w.anInternetHost }})

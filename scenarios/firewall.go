@@ -22,8 +22,8 @@ func init() {
 		Example: `When kube-proxy re-syncs on "node1"`,
 		bind:    func(w *World) any { return w.kubeProxyResyncs }})
 	register(Def{Subject: "firewall", Pattern: `^I trace a TCP connection from pod "([^"]+)" to pod "([^"]+)" on "([^"]+)" as "([^"]+)"$`,
-		cell:    podToPod,
 		Params:  []Param{P("from pod", Name), P("to pod", Name), P("node", Name), P("observation", Name)},
+		cell:    podToPod,
 		Doc:     "Connects from the first pod to the second pod's IPv4 address and port while nftables traces the SYN through the node's ruleset (`meta nftrace set 1` in a temporary table, `nft monitor trace`). Records NAME = the rule that dropped or rejected it, as \"FAMILY TABLE CHAIN: RULE\" (e.g. firewalld's zone reject), or none when no nftables rule did (iptables-legacy rules are not traced); NAME_connect = what the sender saw. The trace and the deciding chain are evidence.",
 		Example: `When I trace a TCP connection from pod "ingress" to pod "zeus" on "node1" as "pod_ip_rejected_by"`,
 		bind:    func(w *World) any { return w.trace }})

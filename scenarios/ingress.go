@@ -19,14 +19,14 @@ const IngressProbeTimeout = 2 * time.Second
 
 func init() {
 	register(Def{Subject: "ingress", Pattern: `^an ingress pod "([^"]+)" on "([^"]+)" listening on port ([^ "]+) with routes "([^"]+)"$`,
-		cell:    addPod,
 		Params:  []Param{P("pod", Name), P("node", Name), P("port", Port), P("routes", Routes)},
+		cell:    addIngress,
 		Doc:     "Creates a pod on a Calico node running an ingress controller: a real reverse proxy (Go's httputil.ReverseProxy) whose sockets live in the pod, so its upstream connections are routed through the node like any pod's. Routes are a comma list of PATH=UPSTREAM (longest path prefix wins): `service:NAME` proxies to the Service's IPv4 ClusterIP and port, `pod:NAME` to the pod's IPv4 address and port (what ingress-nginx does with endpoints), or a literal IP:PORT. Like ingress-nginx it answers 502 when the upstream connect fails, 504 when it times out (after 500 ms). Records pod_ip_NAME.",
 		Example: `Given an ingress pod "ingress" on "node1" listening on port 80 with routes "/svc=service:zeus,/setup=pod:zeus"`,
 		bind:    func(w *World) any { return w.anIngress }})
 	register(Def{Subject: "ingress", Pattern: `^a NodePort Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) and node port ([^ "]+) for pods? "([^"]+)"$`,
-		cell:    addService(4),
 		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("node port", Port), P("pods", NameList)},
+		cell:    addService(4),
 		Doc:     "Declares a Service as `a ClusterIP Service` does, of type NodePort: kube-proxy also DNATs the node port on every local address of a node to the pod (KUBE-NODEPORTS, KUBE-EXT-*, masqueraded).",
 		Example: `Given a NodePort Service "ingress" with IPs "10.152.183.40" on port 80 and node port 30080 for pod "ingress"`,
 		bind:    func(w *World) any { return w.aNodePortService }})

@@ -16,8 +16,8 @@ import (
 
 func init() {
 	register(Def{Subject: "services", Pattern: `^a ClusterIP Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) for pods? "([^"]+)"( with sessionAffinity ClientIP)?$`,
-		cell:    addService(3),
 		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("pods", NameList), Opt("affinity", Text)},
+		cell:    addService(3),
 		Doc:     "Declares a Service in the default namespace: one ClusterIP per family (comma list, e.g. 10.152.183.10,fd98::10), the port, and the pod backing it, or `for pods \"a,b\"` several (pods serving HTTP on one port, on a Calico or a bridge node; their port is the targetPort; kube-proxy spreads new connections with `-m statistic --mode random`). With `with sessionAffinity ClientIP`, kube-proxy writes `-m recent` rules. Nothing is programmed until kube-proxy syncs.",
 		Example: `Given a ClusterIP Service "web" with IPs "10.152.183.10,fd98::10" on port 80 for pod "web"`,
 		bind:    func(w *World) any { return w.aService }})
@@ -27,14 +27,14 @@ func init() {
 		Example: `When kube-proxy syncs the ipv6 Services on "node1" as "kube_proxy_restore_v6"`,
 		bind:    func(w *World) any { return w.kubeProxySync }})
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from Service "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
-		cell:    toService(0, 1),
 		Params:  []Param{P("from", Name), P("service", Name), P("family", Family), P("observation", Name)},
+		cell:    toService(0, 1),
 		Doc:     "Sends one HTTP GET from a pod (or a node or client) to the Service's ClusterIP of the family and port, with a 1 s timeout, and records NAME = the HTTP status, or timeout / refused / unreachable / reset.",
 		Example: `When "client" requests HTTP from Service "web" over ipv6 as "service_v6_http"`,
 		bind:    func(w *World) any { return w.requestService }})
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from pod "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
-		cell:    podToPod,
 		Params:  []Param{P("from", Name), P("pod", Name), P("family", Family), P("observation", Name)},
+		cell:    podToPod,
 		Doc:     "Sends one HTTP GET from a pod (or a node or client) straight to another pod's address of the family, on the port it serves, with a 1 s timeout (on a Calico node the packets are routed through the node, across its FORWARD chains), and records NAME as for Service probes.",
 		Example: `When "client" requests HTTP from pod "web" over ipv4 as "pod_to_pod"`,
 		bind:    func(w *World) any { return w.requestPod }})

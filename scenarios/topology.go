@@ -10,20 +10,20 @@ import (
 
 func init() {
 	register(Def{Subject: "topology", Pattern: `^a node "([^"]+)"$`,
-		cell:    addHost("node"),
 		Params:  []Param{P("node", Name)},
+		cell:    addHost("node"),
 		Doc:     "Boots a MicroK8s node with the cell's profile on the public network (198.51.100.0/24), with its pod network (the profile's CNI conflist, the profile's iptables variant). Nodes route each other's IPv4 pod subnets via their public addresses (flannel's host-gw): the first node's subnet is the profile's cni.subnet (10.1.84.0/24), the next nodes get the following ones (10.1.85.0/24, ...).",
 		Example: `Given a node "node1"`,
 		bind:    func(w *World) any { return w.aNode }})
 	register(Def{Subject: "topology", Pattern: `^a client "([^"]+)" on the public network$`,
-		cell:    addHost("client"),
 		Params:  []Param{P("client", Name)},
+		cell:    addHost("client"),
 		Doc:     "Boots a host outside the cluster on the node's public network, to probe from.",
 		Example: `Given a client "client" on the public network`,
 		bind:    func(w *World) any { return w.aClient }})
 	register(Def{Subject: "topology", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP with hostPorts "([^"]+)"$`,
-		cell:    addPod,
 		Params:  []Param{P("pod", Name), P("node", Name), P("hostPorts", HostPorts)},
+		cell:    addPod,
 		Doc:     "Creates a pod sandbox on the node through CNI ADD and runs a real HTTP server in it on each container port. Ports are a comma list of hostPort or hostPort:containerPort, TCP unless suffixed /udp (the server answers UDP on the same port); hostPorts are published by the portmap plugin. On a Calico node the pod is wired as Calico does (routed, its addresses from the node's blocks) and the real portmap plugin is chained after it with snat on, as in Calico's conflist.",
 		Example: `Given a pod "ingress" on "node1" serving HTTP with hostPorts "80,443"`,
 		bind:    func(w *World) any { return w.aPod }})
