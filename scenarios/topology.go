@@ -12,7 +12,7 @@ func init() {
 	register(Def{Subject: "topology", Pattern: `^a node "([^"]+)"$`,
 		Params:  []Param{P("node", Name)},
 		cell:    addHost("node"),
-		Doc:     "Boots a MicroK8s node with the cell's profile on the public network (198.51.100.0/24), with its pod network (the profile's CNI conflist, the profile's iptables variant). Nodes route each other's IPv4 pod subnets via their public addresses (flannel's host-gw): the first node's subnet is the profile's cni.subnet (10.1.84.0/24), the next nodes get the following ones (10.1.85.0/24, ...).",
+		Doc:     "Boots a MicroK8s node with the cell's profile on the public network (198.51.100.0/24), with its pod network (the profile's CNI conflist, the profile's iptables variant). Nodes reach each other's IPv4 pod subnets as flannel does: through flannel.1 VXLAN devices (the profile's cni.backend vxlan, flannel's default: VNI 1, UDP 8472, MTU 50 below the uplink's) or, with host-gw, routes via their public addresses. The first node's subnet is the profile's cni.subnet (10.1.84.0/24), the next nodes get the following ones (10.1.85.0/24, ...).",
 		Example: `Given a node "node1"`,
 		bind:    func(w *World) any { return w.aNode }})
 	register(Def{Subject: "topology", Pattern: `^a client "([^"]+)" on the public network$`,

@@ -1,8 +1,9 @@
 @vocabulary @multinode
 Feature: Pods on two nodes reach each other
   Written from features/README.md alone: two Calico nodes and two bridge
-  (flannel) nodes, pod to pod across nodes over TCP and UDP, and a Service
-  with an endpoint on each node.
+  (flannel) nodes, vxlan and host-gw, pod to pod across nodes over TCP and
+  UDP, the path MTU across a VXLAN device, and a Service with an endpoint
+  on each node.
 
   Scenario Outline: two Calico nodes (<profile>)
     Given a Calico node "node1" with pod CIDRs "10.1.0.0/16"
@@ -32,10 +33,18 @@ Feature: Pods on two nodes reach each other
     And a pod "b" on "node2" serving HTTP with hostPorts "8080:80"
     When "a" requests HTTP from pod "b" over ipv4 as "cross_node"
     And "b" sends a UDP datagram to pod "a" over ipv4 as "cross_node_udp"
+    And "a" sends a 1372-byte UDP payload without fragmenting to pod "b" over ipv4 as "small"
+    And "a" sends a 1472-byte UDP payload without fragmenting to pod "b" over ipv4 as "large"
+    And I run "ip -4 route show 10.1.85.0/24" on "node1" as "route"
     Then observation "cross_node" should be "200"
     And observation "cross_node_udp" should be "ok"
     And observation "pod_ip_b" should be "10.1.85.2"
+    And observation "route_output" should be containing "<route>"
+    And observation "small" should be "ok"
+    And observation "large" should be "too big"
+    And observation "large_path_mtu" should be "<path_mtu>"
 
     Examples:
-      | profile         |
-      | microk8s-1.31.6 |
+      | profile               | route                   | path_mtu |
+      | microk8s-1.31.6       | via 10.1.85.0 dev flannel.1 | 1450 |
+      | microk8s-1.31.6-tuned | via 198.51.100.11 dev eth0  | 1400 |

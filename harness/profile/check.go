@@ -71,6 +71,7 @@ func fieldChecks(known *kernel.Known) map[string]fieldCheck {
 		"sysctls.*":                        checkSysctlValue,
 		"uplink_mtu":                       checkMTU,
 		"cni.mtu":                          checkMTU,
+		"cni.backend":                      checkFlannelBackend,
 		"kube_proxy.mode":                  checkProxyMode,
 	}
 }

@@ -77,8 +77,18 @@ func (p *Profile) validateNetwork() error {
 			}
 		}
 	}
+	if err := checkFlannelBackend(p.CNI.Backend); err != nil {
+		return fmt.Errorf("cni.backend: %w", err)
+	}
 	if err := checkProxyMode(p.KubeProxy.Mode); err != nil {
 		return fmt.Errorf("kube_proxy.mode: %w", err)
+	}
+	return nil
+}
+
+func checkFlannelBackend(v string) error {
+	if v != "vxlan" && v != "host-gw" {
+		return fmt.Errorf("%q is not a flannel backend the lab builds; use vxlan or host-gw", v)
 	}
 	return nil
 }

@@ -95,6 +95,10 @@ type CNI struct {
 	// MTU is the pods' interface MTU (bridge plugin's mtu, Calico's veth
 	// MTU; 0: 1500).
 	MTU int `yaml:"mtu"`
+	// Backend is how bridge (flannel) nodes carry pod traffic to each
+	// other: vxlan (flannel's default: a flannel.1 VXLAN device, VNI 1,
+	// UDP 8472, MTU 1450) or host-gw (routes via the other node).
+	Backend string `yaml:"backend"`
 }
 
 // Hairpin reports the bridge plugin's hairpin mode (default true).
@@ -246,6 +250,9 @@ func (p *Profile) defaults() {
 	}
 	if p.Iptables.Mode == "" {
 		p.Iptables.Mode = "legacy"
+	}
+	if p.CNI.Backend == "" {
+		p.CNI.Backend = "vxlan"
 	}
 	if p.KubeProxy.Mode == "" {
 		p.KubeProxy.Mode = "iptables"

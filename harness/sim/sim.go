@@ -130,8 +130,10 @@ type Node struct {
 	// Env is added to the environment of every command run on the node.
 	Env []string
 
-	// podSubnet is a bridge node's pod subnet (see bridgeSubnet).
+	// podSubnet is a bridge node's pod subnet (see bridgeSubnet);
+	// vxlanMAC the MAC of its flannel.1 device (vxlan backend).
 	podSubnet netip.Prefix
+	vxlanMAC  string
 
 	mu            sync.Mutex
 	pods          []*Pod
