@@ -9,7 +9,8 @@ Feature: firewalld's lifecycle and recorded commands
     And a pod "web" on "node1" serving HTTP on port 8080
     And a ClusterIP Service "web" with IPs "10.152.183.10" on port 80 for pod "web"
     And kube-proxy runs on "node1"
-    When firewalld is stopped on "node1" as "after_stop"
+    When firewalld is stopped on "node1" before kube-proxy re-syncs as "after_stop"
+    And kube-proxy re-syncs on "node1"
     And I run "nft list tables" on "node1" as "tables_stopped"
     And firewalld is started on "node1" before kube-proxy re-syncs as "after_start"
     And I run "iptables -t nat -S KUBE-SERVICES" on "node1" as "services_chain"
@@ -20,7 +21,7 @@ Feature: firewalld's lifecycle and recorded commands
     And I run "cat /proc/sys/net/ipv4/conf/eth0/forwarding" in pod "web"
     And I run "false" on "node1" as "false"
     And I run "no-such-command-in-the-lab" on "node1" as "missing"
-    Then observation "after_stop" should be "kept"
+    Then observation "after_stop" should be "<after_stop>"
     And observation "tables_stopped_exit" should be "0"
     And observation "after_start" should be "<after_start>"
     And observation "services_chain_exit" should be "<services_exit>"
@@ -31,5 +32,5 @@ Feature: firewalld's lifecycle and recorded commands
     And observation "missing_exit" should be "127"
 
     Examples:
-      | profile  | after_start | services_exit | while_held |
-      | rhel-9.5 | flushed     | 1             | timeout    |
+      | profile  | after_stop | after_start | services_exit | while_held |
+      | rhel-9.5 | flushed    | flushed     | 1             | timeout    |
