@@ -20,7 +20,7 @@ Feature: Pods on two nodes reach each other
     Then observation "cross_node" should be "200"
     And observation "cross_node_udp" should be "ok"
     And observation "spread_backends" should be "2"
-    And observation "routes_output" should be containing "10.1.0.64/26 via 198.51.100.11"
+    And observation "routes_output" should be containing "10.1.0.64/26 via 10.1.0.64 dev vxlan.calico onlink"
 
     Examples:
       | profile              |

@@ -95,9 +95,10 @@ type CNI struct {
 	// MTU is the pods' interface MTU (bridge plugin's mtu, Calico's veth
 	// MTU; 0: 1500).
 	MTU int `yaml:"mtu"`
-	// Backend is how bridge (flannel) nodes carry pod traffic to each
-	// other: vxlan (flannel's default: a flannel.1 VXLAN device, VNI 1,
-	// UDP 8472, MTU 1450) or host-gw (routes via the other node).
+	// Backend is how nodes carry pod traffic to each other: vxlan (the
+	// default of MicroK8s' flannel and Calico: flannel.1, VNI 1, UDP 8472 on
+	// bridge nodes; vxlan.calico, VNI 4096, UDP 4789 on Calico nodes; MTU
+	// 50 below the uplink's) or host-gw (routes via the other node).
 	Backend string `yaml:"backend"`
 }
 

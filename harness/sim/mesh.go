@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
-	"strconv"
-	"strings"
 
 	"lab/harness/agent"
 	"lab/harness/execx"
@@ -18,8 +16,8 @@ import (
 // same size for the others, as flannel leases one per node), and every other
 // node routes them: via its public address, as flannel's host-gw backend and
 // Calico without encapsulation (BGP-learnt routes) do on one L2 network, or,
-// between bridge nodes of a vxlan profile (cni.backend, flannel's default),
-// through flannel.1 VXLAN devices as flannel's vxlan backend programs them.
+// with a vxlan profile (cni.backend, the default of MicroK8s' flannel and
+// Calico), through VXLAN devices (vxlan.go).
 // IPv6 pod traffic does not cross nodes: the public network is IPv4 only.
 
 // bridgeSubnet returns the pod subnet of the next bridge node.
@@ -62,14 +60,14 @@ func (n *Node) podPrefixes4() []netip.Prefix {
 
 // mesh routes a new node's pod prefixes on every other MicroK8s node, and
 // theirs on it, each via the owner's public address; it turns forwarding on.
-// Two bridge nodes of a vxlan profile reach each other through their
-// flannel.1 devices instead, as flannel's vxlan backend programs them.
+// Two nodes of the same kind of a vxlan profile reach each other through
+// their VXLAN devices instead (tunnel).
 func (c *Cluster) mesh(ctx context.Context, n *Node) error {
 	if err := n.Call(ctx, agent.OpSysctl, agent.SysctlArgs{Set: map[string]string{"net/ipv4/ip_forward": "1"}}, nil); err != nil {
 		return err
 	}
-	if n.vxlan() {
-		if err := c.flannelDevice(ctx, n); err != nil {
+	if t, ok := n.tunnel(); ok {
+		if err := c.tunnelDevice(ctx, n, t); err != nil {
 			return err
 		}
 	}
@@ -87,63 +85,13 @@ func (c *Cluster) mesh(ctx context.Context, n *Node) error {
 	return nil
 }
 
-// vxlan reports whether a node is a bridge node of a vxlan profile.
-func (n *Node) vxlan() bool {
-	_, routed := n.Routed()
-	return !routed && n.podSubnet.IsValid() && n.cluster.prof.CNI.Backend == "vxlan"
-}
-
-// FlannelDevice is flannel's VXLAN device; VNI 1, UDP port 8472 (Linux's
-// IANA default is 4789; flannel uses the kernel's old default).
-const FlannelDevice = "flannel.1"
-
-// flannelDevice creates the node's flannel.1 as flannel's vxlan backend
-// does: local address the node's public one, no learning, MTU 50 below the
-// uplink's, the subnet's network address on it.
-func (c *Cluster) flannelDevice(ctx context.Context, n *Node) error {
-	mtu := 1500
-	if c.prof.UplinkMTU > 0 {
-		mtu = c.prof.UplinkMTU
-	}
-	for _, argv := range [][]string{
-		{"ip", "link", "add", FlannelDevice, "type", "vxlan", "id", "1", "local", n.Public.String(), "dev", "eth0", "dstport", "8472", "nolearning"},
-		{"ip", "link", "set", FlannelDevice, "mtu", strconv.Itoa(mtu - 50)},
-		{"ip", "addr", "add", netip.PrefixFrom(n.podSubnet.Addr(), 32).String(), "dev", FlannelDevice},
-		{"ip", "link", "set", FlannelDevice, "up"},
-	} {
-		if _, err := n.Run(ctx, execx.Cmd{Argv: argv}); err != nil {
-			return fmt.Errorf("flannel vxlan on %s: %w", n.Name(), err)
-		}
-	}
-	out, err := execx.Output(ctx, n, "ip", "-o", "link", "show", FlannelDevice)
-	if err != nil {
-		return err
-	}
-	f := strings.Fields(out)
-	for i := range f {
-		if f[i] == "link/ether" && i+1 < len(f) {
-			n.vxlanMAC = f[i+1]
-			return nil
-		}
-	}
-	return fmt.Errorf("flannel vxlan on %s: no MAC in %q", n.Name(), out)
-}
-
-// route makes on reach owner's pod prefixes: through flannel.1 between two
-// vxlan bridge nodes, else via owner's public address.
+// route makes on reach owner's pod prefixes: through their VXLAN devices
+// when both have the same one, else via owner's public address.
 func route(ctx context.Context, on, owner *Node) error {
-	if on.vxlan() && owner.vxlan() {
-		gw := owner.podSubnet.Addr().String()
-		for _, argv := range [][]string{
-			{"ip", "neigh", "replace", gw, "lladdr", owner.vxlanMAC, "dev", FlannelDevice, "nud", "permanent"},
-			{"bridge", "fdb", "replace", owner.vxlanMAC, "dev", FlannelDevice, "dst", owner.Public.String(), "self", "permanent"},
-			{"ip", "route", "replace", owner.podSubnet.String(), "via", gw, "dev", FlannelDevice, "onlink"},
-		} {
-			if _, err := on.Run(ctx, execx.Cmd{Argv: argv}); err != nil {
-				return fmt.Errorf("flannel vxlan on %s to %s's pods: %w", on.Name(), owner.Name(), err)
-			}
-		}
-		return nil
+	t1, ok1 := on.tunnel()
+	t2, ok2 := owner.tunnel()
+	if ok1 && ok2 && t1.Dev == t2.Dev {
+		return tunnelRoute(ctx, on, owner, t2)
 	}
 	for _, p := range owner.podPrefixes4() {
 		argv := []string{"ip", "route", "replace", p.String(), "via", owner.Public.String(), "dev", "eth0"}
