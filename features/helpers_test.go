@@ -1,6 +1,7 @@
 package features
 
 import (
+	"os"
 	"strconv"
 	"testing"
 
@@ -23,3 +24,10 @@ func cellOptions(t testing.TB, images string) *runner.Options {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func writeFile(t testing.TB, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

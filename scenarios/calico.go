@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"lab/harness/driver"
@@ -13,18 +12,25 @@ import (
 
 func init() {
 	register(Def{Subject: "calico", Pattern: `^a Calico node "([^"]+)" with pod CIDRs "([^"]+)"$`,
-		Doc:     "Boots a MicroK8s node with the cell's profile (as `a node`) whose pods are on Calico's routed network: a cali* veth per pod with proxy ARP and a /32 or /128 route, pod addresses from the node's block of each pool (comma list, at most one per family). Forwarding is on for each family given; with no IPv6 pool, IPv6 is disabled on the node (the reports' workaround).",
+		Params:  []Param{P("node", Name), P("pod CIDRs", Pools)},
+		cell:    addHost("calico"),
+		Doc:     "Boots a MicroK8s node with the cell's profile (as `a node`) whose pods are on Calico's routed network: a cali* veth per pod with proxy ARP and a /32 or /128 route, pod addresses from the node's block of each pool (comma list, at most one per family). Forwarding is on for each family given; with no IPv6 pool, IPv6 is disabled on the node (the reports' workaround). Each node gets the next block of each pool (node1 10.1.0.0/26, node2 10.1.0.64/26, ...), and nodes reach each other's IPv4 blocks as Calico does: through vxlan.calico devices (the profile's cni.backend vxlan, MicroK8s' default: VNI 4096, UDP 4789, the block's first address on the device, MTU 50 below the uplink's) or, with host-gw, routes via their public addresses (Calico without encapsulation). Pods reach pods and Service endpoints on other nodes over IPv4 (IPv6 stays on its node; `lab check` refuses an IPv6 probe across nodes).",
 		Example: `Given a Calico node "node1" with pod CIDRs "10.1.0.0/16,fd01::/64"`,
 		bind:    func(w *World) any { return w.calicoNode }})
-	register(Def{Subject: "calico", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP on port (\d+)$`,
+	register(Def{Subject: "calico", Pattern: `^a pod "([^"]+)" on "([^"]+)" serving HTTP on port ([^ "]+)$`,
+		Params:  []Param{P("pod", Name), P("node", Name), P("port", Port)},
+		cell:    addPod,
 		Doc:     "Creates a pod on a Calico node's routed network, with an address from every pool of the node, and runs a real HTTP server in it on the port (both families). Records pod_ip_NAME (the addresses, comma list).",
 		Example: `Given a pod "web" on "node1" serving HTTP on port 8080`,
 		bind:    func(w *World) any { return w.routedServer }})
 	register(Def{Subject: "calico", Pattern: `^a pod "([^"]+)" on "([^"]+)"$`,
+		Params:  []Param{P("pod", Name), P("node", Name)},
+		cell:    addPod,
 		Doc:     "Creates a pod on a Calico node's routed network that serves nothing (a client to probe from). Records pod_ip_NAME.",
 		Example: `Given a pod "client" on "node1"`,
 		bind:    func(w *World) any { return w.routedClient }})
 	register(Def{Subject: "calico", Pattern: `^Felix programs its (ipv4|ipv6) rules on "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("family", Family), P("node", Name), P("observation", Name)},
 		Doc:     "Runs Calico Felix's iptables dataplane for one family on a Calico node: for each of the raw, mangle and filter tables it reads the table and writes Felix's rules (cali-* chains, `-m comment --comment \"cali:<hash>\"`, `--jump MARK --set-mark`, policy for every pod on the node) with one `iptables-restore --noflush` of the profile's variant (ip6tables-legacy-restore for IPv6 on a legacy profile), under the node's kernel profile. A failed table is retried (Felix retries forever); records NAME = ok, or the first failed table's error with iptables' own output. Inputs and outputs are kept as evidence.",
 		Example: `When Felix programs its ipv6 rules on "node1" as "felix_restore_v6"`,
 		bind:    func(w *World) any { return w.felixProgram }})
@@ -60,9 +66,9 @@ func (w *World) routedPod(ctx context.Context, pod, node string, port int) error
 }
 
 func (w *World) routedServer(ctx context.Context, pod, node, port string) error {
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("bad port %q: want 1-65535", port)
+	p, err := ParsePort(port)
+	if err != nil {
+		return err
 	}
 	return w.routedPod(ctx, pod, node, p)
 }

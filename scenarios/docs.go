@@ -16,14 +16,34 @@ const (
 func Markdown() string {
 	var b strings.Builder
 	b.WriteString(BeginMarker + "\n")
+	b.WriteString("\nParameter types (`lab check` checks each before anything boots):\n\n| type | accepts |\n|---|---|\n")
+	for _, t := range Types() {
+		fmt.Fprintf(&b, "| %s | %s |\n", t.Name, t.Doc)
+	}
 	subject := ""
 	for _, d := range Vocabulary() {
 		if d.Subject != subject {
 			subject = d.Subject
 			fmt.Fprintf(&b, "\n### %s\n", subject)
 		}
-		fmt.Fprintf(&b, "\n- `%s`  \n  %s  \n  Pattern: `%s`\n", d.Example, d.Doc, d.Pattern)
+		fmt.Fprintf(&b, "\n- `%s`  \n  %s  \n  Pattern: `%s`%s\n", d.Example, d.Doc, d.Pattern, params(d))
 	}
 	b.WriteString("\n" + EndMarker + "\n")
 	return b.String()
+}
+
+// params renders a step's parameter types for docs ("" when it has none).
+func params(d Def) string {
+	if len(d.Params) == 0 {
+		return ""
+	}
+	var ps []string
+	for _, p := range d.Params {
+		s := p.Name + ": " + p.Type.Name
+		if p.Optional {
+			s += " (optional)"
+		}
+		ps = append(ps, s)
+	}
+	return "  \n  Parameters: " + strings.Join(ps, "; ")
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,18 +32,24 @@ const (
 
 func init() {
 	register(Def{Subject: "egress", Pattern: `^a provider gateway "([^"]+)" in front of "([^"]+)" with the internet "([^"]+)"$`,
+		Params:  []Param{P("gateway", Name), P("nodes", NameList), P("internet", CIDR)},
+		cell:    addHost("gateway"),
 		Doc:     "Boots the hosting provider's router at the public network's first address (198.51.100.1) with an internet network (an IPv4 CIDR; the gateway takes its first address) behind it, and makes it the default gateway of the nodes (comma list). Its stateless nft firewall on traffic towards the nodes is the profile's provider_firewall: inbound TCP with ACK set is accepted only to tcp_ack_ports and dropped otherwise (no provider_firewall: everything passes). The gateway records the source port of every SYN leaving the nodes and counts what it drops; its rules are evidence.",
 		Example: `Given a provider gateway "gw" in front of "node1" with the internet "203.0.113.0/24"`,
 		bind:    func(w *World) any { return w.aGateway }})
-	register(Def{Subject: "egress", Pattern: `^an internet host "([^"]+)" behind "([^"]+)" serving HTTP on port (\d+)$`,
+	register(Def{Subject: "egress", Pattern: `^an internet host "([^"]+)" behind "([^"]+)" serving HTTP on port ([^ "]+)$`,
+		Params:  []Param{P("host", Name), P("gateway", Name), P("port", Port)},
+		cell:    addHost("internet"),
 		Doc:     "Boots a host on the gateway's internet network (from .10) running a real HTTP server on the port that records the peer address of every connection it accepts. Records internet_ip_NAME.",
 		Example: `Given an internet host "web" behind "gw" serving HTTP on port 80`,
 		bind:    func(w *World) any { return w.anInternetHost }})
 	register(Def{Subject: "egress", Pattern: `^pod egress from "([^"]+)" on "([^"]+)" is masqueraded with "([^"]*)"$`,
+		Params:  []Param{P("pod CIDR", CIDR), P("node", Name), P("options", Text)},
 		Doc:     "Writes the pod egress NAT rule as flannel and Calico do, with the node's iptables variant: `-t nat -A POSTROUTING -s CIDR ! -d CIDR -j MASQUERADE OPTIONS` (e.g. --random-fully). Run again for the same CIDR, it replaces the rule: the node-side fix is `--to-ports 32768-65535 --random-fully` (written, as Felix's natPortRange does, for tcp and udp, plus the plain rule for other protocols). The nat table is evidence.",
 		Example: `Given pod egress from "10.1.0.0/16" on "node1" is masqueraded with "--random-fully"`,
 		bind:    func(w *World) any { return w.masquerade }})
-	register(Def{Subject: "egress", Pattern: `^"([^"]+)" opens (?:(\d+) )?HTTP connections to "([^"]+)" as "([^"]+)"$`,
+	register(Def{Subject: "egress", Pattern: `^"([^"]+)" opens (?:([^ "]+) )?HTTP connections to "([^"]+)" as "([^"]+)"$`,
+		Params: []Param{P("from", Name), Opt("count", Count), P("host", Name), P("observation", Name)},
 		Doc: "Sends N HTTP GETs (default 400: a rate near 50% within +-5 points at 95% confidence), each on a fresh TCP connection, from a pod or a host (a node: hostNetwork) to an internet host, up to 512 at a time, each with a 3.5 s timeout (room for two SYN retransmissions and a busy machine; a connection whose SYN-ACK a stateless firewall drops fails whatever the timeout). Records NAME_egress_failure_rate (percent of requests without a 200), NAME_connections, NAME_failures, " +
 			"NAME_source_port_min and NAME_source_port_max (the source ports of the batch's SYNs as the gateway saw them, after the node's SNAT), NAME_predicted_failure_rate (percent of those ports outside the firewall's ACK range), NAME_dropped_at_gateway (inbound packets of the batch's connections the gateway's nft dropped), NAME_dropped_flows_at_gateway (the batch's connections, by address and port after SNAT, that had inbound packets dropped) and NAME_local_port_range (the sender's net.ipv4.ip_local_port_range). Outcomes, the port histogram, the server's view and the gateway's counters are evidence.",
 		Example: `When "app" opens 400 HTTP connections to "web" as "pod"`,
@@ -52,13 +57,13 @@ func init() {
 }
 
 func (w *World) aGateway(ctx context.Context, name, nodes, internet string) error {
-	pfx, err := netip.ParsePrefix(internet)
+	pfx, err := ParseCIDR(internet)
 	if err != nil {
-		return fmt.Errorf("gateway %s: internet %q: %w", name, internet, err)
+		return fmt.Errorf("gateway %s: internet: %w", name, err)
 	}
-	var ns []string
-	for _, f := range strings.Split(nodes, ",") {
-		ns = append(ns, strings.TrimSpace(f))
+	ns, err := ParseNameList(nodes)
+	if err != nil {
+		return fmt.Errorf("gateway %s: nodes: %w", name, err)
 	}
 	gw, err := w.D.AddGateway(ctx, name, pfx, ns)
 	if err != nil {
@@ -73,9 +78,9 @@ func (w *World) aGateway(ctx context.Context, name, nodes, internet string) erro
 }
 
 func (w *World) anInternetHost(ctx context.Context, name, gw, port string) error {
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("internet host %s: bad port %q", name, port)
+	p, err := ParsePort(port)
+	if err != nil {
+		return fmt.Errorf("internet host %s: %w", name, err)
 	}
 	h, err := w.D.AddInternetHost(ctx, name, gw, p)
 	if err != nil {
@@ -86,9 +91,9 @@ func (w *World) anInternetHost(ctx context.Context, name, gw, port string) error
 }
 
 func (w *World) masquerade(ctx context.Context, cidr, node, opts string) error {
-	pfx, err := netip.ParsePrefix(cidr)
+	pfx, err := ParseCIDR(cidr)
 	if err != nil {
-		return fmt.Errorf("pod egress CIDR %q: %w", cidr, err)
+		return fmt.Errorf("pod egress: %w", err)
 	}
 	dump, err := w.D.Masquerade(ctx, node, pfx.Masked(), strings.Fields(opts))
 	if err != nil {
@@ -104,9 +109,9 @@ func round1(v float64) float64 { return math.Round(v*10) / 10 }
 func (w *World) openConnections(ctx context.Context, from, count, to, obs string) error {
 	n := DefaultConnections
 	if count != "" {
-		v, err := strconv.Atoi(count)
-		if err != nil || v < 1 || v > 20000 {
-			return fmt.Errorf("bad connection count %q: want 1-20000", count)
+		v, err := ParseCount(count)
+		if err != nil {
+			return err
 		}
 		n = v
 	}

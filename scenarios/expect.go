@@ -8,14 +8,17 @@ import (
 
 func init() {
 	register(Def{Subject: "expectations", Pattern: `^observation "([^"]+)" should be (.+)$`,
+		Params:  []Param{P("observation", Name), P("condition", Condition)},
 		Doc:     "Asserts on a recorded observation. The condition is one of: \"V\" (equal; \"A|B\" accepts either), not \"V\", containing \"V\" (the text contains V), at least N, at most N, between N and M (inclusive; N may end in %). An unmet condition fails the cell (status failed, not error).",
 		Example: `Then observation "dnat_jumps_after" should be "4"`,
 		bind:    func(w *World) any { return w.shouldBe }})
 	register(Def{Subject: "expectations", Pattern: `^the reported failure is present when observation "([^"]+)" is (.+)$`,
+		Params:  []Param{P("observation", Name), P("condition", Condition)},
 		Doc:     "Declares a signature of the reported failure, with the same conditions as `should be`. The cell's `reproduced` is true when any declared signature holds.",
 		Example: `Then the reported failure is present when observation "public_http_80" is not "200"`,
 		bind:    func(w *World) any { return w.signature }})
 	register(Def{Subject: "expectations", Pattern: `^the reported failure should be (present|absent)$`,
+		Params:  []Param{P("expectation", Text)},
 		Doc:     "Asserts that the failure signatures declared before it did (present) or did not (absent) hold, and records the expectation in the cell.",
 		Example: `Then the reported failure should be present`,
 		bind:    func(w *World) any { return w.failureShouldBe }})

@@ -8,30 +8,28 @@ import (
 	"time"
 
 	"lab/harness/execx"
-	"lab/harness/iptables"
-	"lab/harness/kubeproxy"
 )
 
 func init() {
 	register(Def{Subject: "firewall", Pattern: `^firewalld is reloaded on "([^"]+)" before kube-proxy re-syncs as "([^"]+)"$`,
+		Params:  []Param{P("node", Name), P("observation", Name)},
 		Doc:     "Runs `firewall-cmd --reload` against the node's firewalld (a profile with firewalld.enabled runs the real daemon in the node, with a private D-Bus) while kube-proxy's canary monitor is held, so the steps that follow see the window a real kube-proxy leaves until its next check (up to its 30 s sync period). Records NAME = flushed when kube-proxy's canary chain and KUBE-SERVICES are gone from the nat table after the reload, kept otherwise. `I run \"firewall-cmd ...\" on \"node1\"` also reaches the node's own firewalld; without this step the monitor re-syncs on its own.",
 		Example: `When firewalld is reloaded on "node1" before kube-proxy re-syncs as "kube_proxy_rules_after_reload"`,
 		bind:    func(w *World) any { return w.reloadFirewalld }})
 	register(Def{Subject: "firewall", Pattern: `^kube-proxy re-syncs on "([^"]+)"$`,
+		Params:  []Param{P("node", Name)},
 		Doc:     "Lets the node's kube-proxy canary monitor run again and waits until it has noticed the flushed canary chain and re-synced every Service. The time it took and the nat table afterwards are evidence.",
 		Example: `When kube-proxy re-syncs on "node1"`,
 		bind:    func(w *World) any { return w.kubeProxyResyncs }})
 	register(Def{Subject: "firewall", Pattern: `^I trace a TCP connection from pod "([^"]+)" to pod "([^"]+)" on "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("from pod", Name), P("to pod", Name), P("node", Name), P("observation", Name)},
+		cell:    podToPod,
 		Doc:     "Connects from the first pod to the second pod's IPv4 address and port while nftables traces the SYN through the node's ruleset (`meta nftrace set 1` in a temporary table, `nft monitor trace`). Records NAME = the rule that dropped or rejected it, as \"FAMILY TABLE CHAIN: RULE\" (e.g. firewalld's zone reject), or none when no nftables rule did (iptables-legacy rules are not traced); NAME_connect = what the sender saw. The trace and the deciding chain are evidence.",
 		Example: `When I trace a TCP connection from pod "ingress" to pod "zeus" on "node1" as "pod_ip_rejected_by"`,
 		bind:    func(w *World) any { return w.trace }})
 }
 
 func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
-	n, err := w.runner(node)
-	if err != nil {
-		return err
-	}
 	d, ok := w.D.Firewalld(node)
 	if !ok {
 		return fmt.Errorf("node %q runs no firewalld: its profile %s has firewalld.enabled false", node, w.D.Profile().Name)
@@ -45,22 +43,7 @@ func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
 	if err != nil {
 		return err
 	}
-	save := iptables.Binary("iptables-save", w.D.Profile().Iptables.Mode)
-	dump, err := execx.Output(ctx, n, save, "-t", "nat")
-	if err != nil {
-		return err
-	}
-	w.RuleDump(obs+": nat table right after the reload ("+save+" -t nat)", dump)
-	d2, err := iptables.Parse(dump)
-	if err != nil {
-		return fmt.Errorf("parse %s output: %w", save, err)
-	}
-	state := "kept"
-	if d2.Chain("nat", kubeproxy.CanaryChain) == nil && d2.Chain("nat", "KUBE-SERVICES") == nil {
-		state = "flushed"
-	}
-	w.Observe(obs, state)
-	return nil
+	return w.kubeProxyRulesState(ctx, node, obs, "the reload")
 }
 
 func (w *World) kubeProxyResyncs(ctx context.Context, node string) error {

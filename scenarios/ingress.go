@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,19 +18,25 @@ import (
 const IngressProbeTimeout = 2 * time.Second
 
 func init() {
-	register(Def{Subject: "ingress", Pattern: `^an ingress pod "([^"]+)" on "([^"]+)" listening on port (\d+) with routes "([^"]+)"$`,
+	register(Def{Subject: "ingress", Pattern: `^an ingress pod "([^"]+)" on "([^"]+)" listening on port ([^ "]+) with routes "([^"]+)"$`,
+		Params:  []Param{P("pod", Name), P("node", Name), P("port", Port), P("routes", Routes)},
+		cell:    addIngress,
 		Doc:     "Creates a pod on a Calico node running an ingress controller: a real reverse proxy (Go's httputil.ReverseProxy) whose sockets live in the pod, so its upstream connections are routed through the node like any pod's. Routes are a comma list of PATH=UPSTREAM (longest path prefix wins): `service:NAME` proxies to the Service's IPv4 ClusterIP and port, `pod:NAME` to the pod's IPv4 address and port (what ingress-nginx does with endpoints), or a literal IP:PORT. Like ingress-nginx it answers 502 when the upstream connect fails, 504 when it times out (after 500 ms). Records pod_ip_NAME.",
 		Example: `Given an ingress pod "ingress" on "node1" listening on port 80 with routes "/svc=service:zeus,/setup=pod:zeus"`,
 		bind:    func(w *World) any { return w.anIngress }})
-	register(Def{Subject: "ingress", Pattern: `^a NodePort Service "([^"]+)" with IPs "([^"]+)" on port (\d+) and node port (\d+) for pod "([^"]+)"$`,
+	register(Def{Subject: "ingress", Pattern: `^a NodePort Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) and node port ([^ "]+) for pods? "([^"]+)"$`,
+		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("node port", Port), P("pods", NameList)},
+		cell:    addService(4),
 		Doc:     "Declares a Service as `a ClusterIP Service` does, of type NodePort: kube-proxy also DNATs the node port on every local address of a node to the pod (KUBE-NODEPORTS, KUBE-EXT-*, masqueraded).",
 		Example: `Given a NodePort Service "ingress" with IPs "10.152.183.40" on port 80 and node port 30080 for pod "ingress"`,
 		bind:    func(w *World) any { return w.aNodePortService }})
 	register(Def{Subject: "ingress", Pattern: `^kube-proxy runs on "([^"]+)"$`,
-		Doc:     "Starts kube-proxy on a Calico node for the IPv4 Services declared so far: one sync (iptables-restore --noflush of the profile's variant, kube-proxy's format), then, like the real one, it watches its canary chain KUBE-PROXY-CANARY and re-syncs everything when something (firewalld's start or reload) flushed it. The payload and the nat table are evidence.",
+		Params:  []Param{P("node", Name)},
+		Doc:     "Starts kube-proxy on a node (Calico or bridge) for the IPv4 Services declared so far: one sync (iptables-restore --noflush of the profile's variant, kube-proxy's format), then, like the real one, it watches its canary chain KUBE-PROXY-CANARY and re-syncs everything when something (firewalld's start or reload) flushed it. The payload and the nat table are evidence.",
 		Example: `Given kube-proxy runs on "node1"`,
 		bind:    func(w *World) any { return w.kubeProxyRuns }})
-	register(Def{Subject: "ingress", Pattern: `^"([^"]+)" requests path "([^"]+)" on port (\d+) of the public address of "([^"]+)" as "([^"]+)"$`,
+	register(Def{Subject: "ingress", Pattern: `^"([^"]+)" requests path "([^"]+)" on port ([^ "]+) of the public address of "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("from", Name), P("path", URLPath), P("port", Port), P("node", Name), P("observation", Name)},
 		Doc:     "Sends one HTTP GET for the path from a host (or pod) to the port of the node's public address, with a 2 s timeout, and records NAME = the HTTP status the client got (e.g. an ingress's 502), or timeout / refused / unreachable / reset. The answer and the log of any ingress controller are evidence.",
 		Example: `When "client" requests path "/setup" on port 30080 of the public address of "node1" as "ingress_via_pod_ip"`,
 		bind:    func(w *World) any { return w.requestPath }})
@@ -70,23 +75,23 @@ func (w *World) upstream(target string) (netip.AddrPort, string, error) {
 }
 
 func (w *World) anIngress(ctx context.Context, pod, node, port, routes string) error {
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("ingress %s: bad port %q", pod, port)
+	p, err := ParsePort(port)
+	if err != nil {
+		return fmt.Errorf("ingress %s: %w", pod, err)
+	}
+	routeList, err := ParseRoutes(routes)
+	if err != nil {
+		return fmt.Errorf("ingress %s: %w", pod, err)
 	}
 	var rs []agent.IngressRoute
 	var ev strings.Builder
-	for _, f := range strings.Split(routes, ",") {
-		path, target, ok := strings.Cut(strings.TrimSpace(f), "=")
-		if !ok || !strings.HasPrefix(path, "/") {
-			return fmt.Errorf("ingress %s: bad route %q in %q: want /PATH=UPSTREAM", pod, f, routes)
-		}
-		up, via, err := w.upstream(strings.TrimSpace(target))
+	for _, r := range routeList {
+		up, via, err := w.upstream(r.Upstream)
 		if err != nil {
-			return fmt.Errorf("ingress %s: route %s: %w", pod, path, err)
+			return fmt.Errorf("ingress %s: route %s: %w", pod, r.Path, err)
 		}
-		rs = append(rs, agent.IngressRoute{Path: path, Upstream: up, Via: via})
-		fmt.Fprintf(&ev, "%s -> http://%s (%s)\n", path, up, via)
+		rs = append(rs, agent.IngressRoute{Path: r.Path, Upstream: up, Via: via})
+		fmt.Fprintf(&ev, "%s -> http://%s (%s)\n", r.Path, up, via)
 	}
 	in, err := w.D.AddIngressPod(ctx, pod, node, p, rs)
 	if err != nil {
@@ -99,9 +104,9 @@ func (w *World) anIngress(ctx context.Context, pod, node, port, routes string) e
 }
 
 func (w *World) aNodePortService(name, ips, port, nodePort, pod string) error {
-	np, err := strconv.Atoi(nodePort)
-	if err != nil || np < 1 || np > 65535 {
-		return fmt.Errorf("service %s: bad node port %q", name, nodePort)
+	np, err := ParsePort(nodePort)
+	if err != nil {
+		return fmt.Errorf("service %s: node port: %w", name, err)
 	}
 	if err := w.aService(name, ips, port, pod, ""); err != nil {
 		return err
@@ -126,11 +131,7 @@ func (w *World) ipv4Services() []kubeproxy.Service {
 		w.mu.Lock()
 		ks.NodePort = w.nodePorts[s.name]
 		w.mu.Unlock()
-		if p, ok := w.D.Pod(s.pod); ok && p.Port > 0 {
-			if a, ok := p.Addr(4); ok {
-				ks.Endpoints = append(ks.Endpoints, kubeproxy.Endpoint{IP: a, Port: p.Port})
-			}
-		}
+		ks.Endpoints = w.endpoints(s, 4)
 		out = append(out, ks)
 	}
 	return out
@@ -177,12 +178,12 @@ func (w *World) requestPath(ctx context.Context, from, path, port, node, obs str
 	if err != nil {
 		return err
 	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("bad port %q", port)
+	p, err := ParsePort(port)
+	if err != nil {
+		return err
 	}
-	if !strings.HasPrefix(path, "/") {
-		return fmt.Errorf("path %q must start with /", path)
+	if _, err := ParsePath(path); err != nil {
+		return err
 	}
 	url := fmt.Sprintf("http://%s:%d%s", pub, p, path)
 	res := src.HTTP(ctx, url, IngressProbeTimeout)

@@ -7,19 +7,21 @@ import (
 	"strings"
 
 	"lab/harness/execx"
-	"lab/harness/iptables"
 )
 
 func init() {
 	register(Def{Subject: "microk8s", Pattern: `^MicroK8s is stopped on "([^"]+)"$`,
+		Params:  []Param{P("node", Name)},
 		Doc:     "Runs `microk8s stop` as the profile's release does it (microk8s.stop in the profile: whether containers are removed without a CNI DEL, which chains are flushed).",
 		Example: `When MicroK8s is stopped on "node1"`,
 		bind:    func(w *World) any { return w.stopped }})
 	register(Def{Subject: "microk8s", Pattern: `^MicroK8s is started on "([^"]+)"$`,
+		Params:  []Param{P("node", Name)},
 		Doc:     "Runs `microk8s start`: removed pod sandboxes are recreated (new container IDs, CNI ADD), kept ones get their containers back.",
 		Example: `When MicroK8s is started on "node1"`,
 		bind:    func(w *World) any { return w.started }})
 	register(Def{Subject: "microk8s", Pattern: `^I run "(.+)" on "([^"]+)"$`,
+		Params:  []Param{P("command", Command), P("host", Name)},
 		Doc:     "Runs a command on a node (or client) as root, e.g. a workaround. `iptables`, `iptables-save`, ... resolve to the profile's variant; `iptables-legacy`/`iptables-nft` name one explicitly. Words split like a shell (double quotes group). The output is kept as evidence; a non-zero exit fails the step.",
 		Example: `When I run "iptables-legacy -t nat -F CNI-HOSTPORT-DNAT" on "node1"`,
 		bind:    func(w *World) any { return w.run }})
@@ -52,9 +54,9 @@ func (w *World) started(ctx context.Context, node string) error {
 }
 
 func (w *World) run(ctx context.Context, command, on string) error {
-	argv, err := iptables.SplitArgs(command)
-	if err != nil || len(argv) == 0 {
-		return fmt.Errorf("cannot split command %q: %v", command, err)
+	argv, err := ParseCommand(command)
+	if err != nil {
+		return err
 	}
 	r, err := w.runner(on)
 	if err != nil {

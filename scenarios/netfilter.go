@@ -11,6 +11,7 @@ import (
 
 func init() {
 	register(Def{Subject: "netfilter", Pattern: `^I read the FORWARD policy of iptables-(legacy|nft) on "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("variant", Text), P("node", Name), P("observation", Name)},
 		Doc:     "Runs `iptables-legacy -S FORWARD` (or `iptables-nft -S FORWARD`) on a node, as root with the node's environment, and records NAME = the policy of the variant's IPv4 FORWARD chain (ACCEPT or DROP). The two variants have separate FORWARD chains; a packet must pass both.",
 		Example: `When I read the FORWARD policy of iptables-nft on "node1" as "forward_policy_nft"`,
 		bind:    func(w *World) any { return w.forwardPolicy }})

@@ -19,6 +19,7 @@ const ProbeTimeout = time.Second
 
 func init() {
 	register(Def{Subject: "probes", Pattern: `^"([^"]+)" requests HTTP ports? "([^"]+)" of the public address of "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("from", Name), P("ports", PortList), P("node", Name), P("observation", Name)},
 		Doc:     "Sends one HTTP GET from the host to each port (comma list) of the node's public address, concurrently, with a 1 s timeout, and records NAME_PORT = the HTTP status, or timeout / refused / unreachable / reset. For a port that did not answer 200 it also records NAME_PORT_dnat_to: where the node's kernel really sent the connection (the DNAT target in its conntrack entry, e.g. a dead pod's address) and that address's neighbour state, or none when no entry exists.",
 		Example: `When "client" requests HTTP ports "80,443" of the public address of "node1" as "public_http"`,
 		bind:    func(w *World) any { return w.requestPublic }})
@@ -33,13 +34,9 @@ func (w *World) requestPublic(ctx context.Context, from, ports, node, obs string
 	if err != nil {
 		return err
 	}
-	var list []int
-	for _, p := range strings.Split(ports, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || v < 1 || v > 65535 {
-			return fmt.Errorf("bad port %q in %q", p, ports)
-		}
-		list = append(list, v)
+	list, err := ParsePortList(ports)
+	if err != nil {
+		return err
 	}
 	var wg sync.WaitGroup
 	res := make([]probe.Result, len(list))

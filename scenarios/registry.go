@@ -29,6 +29,13 @@ type Def struct {
 	Doc string
 	// Example is a step text that matches Pattern.
 	Example string
+	// Params type every capture group of Pattern, in order: `lab check`
+	// parses each value with them before anything boots, and the step
+	// function parses it with the same parser when it runs.
+	Params []Param
+	// cell, when set, checks the step against the cell's topology so far
+	// at check time (see cellState) and returns a problem or "".
+	cell func(s *cellState, args []string) string
 	// bind returns the step function bound to a world.
 	bind func(w *World) any
 }
@@ -36,7 +43,7 @@ type Def struct {
 var registry []Def
 
 // subjectOrder is the order subjects appear in docs; others follow by name.
-var subjectOrder = []string{"topology", "microk8s", "iptables", "probes", "calico", "services", "netfilter", "ingress", "firewall", "egress", "expectations"}
+var subjectOrder = []string{"topology", "microk8s", "iptables", "probes", "calico", "services", "netfilter", "ingress", "firewall", "egress", "dns", "expectations"}
 
 // register adds a definition at init time; the vocabulary is static.
 func register(d Def) { registry = append(registry, d) }

@@ -15,19 +15,26 @@ import (
 )
 
 func init() {
-	register(Def{Subject: "services", Pattern: `^a ClusterIP Service "([^"]+)" with IPs "([^"]+)" on port (\d+) for pod "([^"]+)"( with sessionAffinity ClientIP)?$`,
-		Doc:     "Declares a Service in the default namespace: one ClusterIP per family (comma list, e.g. 10.152.183.10,fd98::10), the port, and the pod backing it (a pod serving HTTP on a Calico node; its port is the targetPort). With `with sessionAffinity ClientIP`, kube-proxy writes `-m recent` rules. Nothing is programmed until kube-proxy syncs.",
+	register(Def{Subject: "services", Pattern: `^a ClusterIP Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) for pods? "([^"]+)"( with sessionAffinity ClientIP)?$`,
+		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("pods", NameList), Opt("affinity", Text)},
+		cell:    addService(3),
+		Doc:     "Declares a Service in the default namespace: one ClusterIP per family (comma list, e.g. 10.152.183.10,fd98::10), the port, and the pod backing it, or `for pods \"a,b\"` several (pods serving HTTP on one port, on a Calico or a bridge node; their port is the targetPort; kube-proxy spreads new connections with `-m statistic --mode random`). With `with sessionAffinity ClientIP`, kube-proxy writes `-m recent` rules. Nothing is programmed until kube-proxy syncs.",
 		Example: `Given a ClusterIP Service "web" with IPs "10.152.183.10,fd98::10" on port 80 for pod "web"`,
 		bind:    func(w *World) any { return w.aService }})
 	register(Def{Subject: "services", Pattern: `^kube-proxy syncs the (ipv4|ipv6) Services on "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("family", Family), P("node", Name), P("observation", Name)},
 		Doc:     "Runs kube-proxy's iptables sync for one family on a node: the Services' rules in kube-proxy's format (KUBE-SERVICES, KUBE-SVC-*, KUBE-SEP-*, `-j MARK --or-mark 0x4000`, `-m recent` for ClientIP affinity) written with `iptables-restore --noflush` (`ip6tables-restore` for IPv6) of the profile's variant under the node's kernel profile, then the jumps from the built-in chains. The cluster CIDR is the node's pod CIDR of the family. Records NAME = ok, or the error with iptables' own output; the payload and the resulting nat table are evidence.",
 		Example: `When kube-proxy syncs the ipv6 Services on "node1" as "kube_proxy_restore_v6"`,
 		bind:    func(w *World) any { return w.kubeProxySync }})
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from Service "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
+		Params:  []Param{P("from", Name), P("service", Name), P("family", Family), P("observation", Name)},
+		cell:    toService(0, 1),
 		Doc:     "Sends one HTTP GET from a pod (or a node or client) to the Service's ClusterIP of the family and port, with a 1 s timeout, and records NAME = the HTTP status, or timeout / refused / unreachable / reset.",
 		Example: `When "client" requests HTTP from Service "web" over ipv6 as "service_v6_http"`,
 		bind:    func(w *World) any { return w.requestService }})
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from pod "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
+		Params:  []Param{P("from", Name), P("pod", Name), P("family", Family), P("observation", Name)},
+		cell:    podToPod,
 		Doc:     "Sends one HTTP GET from a pod (or a node or client) straight to another pod's address of the family, on the port it serves, with a 1 s timeout (on a Calico node the packets are routed through the node, across its FORWARD chains), and records NAME as for Service probes.",
 		Example: `When "client" requests HTTP from pod "web" over ipv4 as "pod_to_pod"`,
 		bind:    func(w *World) any { return w.requestPod }})
@@ -38,7 +45,7 @@ type service struct {
 	name     string
 	ips      []netip.Addr
 	port     int
-	pod      string
+	pods     []string
 	affinity bool
 }
 
@@ -71,28 +78,19 @@ func (s *service) ip(fam int) (netip.Addr, bool) {
 }
 
 func (w *World) aService(name, ips, port, pod, affinity string) error {
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("service %s: bad port %q", name, port)
+	p, err := ParsePort(port)
+	if err != nil {
+		return fmt.Errorf("service %s: %w", name, err)
 	}
-	s := &service{name: name, port: p, pod: pod, affinity: affinity != ""}
-	for _, f := range strings.Split(ips, ",") {
-		a, err := netip.ParseAddr(strings.TrimSpace(f))
-		if err != nil {
-			return fmt.Errorf("service %s: bad ClusterIP %q: %w", name, f, err)
-		}
-		fam := 6
-		if a.Is4() {
-			fam = 4
-		}
-		if _, dup := s.ip(fam); dup {
-			return fmt.Errorf("service %s: more than one ClusterIP of the same family in %q", name, ips)
-		}
-		s.ips = append(s.ips, a)
+	addrs, err := ParseIPList(ips)
+	if err != nil {
+		return fmt.Errorf("service %s: ClusterIPs: %w", name, err)
 	}
-	if p, ok := w.D.Pod(pod); !ok || p.HostIface == "" {
-		return fmt.Errorf("service %s: no pod %q on a Calico node; add `Given a pod %q on \"NODE\" serving HTTP on port N` first", name, pod, pod)
+	pods, err := w.backends(name, pod)
+	if err != nil {
+		return err
 	}
+	s := &service{name: name, port: p, pods: pods, affinity: affinity != "", ips: addrs}
 	if _, err := w.service(name); err == nil {
 		return fmt.Errorf("service %q declared twice", name)
 	}
@@ -120,11 +118,7 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 			continue
 		}
 		ks := kubeproxy.Service{Namespace: "default", Name: s.name, PortName: "http", ClusterIP: ip, Port: s.port, ClientIPAffinity: s.affinity}
-		if p, ok := w.D.Pod(s.pod); ok && p.Port > 0 {
-			if a, ok := p.Addr(f); ok {
-				ks.Endpoints = append(ks.Endpoints, kubeproxy.Endpoint{IP: a, Port: p.Port})
-			}
-		}
+		ks.Endpoints = w.endpoints(s, f)
 		svcs = append(svcs, ks)
 	}
 	cfg := kubeproxy.Config{ClusterCIDR: cidr}

@@ -49,6 +49,7 @@ func commands() []command {
 	return []command{
 		{"list", "", "list features (scenarios), their cells, and profiles", cmdList, false},
 		{"steps", "", "print the step vocabulary features are written with", cmdSteps, false},
+		{"check", "[TARGET...]", "check features and profiles (steps, parameters, placeholders, profile fields) without booting", cmdCheck, false},
 		{"run", "TARGET...", "run the cells of scenarios (feature base names) or .feature files", cmdRun, true},
 		{"matrix", "", "run every feature x profile (the whole matrix)", cmdMatrix, true},
 		{"nightly", "", "unattended: matrix with a deadline, retention, atomic site publish", cmdNightly, true},

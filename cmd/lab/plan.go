@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"lab/harness/dockerprov"
@@ -78,8 +77,8 @@ func resolveTargets(d dirs, targets []string) ([]string, error) {
 	return files, nil
 }
 
-// plan parses the feature files, checks every step against the vocabulary
-// and every profile against images/, and keeps the cells whose profile is in
+// plan parses the feature files, checks them and the profiles they name as
+// `lab check` does (all problems at once, exit 2), and keeps the cells whose profile is in
 // only (all when only is empty).
 func plan(d dirs, files []string, only []string) ([]feature.Cell, error) {
 	valid, err := profile.Names(d.images)
@@ -97,44 +96,18 @@ func plan(d dirs, files []string, only []string) ([]feature.Cell, error) {
 		}
 		want[p] = true
 	}
-	var pats []*regexp.Regexp
-	for _, def := range scenarios.Vocabulary() {
-		pats = append(pats, regexp.MustCompile(def.Pattern))
+	probs, all := scenarios.NewChecker(d.images).Files(files)
+	if len(probs) > 0 {
+		return nil, problemsError(probs)
 	}
 	var cells []feature.Cell
-	for _, f := range files {
-		ft, err := feature.Parse(f)
-		if err != nil {
-			return nil, usagef("%v", err)
-		}
-		for _, c := range ft.Cells {
-			if !isValid[c.Profile] {
-				return nil, usagef("%s:%d: unknown profile %q; valid profiles: %s", c.File, c.Line, c.Profile, strings.Join(valid, ", "))
-			}
-			if _, err := profile.Load(d.images, c.Profile); err != nil {
-				return nil, usagef("%v", err)
-			}
-			for _, s := range c.Steps {
-				if !matchesAny(pats, s.Text) {
-					return nil, usagef("%s:%d: undefined step %q; see `lab steps` for the vocabulary", c.File, s.Line, s.Text)
-				}
-			}
-			if len(want) == 0 || want[c.Profile] {
-				cells = append(cells, c)
-			}
+	for _, c := range all {
+		if len(want) == 0 || want[c.Profile] {
+			cells = append(cells, c)
 		}
 	}
 	if len(cells) == 0 {
 		return nil, usagef("no cells to run: the selected features have no Examples row for profile(s) %s", strings.Join(only, ", "))
 	}
 	return cells, nil
-}
-
-func matchesAny(pats []*regexp.Regexp, s string) bool {
-	for _, p := range pats {
-		if p.MatchString(s) {
-			return true
-		}
-	}
-	return false
 }

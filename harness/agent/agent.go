@@ -24,6 +24,8 @@ type Agent struct {
 	pods      map[string]*pod
 	ingresses map[string]*ingress
 	peers     *peerServer
+	// sockets are other listeners (DNS servers, stubs), closed by Close.
+	sockets []io.Closer
 }
 
 // pod is one pod sandbox of the node: a named network namespace.
@@ -59,6 +61,12 @@ func (a *Agent) Handlers() map[string]Handler {
 		OpTrace:      Typed(a.trace),
 		OpFacts:      Typed(a.facts),
 		OpConntrack:  Typed(a.conntrack),
+		OpUDP:        Typed(a.udp),
+		OpUDPBatch:   Typed(a.udpBatch),
+		OpPortmap:    Typed(a.portmap),
+		OpDNSServe:   Typed(a.dnsServe),
+		OpDNSStub:    Typed(a.dnsStub),
+		OpDNSLookup:  Typed(a.dnsLookup),
 	}
 }
 
@@ -85,6 +93,9 @@ func (a *Agent) Close() {
 	}
 	if a.peers != nil {
 		a.peers.Close()
+	}
+	for _, s := range a.sockets {
+		_ = s.Close()
 	}
 }
 

@@ -63,7 +63,7 @@ func wire(podPath string, r RoutedPodArgs) error {
 	defer pod.Close()
 	mac, _ := net.ParseMAC(calicoMAC)
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: r.HostIface, HardwareAddr: mac},
+		LinkAttrs:     netlink.LinkAttrs{Name: r.HostIface, HardwareAddr: mac, MTU: r.MTU},
 		PeerName:      "eth0",
 		PeerNamespace: netlink.NsFd(int(podNS)),
 	}
@@ -156,4 +156,23 @@ func (a *Agent) cniDel(ctx context.Context, c CNIDelArgs) (Empty, error) {
 		return Empty{}, err
 	}
 	return Empty{}, n.Del(ctx, c.ContainerID, path, c.Ports)
+}
+
+// portmap runs CNI ADD of a conflist (cni.PortmapConfList) for a pod that
+// already exists, e.g. a routed pod: its hostPorts, published by the real
+// portmap plugin as Calico's chained portmap does.
+func (a *Agent) portmap(ctx context.Context, c CNIAddArgs) (CNIAddResult, error) {
+	path, err := a.podNS(c.Pod)
+	if err != nil {
+		return CNIAddResult{}, err
+	}
+	n, err := cni.New(PluginDir, c.CacheDir, execx.Host{}, c.Conflist)
+	if err != nil {
+		return CNIAddResult{}, err
+	}
+	ip, err := n.Add(ctx, c.ContainerID, path, c.Ports)
+	if err != nil {
+		return CNIAddResult{}, err
+	}
+	return CNIAddResult{IP: ip}, nil
 }

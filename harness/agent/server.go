@@ -16,6 +16,8 @@ import (
 type server struct {
 	srv *http.Server
 	ln  net.Listener
+	// udp answers datagrams on the same port (see echoUDP).
+	udp net.PacketConn
 }
 
 // listen opens a TCP listener on port inside the namespace at path and serves
@@ -29,8 +31,14 @@ func listen(path string, port int, ident string) (*server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s port %d\n", ident, port)
 	})
-	s := &server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	pc, err := netns.ListenPacket(path, "udp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("pod %s: listen on udp %d: %w", ident, port, err)
+	}
+	s := &server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, udp: pc}
 	go func() { _ = s.srv.Serve(ln) }()
+	go echoUDP(pc, fmt.Sprintf("%s port %d/udp", ident, port))
 	return s, nil
 }
 
@@ -41,4 +49,18 @@ func (s *server) close() {
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
 	_ = s.ln.Close()
+	_ = s.udp.Close()
+}
+
+// echoUDP answers every datagram with one line naming the pod and the
+// size it received, until pc is closed.
+func echoUDP(pc net.PacketConn, ident string) {
+	buf := make([]byte, 65536)
+	for {
+		n, peer, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		_, _ = pc.WriteTo([]byte(fmt.Sprintf("%s: %d bytes from %s\n", ident, n, peer)), peer)
+	}
 }

@@ -30,6 +30,12 @@ const (
 	OpTrace      = "trace"
 	OpFacts      = "facts"
 	OpConntrack  = "conntrack"
+	OpUDP        = "udp"
+	OpUDPBatch   = "udp_batch"
+	OpPortmap    = "portmap"
+	OpDNSServe   = "dns_serve"
+	OpDNSStub    = "dns_stub"
+	OpDNSLookup  = "dns_lookup"
 )
 
 // Paths inside every node where the lab pushes its files.
@@ -71,6 +77,8 @@ type RoutedPodArgs struct {
 	Pod       string       `json:"pod"`
 	HostIface string       `json:"host_iface"`
 	Addrs     []netip.Addr `json:"addrs"`
+	// MTU of both ends of the veth (0: the kernel's default).
+	MTU int `json:"mtu,omitempty"`
 }
 
 // CNIAddArgs creates a pod sandbox and attaches it with CNI ADD.
@@ -138,6 +146,52 @@ type BatchArgs struct {
 	N           int           `json:"n"`
 	Concurrency int           `json:"concurrency"`
 	Timeout     time.Duration `json:"timeout"`
+}
+
+// UDPArgs sends one datagram of Size bytes from a pod (or the node when
+// From is "") to Addr (host:port) and waits for an answer; NoFrag forbids
+// fragmentation (DF).
+type UDPArgs struct {
+	From    string        `json:"from,omitempty"`
+	Addr    string        `json:"addr"`
+	Size    int           `json:"size"`
+	NoFrag  bool          `json:"no_frag,omitempty"`
+	Timeout time.Duration `json:"timeout"`
+}
+
+// UDPBatchArgs sends N datagrams, each from a fresh socket, Concurrency
+// at a time.
+type UDPBatchArgs struct {
+	From        string        `json:"from,omitempty"`
+	Addr        string        `json:"addr"`
+	N           int           `json:"n"`
+	Concurrency int           `json:"concurrency"`
+	Timeout     time.Duration `json:"timeout"`
+}
+
+// DNSServeArgs runs a DNS server in a pod on Port (UDP) answering for
+// Records (canonical name -> addresses).
+type DNSServeArgs struct {
+	Pod     string                  `json:"pod"`
+	Port    int                     `json:"port"`
+	Records map[string][]netip.Addr `json:"records"`
+}
+
+// DNSStubArgs runs a stub resolver in the node on Listen (e.g.
+// 127.0.0.53:53) forwarding to Upstream (host:port).
+type DNSStubArgs struct {
+	Listen   string `json:"listen"`
+	Upstream string `json:"upstream"`
+}
+
+// DNSLookupArgs asks Server (host:port) for Name's addresses of Type (A or
+// AAAA) from a pod (or the node when From is "").
+type DNSLookupArgs struct {
+	From    string        `json:"from,omitempty"`
+	Server  string        `json:"server"`
+	Name    string        `json:"name"`
+	Type    string        `json:"type"`
+	Timeout time.Duration `json:"timeout"`
 }
 
 // PeerServeArgs runs an HTTP server in the node that records the peer of

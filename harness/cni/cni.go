@@ -68,27 +68,39 @@ func Build(ctx context.Context, root, dir, version string) error {
 	return err
 }
 
+// BridgeOptions are the bridge plugin's settings a profile may change.
+type BridgeOptions struct {
+	// Hairpin is the bridge plugin's hairpinMode.
+	Hairpin bool
+	// MTU is the pods' MTU (0: the plugin's default).
+	MTU int
+}
+
 // FlannelConfList is the conflist MicroK8s' flannel setup delegates to:
 // bridge cni0 with host-local IPAM, then portmap for hostPorts. dataDir keeps
 // host-local's leases (per cell, so nothing lands in /var/lib/cni).
-func FlannelConfList(network, subnet, dataDir string) []byte {
+func FlannelConfList(network, subnet, dataDir string, o BridgeOptions) []byte {
+	bridge := map[string]any{
+		"type":        "bridge",
+		"bridge":      "cni0",
+		"isGateway":   true,
+		"ipMasq":      false,
+		"hairpinMode": o.Hairpin,
+		"ipam": map[string]any{
+			"type":    "host-local",
+			"ranges":  [][]map[string]string{{{"subnet": subnet}}},
+			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+			"dataDir": dataDir,
+		},
+	}
+	if o.MTU > 0 {
+		bridge["mtu"] = o.MTU
+	}
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       network,
 		"plugins": []any{
-			map[string]any{
-				"type":        "bridge",
-				"bridge":      "cni0",
-				"isGateway":   true,
-				"ipMasq":      false,
-				"hairpinMode": true,
-				"ipam": map[string]any{
-					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": subnet}}},
-					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
-					"dataDir": dataDir,
-				},
-			},
+			bridge,
 			map[string]any{
 				"type":         "portmap",
 				"capabilities": map[string]bool{"portMappings": true},

@@ -11,6 +11,7 @@ import (
 
 	"lab/harness/agent"
 	"lab/harness/cni"
+	"lab/harness/dns"
 	"lab/harness/execx"
 	"lab/harness/firewalld"
 	"lab/harness/gateway"
@@ -47,6 +48,13 @@ type Source interface {
 	HTTP(ctx context.Context, url string, timeout time.Duration) probe.Result
 	// ReadFile reads a file (a /proc/sys entry) as the source sees it.
 	ReadFile(ctx context.Context, path string) (string, error)
+	// UDP sends one datagram of size bytes to addr (host:port) and waits
+	// for an answer; noFrag forbids fragmentation (a payload-size probe).
+	UDP(ctx context.Context, addr string, size int, noFrag bool, timeout time.Duration) probe.Result
+	// UDPBatch sends n datagrams to addr, each from a fresh socket.
+	UDPBatch(ctx context.Context, addr string, n, concurrency int, timeout time.Duration) (probe.Batch, error)
+	// Lookup asks a DNS server (host:port) for a name's A or AAAA records.
+	Lookup(ctx context.Context, server, name, qtype string, timeout time.Duration) dns.Result
 	gateway.Client
 }
 
@@ -99,6 +107,12 @@ type Driver interface {
 	// nothing); AddIngressPod one running an ingress controller.
 	AddRoutedPod(ctx context.Context, pod, node string, port int) (Pod, error)
 	AddIngressPod(ctx context.Context, pod, node string, port int, routes []agent.IngressRoute) (Pod, error)
+	// AddDNSPod creates a pod running a DNS server on port 53 answering
+	// for records (canonical name -> addresses).
+	AddDNSPod(ctx context.Context, pod, node string, records map[string][]netip.Addr) (Pod, error)
+	// ForwardResolver starts a node's stub resolver on 127.0.0.53:53
+	// forwarding to upstream.
+	ForwardResolver(ctx context.Context, node string, upstream netip.AddrPort) error
 	// Pod returns a pod by name; PodsOf the routed pods of a node.
 	Pod(name string) (Pod, bool)
 	PodsOf(node string) ([]Pod, error)
@@ -116,6 +130,9 @@ type Driver interface {
 	Runner(host string) (execx.Runner, error)
 	// Source returns a host or pod to probe from.
 	Source(name string) (Source, error)
+	// PodRunner runs commands in a pod's network namespace, on its node
+	// with the node's environment.
+	PodRunner(pod string) (execx.Runner, error)
 
 	// RunKubeProxy starts (or re-syncs) kube-proxy on a node.
 	RunKubeProxy(ctx context.Context, node string, cfg kubeproxy.Config, svcs []kubeproxy.Service) error
@@ -124,8 +141,12 @@ type Driver interface {
 	// KubeProxyOnce runs kube-proxy on a node for one sync of cfg's family
 	// (what its start does) and returns the outcome.
 	KubeProxyOnce(ctx context.Context, node string, cfg kubeproxy.Config, svcs []kubeproxy.Service) (kubeproxy.Outcome, error)
-	// Firewalld returns a node's firewalld, if its profile runs one.
+	// Firewalld returns a node's running firewalld, if its profile runs one.
 	Firewalld(node string) (*firewalld.Daemon, bool)
+	// StopFirewalld and StartFirewalld stop and start a node's firewalld as
+	// systemctl does.
+	StopFirewalld(ctx context.Context, node string) error
+	StartFirewalld(ctx context.Context, node string) error
 	// TraceTCP traces a SYN from a pod to dst through its node's nftables.
 	TraceTCP(ctx context.Context, fromPod string, src netip.Addr, dst netip.AddrPort) (agent.Trace, error)
 

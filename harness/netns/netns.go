@@ -184,3 +184,15 @@ func Listen(path, network, addr string) (net.Listener, error) {
 	})
 	return ln, err
 }
+
+// ListenPacket opens a packet socket (UDP) inside the namespace at path ("":
+// the caller's own).
+func ListenPacket(path, network, addr string) (net.PacketConn, error) {
+	var pc net.PacketConn
+	err := Do(path, func() error {
+		var lerr error
+		pc, lerr = net.ListenPacket(network, addr)
+		return lerr
+	})
+	return pc, err
+}

@@ -43,6 +43,16 @@ type Profile struct {
 	Firewalld Firewalld `yaml:"firewalld"`
 	// ProviderFirewall is the hosting provider's firewall in front of the node.
 	ProviderFirewall ProviderFirewall `yaml:"provider_firewall"`
+	// Sysctls are set in every MicroK8s node when it boots, before its pod
+	// network: dotted net.* keys (the node's network namespace only), e.g.
+	// net.ipv4.conf.all.rp_filter: "1". A key the provider does not let a
+	// node set fails the cell's boot, naming it.
+	Sysctls map[string]string `yaml:"sysctls"`
+	// UplinkMTU is the MTU of a MicroK8s node's public interface (0: the
+	// provider's default, 1500).
+	UplinkMTU int `yaml:"uplink_mtu"`
+	// KubeProxy configures kube-proxy.
+	KubeProxy KubeProxy `yaml:"kube_proxy"`
 	// File is the path the profile was loaded from.
 	File string `yaml:"-"`
 }
@@ -88,6 +98,28 @@ type CNI struct {
 	// MicroK8s release bundles (vX.Y.Z; built into bin/cni/VERSION/ from
 	// harness/cni/plugins-VERSION).
 	PluginsVersion string `yaml:"plugins_version"`
+	// HairpinMode is the bridge plugin's hairpinMode (default true, as
+	// MicroK8s' flannel configures it): a pod reaching itself through a
+	// Service or hostPort needs it.
+	HairpinMode *bool `yaml:"hairpin_mode"`
+	// MTU is the pods' interface MTU (bridge plugin's mtu, Calico's veth
+	// MTU; 0: 1500).
+	MTU int `yaml:"mtu"`
+	// Backend is how nodes carry pod traffic to each other: vxlan (the
+	// default of MicroK8s' flannel and Calico: flannel.1, VNI 1, UDP 8472 on
+	// bridge nodes; vxlan.calico, VNI 4096, UDP 4789 on Calico nodes; MTU
+	// 50 below the uplink's) or host-gw (routes via the other node).
+	Backend string `yaml:"backend"`
+}
+
+// Hairpin reports the bridge plugin's hairpin mode (default true).
+func (c CNI) Hairpin() bool { return c.HairpinMode == nil || *c.HairpinMode }
+
+// KubeProxy configures kube-proxy.
+type KubeProxy struct {
+	// Mode is kube-proxy's proxy mode: iptables (the default; nftables and
+	// ipvs need the real proxier).
+	Mode string `yaml:"mode"`
 }
 
 // Iptables says which iptables variant the node's components use.
@@ -252,17 +284,24 @@ func (p *Profile) defaults() {
 	if p.Iptables.Mode == "" {
 		p.Iptables.Mode = "legacy"
 	}
+	if p.CNI.Backend == "" {
+		p.CNI.Backend = "vxlan"
+	}
+	if p.KubeProxy.Mode == "" {
+		p.KubeProxy.Mode = "iptables"
+	}
 }
 
 func (p *Profile) validate() error {
-	switch p.Iptables.Mode {
-	case "legacy", "nft":
-	default:
-		return fmt.Errorf("iptables.mode: %q is not legacy or nft", p.Iptables.Mode)
+	if err := checkMode(p.Iptables.Mode); err != nil {
+		return fmt.Errorf("iptables.mode: %w", err)
 	}
 	for v, pol := range p.Iptables.HostForwardPolicy {
-		if (v != "legacy" && v != "nft") || (pol != "ACCEPT" && pol != "DROP") {
-			return fmt.Errorf("iptables.host_forward_policy: %s: %s: want legacy or nft: ACCEPT or DROP", v, pol)
+		if err := checkVariant(v); err != nil {
+			return fmt.Errorf("iptables.host_forward_policy: %w", err)
+		}
+		if err := checkPolicy(pol); err != nil {
+			return fmt.Errorf("iptables.host_forward_policy: %s: %w", v, err)
 		}
 	}
 	for _, h := range p.Kernel.Hidden() {
@@ -275,8 +314,30 @@ func (p *Profile) validate() error {
 			return fmt.Errorf("%s: %q is not a release like v1.32.2", field, v)
 		}
 	}
-	if !strings.Contains(p.CNI.Subnet, "/") {
-		return fmt.Errorf("cni.subnet: %q is not a CIDR", p.CNI.Subnet)
+	if err := checkCIDR(p.CNI.Subnet); err != nil {
+		return fmt.Errorf("cni.subnet: %w", err)
+	}
+	for field, c := range map[string]struct {
+		v     string
+		check fieldCheck
+	}{
+		"provider_firewall.tcp_ack_ports": {p.ProviderFirewall.TCPAckPorts, checkAckPorts},
+		"firewalld.backend":               {p.Firewalld.Backend, checkBackend},
+		"firewalld.default_zone":          {p.Firewalld.DefaultZone, checkZone},
+	} {
+		if c.v != "" {
+			if err := c.check(c.v); err != nil {
+				return fmt.Errorf("%s: %w", field, err)
+			}
+		}
+	}
+	if err := p.validateNetwork(); err != nil {
+		return err
+	}
+	for _, ch := range p.MicroK8s.Stop.FlushChains {
+		if err := checkChain(ch); err != nil {
+			return fmt.Errorf("microk8s.stop.flush_chains: %w", err)
+		}
 	}
 	return nil
 }

@@ -47,8 +47,11 @@ func (d Driver) routed(name string) (*Node, *RoutedNet, error) {
 
 // AddNode boots a bridge (flannel) MicroK8s node.
 func (d Driver) AddNode(ctx context.Context, name string) error {
-	_, err := d.c.AddNode(ctx, name)
-	return err
+	n, err := d.c.AddNode(ctx, name)
+	if err != nil {
+		return err
+	}
+	return d.c.mesh(ctx, n)
 }
 
 // AddCalicoNode boots a MicroK8s node with Calico's routed pod network.
@@ -57,8 +60,10 @@ func (d Driver) AddCalicoNode(ctx context.Context, name string, pools []netip.Pr
 	if err != nil {
 		return err
 	}
-	_, err = n.EnableRouted(ctx, pools)
-	return err
+	if _, err = n.EnableRouted(ctx, pools); err != nil {
+		return err
+	}
+	return d.c.mesh(ctx, n)
 }
 
 // AddClient boots a client on the public network.
@@ -85,8 +90,8 @@ func (d Driver) AddHostPortPod(ctx context.Context, pod, node string, ports []cn
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	if _, routed := n.Routed(); routed {
-		return netip.Addr{}, fmt.Errorf("node %q is a Calico node; hostPort pods run on bridge nodes (`Given a node %q`)", node, node)
+	if r, routed := n.Routed(); routed {
+		return r.AddHostPortPod(ctx, pod, ports)
 	}
 	p, err := n.AddPod(ctx, pod, ports)
 	if err != nil {
@@ -158,11 +163,19 @@ func (d Driver) PodsOf(node string) ([]driver.Pod, error) {
 	return out, nil
 }
 
-// PodCIDR is a Calico node's pool of the family.
+// PodCIDR is a Calico node's pool of the family, or a bridge node's
+// subnet (the profile's cni.subnet, IPv4 only).
 func (d Driver) PodCIDR(node string, family int) (netip.Prefix, error) {
-	_, r, err := d.routed(node)
+	n, err := d.node(node)
 	if err != nil {
 		return netip.Prefix{}, err
+	}
+	r, ok := n.Routed()
+	if !ok {
+		if n.podSubnet.IsValid() && family == 4 {
+			return n.podSubnet, nil
+		}
+		return netip.Prefix{}, fmt.Errorf("node %q has no IPv%d pod CIDR", node, family)
 	}
 	p, ok := r.CIDR(family)
 	if !ok {

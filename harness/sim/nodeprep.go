@@ -27,8 +27,12 @@ const (
 // prepareNode runs once when a node boots, before anything else uses it: it
 // records the node's environment for `lab inspect --node` and applies the
 // FORWARD policies the profile says the host's own tooling set
-// (iptables.host_forward_policy), in the named variant.
+// (iptables.host_forward_policy), in the named variant, the profile's
+// sysctls and its uplink MTU (nodeNetwork).
 func (c *Cluster) prepareNode(ctx context.Context, n *Node) error {
+	if err := c.nodeNetwork(ctx, n); err != nil {
+		return err
+	}
 	lines := append([]string(nil), n.Env...)
 	lines = append(lines, EnvProfile+"="+c.prof.Name)
 	if c.prof.Kernel.Release != "" {

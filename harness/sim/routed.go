@@ -199,7 +199,7 @@ func (r *RoutedNet) AddPod(ctx context.Context, name string, port int) (*RoutedP
 	r.pods = append(r.pods, p)
 	r.mu.Unlock()
 	p.NS = "p-" + name
-	if err := n.Call(ctx, agent.OpRoutedPod, agent.RoutedPodArgs{Pod: p.NS, HostIface: p.HostIface, Addrs: p.Addrs}, nil); err != nil {
+	if err := n.Call(ctx, agent.OpRoutedPod, agent.RoutedPodArgs{Pod: p.NS, HostIface: p.HostIface, Addrs: p.Addrs, MTU: n.cluster.prof.CNI.MTU}, nil); err != nil {
 		return nil, fmt.Errorf("pod %s on %s: %w", name, n.Name(), err)
 	}
 	if port > 0 {

@@ -61,11 +61,13 @@ type Cluster struct {
 	nextIP  int
 	closers []func()
 
-	routed  routedNets
-	proxies map[string]*KubeProxy
-	fwd     map[string]*firewalldOf
-	ingress map[string]string // ingress pod -> node
-	egress  egress
+	routed   routedNets
+	proxies  map[string]*KubeProxy
+	fwd      map[string]*firewalldOf
+	ingress  map[string]string // ingress pod -> node
+	egress   egress
+	// bridgeNodes counts the nodes given a bridge subnet so far.
+	bridgeNodes int
 }
 
 // OnClose registers a teardown function (stop a daemon, a goroutine) run by
@@ -130,6 +132,11 @@ type Node struct {
 	Agent *agent.Conn
 	// Env is added to the environment of every command run on the node.
 	Env []string
+
+	// podSubnet is a bridge node's pod subnet (see bridgeSubnet);
+	// vxlanMAC the MAC of its flannel.1 device (vxlan backend).
+	podSubnet netip.Prefix
+	vxlanMAC  string
 
 	mu            sync.Mutex
 	pods          []*Pod
@@ -284,7 +291,11 @@ func (c *Cluster) AddNode(ctx context.Context, name string) (*Node, error) {
 	if err := c.prepareNode(ctx, n); err != nil {
 		return nil, err
 	}
-	n.conflist = cni.FlannelConfList(c.prof.CNI.Network, c.prof.CNI.Subnet, agent.Dir+"/ipam")
+	if n.podSubnet, err = c.bridgeSubnet(); err != nil {
+		return nil, err
+	}
+	n.conflist = cni.FlannelConfList(c.prof.CNI.Network, n.podSubnet.String(), agent.Dir+"/ipam",
+		cni.BridgeOptions{Hairpin: c.prof.CNI.Hairpin(), MTU: c.prof.CNI.MTU})
 	n.running = true
 	if err := c.startFirewalld(ctx, n); err != nil {
 		return nil, err

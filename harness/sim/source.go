@@ -137,5 +137,10 @@ func (n *Node) podNetwork() string {
 		}
 		return "calico-style routed (cali* veths, proxy ARP), pools " + strings.Join(pools, ",")
 	}
-	return fmt.Sprintf("bridge + host-local + portmap (conflist %s, subnet %s)", n.cluster.prof.CNI.Network, n.cluster.prof.CNI.Subnet)
+	cni := n.cluster.prof.CNI
+	mtu := ""
+	if cni.MTU > 0 {
+		mtu = fmt.Sprintf(", MTU %d", cni.MTU)
+	}
+	return fmt.Sprintf("bridge + host-local + portmap (conflist %s, subnet %s, hairpinMode %v%s)", cni.Network, n.podSubnet, cni.Hairpin(), mtu)
 }

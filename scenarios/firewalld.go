@@ -1,0 +1,68 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+
+	"lab/harness/execx"
+	"lab/harness/iptables"
+	"lab/harness/kubeproxy"
+)
+
+func init() {
+	register(Def{Subject: "firewall", Pattern: `^firewalld is (stopped|started) on "([^"]+)"( before kube-proxy re-syncs)?(?: as "([^"]+)")?$`,
+		Params:  []Param{P("action", Text), P("node", Name), Opt("hold kube-proxy", Text), Opt("observation", Name)},
+		Doc:     "Stops a node's firewalld as `systemctl stop firewalld` does (SIGTERM: it removes its own rules on exit, with its D-Bus), or starts it again (a fresh daemon applying its configuration, and whatever its start does to iptables' tables). With `before kube-proxy re-syncs`, kube-proxy's canary monitor is held first, as for `firewalld is reloaded`, so the next steps see the window until `kube-proxy re-syncs on`. With `as \"NAME\"`, records NAME = flushed when kube-proxy's canary chain and KUBE-SERVICES are gone from the nat table right after, kept otherwise (the table is evidence).",
+		Example: `When firewalld is started on "node1" before kube-proxy re-syncs as "kube_proxy_rules_after_start"`,
+		bind:    func(w *World) any { return w.firewalldLifecycle }})
+}
+
+func (w *World) firewalldLifecycle(ctx context.Context, action, node, hold, obs string) error {
+	if hold != "" {
+		if k, running := w.D.KubeProxy(node); running {
+			k.Pause()
+		}
+	}
+	var err error
+	if action == "stopped" {
+		err = w.D.StopFirewalld(ctx, node)
+	} else {
+		err = w.D.StartFirewalld(ctx, node)
+	}
+	if err != nil {
+		return err
+	}
+	if d, ok := w.D.Firewalld(node); ok {
+		w.Evidence(fmt.Sprintf("firewalld %s on %s (firewalld %s): its log", action, node, d.Version()), d.Log())
+	}
+	if obs == "" {
+		return nil
+	}
+	return w.kubeProxyRulesState(ctx, node, obs, "firewalld "+action)
+}
+
+// kubeProxyRulesState records NAME = flushed when kube-proxy's canary chain
+// and KUBE-SERVICES are gone from the node's nat table (profile's variant),
+// kept otherwise; the table is a rule dump.
+func (w *World) kubeProxyRulesState(ctx context.Context, node, obs, after string) error {
+	n, err := w.runner(node)
+	if err != nil {
+		return err
+	}
+	save := iptables.Binary("iptables-save", w.D.Profile().Iptables.Mode)
+	dump, err := execx.Output(ctx, n, save, "-t", "nat")
+	if err != nil {
+		return err
+	}
+	w.RuleDump(obs+": nat table right after "+after+" ("+save+" -t nat)", dump)
+	d, err := iptables.Parse(dump)
+	if err != nil {
+		return fmt.Errorf("parse %s output: %w", save, err)
+	}
+	state := "kept"
+	if d.Chain("nat", kubeproxy.CanaryChain) == nil && d.Chain("nat", "KUBE-SERVICES") == nil {
+		state = "flushed"
+	}
+	w.Observe(obs, state)
+	return nil
+}
