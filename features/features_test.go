@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"lab/harness/feature"
 	"lab/harness/netns"
@@ -48,7 +49,13 @@ func runCells(t *testing.T, file string, check func(t *testing.T, c *results.Cel
 	}
 	// Every node's init names the node's namespace (with the run's
 	// prefix); none, and so nothing running in a node, may outlive the cell.
-	if procs := processesMentioning(opts.Run.Prefix + "-"); len(procs) > 0 {
+	// A killed process takes a moment to go on a loaded machine.
+	procs := processesMentioning(opts.Run.Prefix + "-")
+	for deadline := time.Now().Add(5 * time.Second); len(procs) > 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		procs = processesMentioning(opts.Run.Prefix + "-")
+	}
+	if len(procs) > 0 {
 		t.Errorf("processes left running after the cells: %v", procs)
 	}
 }

@@ -23,6 +23,7 @@ import (
 // is retried.
 func TestNoFlipsUnderLoad(t *testing.T) {
 	plugins, hidext := testenv.Prereqs(t)
+	kubeProxy := testenv.KubeProxy(t, testenv.KubeProxyVersions...)
 	repeat := 2
 	if v := os.Getenv("LAB_FLIPS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -45,7 +46,7 @@ func TestNoFlipsUnderLoad(t *testing.T) {
 				return
 			}
 			defer run.Close()
-			opts := &runner.Options{ProfilesDir: "../images", PluginDir: plugins, HidextLib: hidext, Run: run}
+			opts := &runner.Options{ProfilesDir: "../images", PluginDir: plugins, KubeProxyDir: kubeProxy, HidextLib: hidext, Run: run}
 			jobs := runner.Expand(cells, []provider.Provider{netnsprov.New()}, repeat, uint64(m+1))
 			for _, res := range opts.RunJobs(context.Background(), jobs, 2, nil) {
 				mu.Lock()

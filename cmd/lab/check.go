@@ -21,9 +21,9 @@ func problemsError(ps []scenarios.Problem) error {
 	}
 	lines := make([]string, len(ps))
 	for i, p := range ps {
-		lines[i] = "  " + p.String()
+		lines[i] = p.String()
 	}
-	return usagef("%d problems in features and profiles (nothing was started; fix each):\n%s", len(ps), strings.Join(lines, "\n"))
+	return &usageError{msg: fmt.Sprintf("%d problems in features and profiles (nothing was started; fix each):", len(ps)), lines: lines}
 }
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -26,11 +26,21 @@ const (
 )
 
 // usageError is bad usage or bad input: exit 2 with a one-line message.
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	// lines, when set, are reported one per line after msg (every
+	// problem `lab check` found), each escaped and capped like msg.
+	lines []string
+}
 
-func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Error() string {
+	if len(e.lines) == 0 {
+		return e.msg
+	}
+	return e.msg + "\n" + strings.Join(e.lines, "\n")
+}
 
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
 
 // failedError means the run completed but a cell failed or errored: exit 1.
 type failedError struct{ msg string }
@@ -117,7 +127,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, flag.ErrHelp):
 			return exitOK
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, oneLine(err.Error()))
+			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, oneLine(ue.msg))
+			for _, l := range ue.lines {
+				fmt.Fprintf(stderr, "  %s\n", oneLine(l))
+			}
 			return exitUsage
 		case errors.As(err, &fe):
 			fmt.Fprintf(stderr, "lab %s: %s\n", c.name, terminalSafe(err.Error(), true))
