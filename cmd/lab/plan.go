@@ -8,6 +8,7 @@ import (
 
 	"lab/harness/feature"
 	"lab/harness/locate"
+	"lab/harness/lxdprov"
 	"lab/harness/netnsprov"
 	"lab/harness/profile"
 	"lab/harness/provider"
@@ -31,9 +32,10 @@ func defaultDirs() (dirs, error) {
 	}, nil
 }
 
-// providers maps provider names to constructors. Only netns exists so far.
+// providers maps provider names to constructors.
 var providers = map[string]func() provider.Provider{
 	"netns": netnsprov.New,
+	"lxd":   lxdprov.New,
 }
 
 func providerByName(name string) (provider.Provider, error) {

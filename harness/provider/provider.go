@@ -62,3 +62,12 @@ type UnavailableError struct {
 func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("provider %s unavailable: %s", e.Provider, e.Reason)
 }
+
+// ImageEnver is implemented by providers whose nodes boot a node image
+// (lxd): the runner creates a cell's environment with the profile's image
+// (a recipe name in images/recipes; "" for the provider's default) instead
+// of calling NewEnv. An Env that implements Userspacer says which image it
+// runs; the cell records that instead of the provider's word.
+type ImageEnver interface {
+	NewImageEnv(ctx context.Context, prefix, image string) (Env, error)
+}

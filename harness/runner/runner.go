@@ -121,7 +121,12 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 
 	prefix := fmt.Sprintf("%s-%d", o.Run.Prefix, idx)
 	stateDir := filepath.Join(o.Run.Dir, fmt.Sprint(idx))
-	env, err := prov.NewEnv(ctx, prefix)
+	var env provider.Env
+	if ie, ok := prov.(provider.ImageEnver); ok {
+		env, err = ie.NewImageEnv(ctx, prefix, prof.Image)
+	} else {
+		env, err = prov.NewEnv(ctx, prefix)
+	}
 	var cluster *sim.Cluster
 	// Teardown is registered before the error check and runs on a fresh
 	// context: a cancelled or timed-out cell still removes what it made.
@@ -149,6 +154,9 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	if err != nil {
 		res.Status, res.Error = results.Error, err.Error()
 		return res
+	}
+	if u, ok := env.(provider.Userspacer); ok {
+		res.Environment["node_userspace"] = u.Userspace()
 	}
 	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
 	var trace bytes.Buffer
