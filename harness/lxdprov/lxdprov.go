@@ -113,21 +113,29 @@ func (p *Provider) Check(ctx context.Context) error {
 	return nil
 }
 
-// checkVM reports LXD's own word on virtual machines: the instance types
-// its drivers support.
+// checkVM asks LXD for a virtual machine: it creates an empty one (no
+// image, never started) named lab-vmprobe-..., and deletes it again. LXD's
+// refusal (no qemu driver, no KVM or vhost_vsock) is the reason given.
 func checkVM(c lxd.InstanceServer) error {
 	srv, _, err := c.GetServer()
 	if err != nil {
 		return err
 	}
-	for _, t := range srv.Environment.InstanceTypes {
-		if t == VirtualMachine {
-			return nil
-		}
+	name := fmt.Sprintf("lab-vmprobe-%d", os.Getpid())
+	op, err := c.CreateInstance(api.InstancesPost{
+		Name: name, Type: api.InstanceTypeVM, Source: api.InstanceSource{Type: "none"},
+		InstancePut: api.InstancePut{Profiles: []string{}, Config: map[string]string{"user.lab.prefix": name}},
+	})
+	if err == nil {
+		err = op.Wait()
 	}
-	return &provider.UnavailableError{Provider: "lxd", Reason: fmt.Sprintf(
-		"LXD %s here runs no virtual machines (its drivers: %s; instance types: %s); VM mode needs real infrastructure with KVM and vhost_vsock",
-		srv.Environment.ServerVersion, srv.Environment.Driver, strings.Join(srv.Environment.InstanceTypes, ", "))}
+	_ = deleteInstance(c, name)
+	if err != nil {
+		return &provider.UnavailableError{Provider: "lxd", Reason: fmt.Sprintf(
+			"LXD %s (drivers %q) refuses a virtual machine: %v; VM mode needs real infrastructure (KVM, vhost_vsock, LXD's qemu driver)",
+			srv.Environment.ServerVersion, srv.Environment.Driver, err)}
+	}
+	return nil
 }
 
 // NewEnv starts an environment on the default node image.

@@ -2,6 +2,8 @@ package lxdprov
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"context"
 	"errors"
 	"fmt"
@@ -142,13 +144,15 @@ func (n *ctNode) Run(ctx context.Context, c execx.Cmd) (execx.Result, error) {
 
 // stream is a command started with Start.
 type stream struct {
-	argv   []string
-	op     lxd.Operation
-	ctl    *control
-	stdinW *io.PipeWriter
-	stdout *io.PipeReader
-	done   chan struct{} // closed when the command ended and output is copied
-	err    error
+	argv    []string
+	node    *ctNode
+	pidFile string // in the node: the command's pid
+	op      lxd.Operation
+	ctl     *control
+	stdinW  *io.PipeWriter
+	stdout  *io.PipeReader
+	done    chan struct{} // closed when the command ended and output is copied
+	err     error
 }
 
 func (s *stream) Stdin() io.WriteCloser { return s.stdinW }
@@ -160,22 +164,40 @@ func (s *stream) Wait() error {
 	return s.err
 }
 
-// Kill closes stdin, sends SIGKILL and waits.
+// Kill closes stdin, gives the command a moment to end on EOF, then kills
+// it and every process it started (its process tree in the node) and waits.
 func (s *stream) Kill() error {
 	_ = s.stdinW.Close()
 	select {
 	case <-s.done:
 		return nil
-	default:
+	case <-time.After(300 * time.Millisecond):
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = s.node.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", killTree, "kill-tree", s.pidFile}})
 	s.ctl.signal(9)
 	select {
 	case <-s.done:
-	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
 		return fmt.Errorf("kill %s: still running 10s after SIGKILL", execx.Quote(s.argv))
 	}
 	return nil
 }
+
+// startWrap records the pid of a started command ($0 is the pid file)
+// before exec'ing it, so Kill can end its whole process tree.
+const startWrap = `echo $$ > "$0"; exec "$@"`
+
+// killTree kills the process in the pid file $1 and its descendants.
+const killTree = `f=$1; p=$(cat "$f" 2>/dev/null) || exit 0; rm -f "$f"
+all=$p; todo=$p
+while [ -n "$todo" ]; do
+  next=
+  for q in $todo; do next="$next $(cat /proc/$q/task/*/children 2>/dev/null)"; done
+  todo=$(echo $next); all="$all $todo"
+done
+kill -STOP $all 2>/dev/null; kill -9 $all 2>/dev/null; exit 0`
 
 // Start starts c with its stdin and stdout as websockets of LXD's exec API.
 func (n *ctNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node.Stream, error) {
@@ -187,10 +209,13 @@ func (n *ctNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node
 	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	s := &stream{argv: c.Argv, ctl: newControl(), stdinW: inW, stdout: outR, done: make(chan struct{})}
+	rnd := make([]byte, 8)
+	_, _ = rand.Read(rnd)
+	pidFile := "/run/.lab-stream-" + hex.EncodeToString(rnd)
+	s := &stream{argv: c.Argv, node: n, pidFile: pidFile, ctl: newControl(), stdinW: inW, stdout: outR, done: make(chan struct{})}
 	data := make(chan bool)
 	op, err := n.c.ExecInstance(n.instance, api.InstanceExecPost{
-		Command: c.Argv, Environment: execEnv(c.Env), WaitForWS: true,
+		Command: append([]string{"sh", "-c", startWrap, pidFile}, c.Argv...), Environment: execEnv(c.Env), WaitForWS: true,
 	}, &lxd.InstanceExecArgs{
 		Stdin: inR, Stdout: outW, Stderr: nopWriteCloser{stderr}, Control: s.ctl.handler, DataDone: data,
 	})
@@ -211,6 +236,9 @@ func (n *ctNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node
 			s.err = &execx.Error{Argv: c.Argv, ExitCode: code}
 		}
 		close(s.done)
+		if s.err == nil {
+			_, _ = n.Run(context.Background(), execx.Cmd{Argv: []string{"rm", "-f", pidFile}})
+		}
 	}()
 	return s, nil
 }
