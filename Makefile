@@ -12,7 +12,7 @@ NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld fire
 # nightly: where the published site goes
 SITE      ?= reports/site
 
-.PHONY: all lab build deps test bench docs nightly images clean
+.PHONY: all lab build deps lxd test bench docs nightly images clean
 
 all: build
 
@@ -46,6 +46,11 @@ $(HIDEXT): harness/kernel/hidext/hidext.c
 
 FORCE:
 
+## lxd: install (Debian's lxd), start and initialise LXD when needed (a user's initialised LXD is used as it is), and build the default node image the lxd tests boot
+lxd: $(BIN)/lab
+	@sh harness/lxdprov/setup.sh
+	@$(BIN)/lab images build debian-bookworm >/dev/null
+
 ## lab: run the whole matrix on netns and write reports/out/index.html
 lab: deps build
 	$(BIN)/lab matrix
@@ -55,12 +60,12 @@ images: deps $(BIN)/lab
 	$(BIN)/lab images build
 
 ## test: every test (unit, kernel tests in throwaway namespaces, the features)
-test: deps build
+test: deps build lxd
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
 ## bench: performance targets as Go benchmarks
-bench: deps build
+bench: deps build lxd
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
 
 ## nightly: run the whole matrix and publish it with history into $(SITE)

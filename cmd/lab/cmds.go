@@ -201,7 +201,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	hidext, _ := kernel.LibPath() // only profiles that hide extensions need it
 	if f.resume != "" {
 		// The killed run's namespaces and state go first (its owner is dead).
-		if _, err := runner.Clean(context.WithoutCancel(ctx), false); err != nil {
+		if _, err := runner.Clean(context.WithoutCancel(ctx), false, otherProviders()...); err != nil {
 			fmt.Fprintf(stderr, "warning: cleaning the killed run: %v\n", err)
 		}
 	}
@@ -412,7 +412,7 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if os.Geteuid() != 0 {
 		return usagef("clean needs root to remove network namespaces; run it with sudo")
 	}
-	removed, err := runner.Clean(context.WithoutCancel(ctx), *all)
+	removed, err := runner.Clean(context.WithoutCancel(ctx), *all, otherProviders()...)
 	for _, r := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", r)
 	}

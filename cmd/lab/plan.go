@@ -38,6 +38,18 @@ var providers = map[string]func() provider.Provider{
 	"lxd":   lxdprov.New,
 }
 
+// otherProviders are the providers besides netns (whose namespaces
+// runner.Clean finds itself), for `lab clean`.
+func otherProviders() []provider.Provider {
+	var out []provider.Provider
+	for _, name := range sortedKeys(providers) {
+		if name != "netns" {
+			out = append(out, providers[name]())
+		}
+	}
+	return out
+}
+
 func providerByName(name string) (provider.Provider, error) {
 	mk, ok := providers[name]
 	if !ok {

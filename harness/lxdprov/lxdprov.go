@@ -231,7 +231,11 @@ func (p *Provider) Leftovers(ctx context.Context, prefix string) ([]string, erro
 		}
 	}
 	for _, n := range nets {
-		out = append(out, "network "+n)
+		net, _, err := c.GetNetwork(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("network %s (%s)", n, net.Config["user.lab.prefix"]))
 	}
 	return out, nil
 }

@@ -101,7 +101,12 @@ fi
 if command -v iptables >/dev/null 2>&1; then
 	rule="-i lab+ -o lab+ -m comment --comment lab-lxd-bridges -j ACCEPT"
 	chain=FORWARD
-	iptables -n -L DOCKER-USER >/dev/null 2>&1 && chain=DOCKER-USER
+	if iptables -n -L DOCKER-USER >/dev/null 2>&1; then
+		chain=DOCKER-USER
+		# a rule of ours from before Docker made DOCKER-USER
+		# shellcheck disable=SC2086
+		while iptables -D FORWARD $rule 2>/dev/null; do :; done
+	fi
 	# shellcheck disable=SC2086
 	if ! iptables -C $chain $rule 2>/dev/null; then
 		say "iptables -I $chain $rule"

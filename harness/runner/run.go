@@ -16,6 +16,7 @@ import (
 	"lab/harness/execx"
 	"lab/harness/kernel"
 	"lab/harness/netns"
+	"lab/harness/provider"
 )
 
 // StateRoot holds one directory per live run: its owner pid and per-cell
@@ -131,9 +132,11 @@ func alive(dir string) bool {
 }
 
 // Clean removes what crashed runs left: their namespaces (killing processes
-// inside) and state directories. Runs whose owner still lives are left alone
-// unless all is set. It returns what it removed.
-func Clean(ctx context.Context, all bool) ([]string, error) {
+// inside), state directories, and what they left on the other providers
+// given (Provider.Leftovers and Remove; a provider that is unavailable here
+// has nothing to clean). Runs whose owner still lives are left alone unless
+// all is set. It returns what it removed.
+func Clean(ctx context.Context, all bool, others ...provider.Provider) ([]string, error) {
 	live := map[string]bool{}
 	kept, _ := filepath.Glob(filepath.Join(KeptDir, "*"))
 	var removed []string
@@ -163,9 +166,16 @@ func Clean(ctx context.Context, all bool) ([]string, error) {
 	}
 	_ = os.Remove(KeptDir) // only when empty
 	_ = os.Remove(StateRoot)
+	for _, p := range others {
+		r, err := cleanProvider(ctx, p, live)
+		removed = append(removed, r...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	names, err := netns.List(NamespacePrefix)
 	if err != nil {
-		return removed, err
+		return removed, errors.Join(append(errs, err)...)
 	}
 	for _, n := range names {
 		short, _, _ := strings.Cut(strings.TrimPrefix(n, NamespacePrefix), "-")
@@ -201,6 +211,41 @@ func Describe(ctx context.Context, pluginDir string) map[string]string {
 		env["cni_plugins"] = bi.Main.Path + " " + bi.Main.Version
 	}
 	return env
+}
+
+// cleanProvider removes from p what runs that are not live left: every
+// leftover naming a run's prefix (lab-XXXXXX-...) is removed by that prefix.
+func cleanProvider(ctx context.Context, p provider.Provider, live map[string]bool) ([]string, error) {
+	if p.Check(ctx) != nil {
+		return nil, nil
+	}
+	left, err := p.Leftovers(ctx, NamespacePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.Name(), err)
+	}
+	runs := map[string][]string{}
+	for _, l := range left {
+		for _, f := range strings.Fields(l) {
+			f = strings.Trim(f, "()")
+			short, _, _ := strings.Cut(strings.TrimPrefix(f, NamespacePrefix), "-")
+			if strings.HasPrefix(f, NamespacePrefix) && isShortID(short) && !live[short] {
+				runs[short] = append(runs[short], l)
+				break
+			}
+		}
+	}
+	var removed []string
+	var errs []error
+	for short, items := range runs {
+		if err := p.Remove(ctx, NamespacePrefix+short+"-"); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.Name(), err))
+			continue
+		}
+		for _, it := range items {
+			removed = append(removed, p.Name()+" "+it)
+		}
+	}
+	return removed, errors.Join(errs...)
 }
 
 // isShortID reports whether s looks like a run's short ID (6 hex digits).
