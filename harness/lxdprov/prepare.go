@@ -264,3 +264,40 @@ func deleteInstance(c lxd.InstanceServer, name string) error {
 	}
 	return nil
 }
+
+// Forget removes the cached base and the imported image of node image
+// name (the lab's own: BasePrefix and AliasPrefix names only), so the next
+// cell imports and prepares it again.
+func (p *Provider) Forget(ctx context.Context, name string) error {
+	c, err := p.client(ctx)
+	if err != nil {
+		return err
+	}
+	insts, err := c.GetInstanceNames(api.InstanceTypeAny)
+	if err != nil {
+		return err
+	}
+	for _, i := range insts {
+		if strings.HasPrefix(i, BasePrefix+name+"-") {
+			if err := deleteInstance(c, i); err != nil {
+				return err
+			}
+		}
+	}
+	aliases, err := c.GetImageAliases()
+	if err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		if strings.HasPrefix(a.Name, AliasPrefix+name+"-") {
+			op, err := c.DeleteImage(a.Target)
+			if err == nil {
+				err = op.Wait()
+			}
+			if err != nil {
+				return fmt.Errorf("lxd: delete image %s: %w", a.Name, err)
+			}
+		}
+	}
+	return nil
+}
