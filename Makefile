@@ -42,7 +42,7 @@ $(CNI_BIN)/portmap: go.mod go.sum
 
 $(HIDEXT): harness/kernel/hidext/hidext.c
 	@mkdir -p $(BIN)
-	gcc -shared -fPIC -O2 -Wall -o $@ $< -ldl
+	gcc -shared -fPIC -O2 -Wall -o $@ $< -Wl,--no-as-needed -ldl
 
 FORCE:
 

@@ -95,7 +95,7 @@ func Build(ctx context.Context, srcDir, outPath string) error {
 	if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
 		return fmt.Errorf("build %s: %w", LibName, err)
 	}
-	argv := []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-o", outPath, src, "-ldl"}
+	argv := []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-o", outPath, src, "-Wl,--no-as-needed", "-ldl"}
 	if _, err := (execx.Host{}).Run(ctx, execx.Cmd{Argv: argv}); err != nil {
 		return fmt.Errorf("build %s: %w", LibName, err)
 	}
