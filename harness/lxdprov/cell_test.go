@@ -48,6 +48,7 @@ func cell(t testing.TB, p *lxdprov.Provider, profile string) (*runner.Options, f
 // and that the node's facts are the image's own, and that nothing of the
 // cell is left.
 func TestCell(t *testing.T) {
+	t.Parallel()
 	p := available(t)
 	opts, c := cell(t, p, "rhel-9.5")
 	res := opts.Cell(context.Background(), 0, c)

@@ -173,7 +173,7 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if err != nil {
 		return nil, err
 	}
-	src, err := ensureBase(ctx, c, img, pool)
+	src, err := ensureBase(ctx, c, img, pool, p.opts.Remote.Target)
 	if err != nil {
 		return nil, err
 	}

@@ -57,11 +57,12 @@ func nodeConfig() map[string]string {
 	}
 }
 
-// baseName names the base of an image: it changes with the image and with
-// what the lab puts into a base (init script, config).
-func baseName(img *image.Image) string {
+// baseName names the base of an image: it changes with the image, with
+// what the lab puts into a base (init script, config) and with the cluster
+// member it is placed on (each member copies its own base).
+func baseName(img *image.Image, target string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%v\n", img.Hash, initScript, nodeConfig())
+	fmt.Fprintf(h, "%s\n%s\n%v\n%s\n", img.Hash, initScript, nodeConfig(), target)
 	return BasePrefix + img.Name + "-" + img.Hash[:12] + "-" + hex.EncodeToString(h.Sum(nil))[:6]
 }
 
@@ -182,8 +183,8 @@ func lockFile(name string) (func(), error) {
 // ensureBase returns the "base/snapshot" source cells copy their nodes
 // from, preparing it once: a stopped container from the image with the
 // lab's init pushed in and the node configuration, snapshotted.
-func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, pool string) (string, error) {
-	base := baseName(img)
+func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, pool, target string) (string, error) {
+	base := baseName(img, target)
 	src := base + "/" + baseSnapshot
 	if _, _, err := c.GetInstanceSnapshot(base, baseSnapshot); err == nil {
 		return src, nil

@@ -48,62 +48,91 @@ func clientCert(t *testing.T, dir string) (crt, key string) {
 	return crt, key
 }
 
-// secondDaemon starts another LXD daemon with its own LXD_DIR in a private
-// mount namespace, listening for HTTPS on a loopback port, initialised
-// with a dir pool and trusting a fresh client certificate. It is shut down
-// and removed when the test ends.
-func secondDaemon(t *testing.T) lxdprov.Remote {
+// daemon is an extra LXD daemon started by a test.
+type daemon struct {
+	dir string   // its LXD_DIR
+	env []string // the environment that reaches it (LXD_DIR set)
+}
+
+// startDaemon starts an LXD daemon with its own LXD_DIR under dir, in a
+// private mount namespace (and the network namespace netns, when not
+// empty), and waits until it is ready. It is shut down and its directory
+// removed when the test ends.
+func startDaemon(t *testing.T, dir, netns string) daemon {
 	t.Helper()
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "lab-lxd-remote-")
-	if err != nil {
+	d := daemon{dir: filepath.Join(dir, "lxd")}
+	d.env = append(os.Environ(), "LXD_DIR="+d.dir)
+	if err := os.MkdirAll(d.dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	lxdDir := filepath.Join(dir, "lxd")
-	env := append(os.Environ(), "LXD_DIR="+lxdDir)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	argv := []string{"unshare", "--mount", "--propagation", "private", "--",
+		"lxd", "--group", "lxd", "--logfile", filepath.Join(dir, "lxd.log")}
+	if netns != "" {
+		// nsenter, not `ip netns exec`: that remounts /sys and hides the
+		// cgroup hierarchy LXD needs.
+		argv = append([]string{"nsenter", "--net=/run/netns/" + netns, "--"}, argv...)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	if err := os.MkdirAll(lxdDir, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	p, err := execx.Start(execx.Cmd{Argv: []string{"unshare", "--mount", "--propagation", "private", "--",
-		"lxd", "--group", "lxd", "--logfile", filepath.Join(dir, "lxd.log")}, Env: env}, filepath.Join(dir, "out.log"), nil)
+	p, err := execx.Start(execx.Cmd{Argv: argv, Env: d.env}, filepath.Join(dir, "out.log"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		_, _ = execx.Host{}.Run(sctx, execx.Cmd{Argv: []string{"lxd", "shutdown", "--timeout", "30"}, Env: env})
+		_, _ = execx.Host{}.Run(sctx, execx.Cmd{Argv: []string{"lxd", "shutdown", "--timeout", "30"}, Env: d.env})
 		_ = p.Stop(sctx, 5*time.Second)
 		if err := os.RemoveAll(dir); err != nil {
 			t.Error(err)
 		}
 	})
-	run := func(stdin string, argv ...string) {
-		t.Helper()
-		if _, err := (execx.Host{}).Run(ctx, execx.Cmd{Argv: argv, Env: env, Stdin: []byte(stdin)}); err != nil {
-			b, _ := os.ReadFile(filepath.Join(dir, "lxd.log"))
-			t.Fatalf("%v\n%s", err, b)
-		}
-	}
-	run("", "lxd", "waitready", "--timeout", "60")
-	run("config:\n  core.https_address: "+addr+"\nstorage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root: {type: disk, path: /, pool: default}\n",
-		"lxd", "init", "--preseed")
-	crt, key := clientCert(t, dir)
-	run("", "lxc", "config", "trust", "add", crt)
-	return lxdprov.Remote{Name: "second", URL: "https://" + addr, ClientCert: crt, ClientKey: key,
-		ServerCert: filepath.Join(lxdDir, "server.crt")}
+	d.run(t, "", "lxd", "waitready", "--timeout", "60")
+	return d
 }
+
+// run runs a command against the daemon (LXD_DIR set) and returns its
+// output; a failure ends the test with the daemon's log.
+func (d daemon) run(t *testing.T, stdin string, argv ...string) string {
+	t.Helper()
+	res, err := (execx.Host{}).Run(context.Background(), execx.Cmd{Argv: argv, Env: d.env, Stdin: []byte(stdin)})
+	if err != nil {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(d.dir), "lxd.log"))
+		t.Fatalf("%v\n%s", err, b)
+	}
+	return string(res.Stdout)
+}
+
+// secondDaemon starts another LXD daemon listening for HTTPS on a
+// loopback port, initialised with a dir pool and trusting a fresh client
+// certificate.
+func secondDaemon(t *testing.T) lxdprov.Remote {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "lab-lxd-remote-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	d := startDaemon(t, dir, "")
+	d.run(t, "config:\n  core.https_address: "+addr+"\n"+poolPreseed, "lxd", "init", "--preseed")
+	crt, key := clientCert(t, dir)
+	d.run(t, "", "lxc", "config", "trust", "add", crt)
+	return lxdprov.Remote{Name: "second", URL: "https://" + addr, ClientCert: crt, ClientKey: key,
+		ServerCert: filepath.Join(d.dir, "server.crt")}
+}
+
+// poolPreseed is a dir pool and a default profile using it.
+const poolPreseed = "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root: {type: disk, path: /, pool: default}\n"
 
 // TestHTTPSRemote drives a second LXD daemon over HTTPS with a client
 // certificate and the pinned server certificate: a node boots from the
 // imported image and runs commands; a wrong pinned certificate is refused.
 func TestHTTPSRemote(t *testing.T) {
+	t.Parallel()
 	available(t)
 	ctx := context.Background()
 	r := secondDaemon(t)
