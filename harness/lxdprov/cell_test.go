@@ -69,12 +69,17 @@ func TestCell(t *testing.T) {
 
 // BenchmarkCell times one LXD cell (rhel-firewalld on ubuntu-22.04: two
 // nodes, firewalld off) cold (the node image imported and its base
-// prepared first) and reused (nodes copied from the prepared snapshot).
+// prepared first) and reused (nodes copied from the prepared snapshot),
+// the latter with commands through LXD's exec API and through nsenter.
 // Target: reused under 3 s.
 func BenchmarkCell(b *testing.B) {
 	p := available(b)
-	for _, mode := range []string{"cold", "reused"} {
+	for _, mode := range []string{"cold", "reused", "reused-nsenter"} {
 		b.Run(mode, func(b *testing.B) {
+			p := p
+			if mode == "reused-nsenter" {
+				p = lxdprov.NewWith(lxdprov.Options{NsenterExec: true}).(*lxdprov.Provider)
+			}
 			opts, c := cell(b, p, "ubuntu-22.04")
 			for n := 0; n < b.N; n++ {
 				if mode == "cold" {

@@ -26,6 +26,7 @@ type env struct {
 	prefix    string
 	source    string // base/snapshot the nodes are copied from
 	local     bool   // the daemon runs on this host (its bridges are ours to tune)
+	nsenter   bool   // run node commands with nsenter (Options.NsenterExec)
 	userspace string
 
 	mu        sync.Mutex
@@ -79,6 +80,13 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 		return nil, fmt.Errorf("lxd: start node %s (%s): %w", name, inst, err)
 	}
 	n := &ctNode{c: e.c, name: name, instance: inst}
+	if e.nsenter {
+		st, _, err := e.c.GetInstanceState(inst)
+		if err != nil || st.Pid <= 0 {
+			return nil, fmt.Errorf("lxd: init pid of %s: %v", inst, err)
+		}
+		n.pid = int(st.Pid)
+	}
 	ready := execx.Cmd{Argv: []string{"sh", "-c", `test -e /run/.lab-node && hostname "$0"`, name}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

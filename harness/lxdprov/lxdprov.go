@@ -51,10 +51,18 @@ type Options struct {
 	// InstanceType is Container (default) or VirtualMachine (real
 	// infrastructure only: needs an LXD with the qemu driver).
 	InstanceType string
+	// NsenterExec runs node commands with nsenter into the container's
+	// init (local daemon only) instead of LXD's exec API: ~10 ms instead
+	// of ~80 ms a command on this loaded machine. Files still go through
+	// the file API. Off by default (LAB_LXD_EXEC=nsenter turns it on in New).
+	NsenterExec bool
 }
 
-// New returns the LXD provider on the local daemon with default options.
-func New() provider.Provider { return NewWith(Options{}) }
+// New returns the LXD provider on the local daemon with default options
+// (LAB_LXD_EXEC=nsenter selects Options.NsenterExec).
+func New() provider.Provider {
+	return NewWith(Options{NsenterExec: os.Getenv("LAB_LXD_EXEC") == "nsenter"})
+}
 
 // NewWith returns the LXD provider with opts.
 func NewWith(opts Options) provider.Provider {
@@ -177,7 +185,8 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if err != nil {
 		return nil, err
 	}
-	return &env{c: c, prefix: prefix, source: src, local: p.opts.Remote.URL == "",
+	local := p.opts.Remote.URL == ""
+	return &env{c: c, prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
 		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(c)),
 		nodes:     map[string]*ctNode{}, networks: map[string]string{}}, nil
 }

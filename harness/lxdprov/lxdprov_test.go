@@ -69,12 +69,20 @@ func out(t *testing.T, n node.Node, argv ...string) string {
 	return strings.TrimSpace(s)
 }
 
-// TestNodes boots two nodes of the default image and checks what the
-// drivers rely on: the image's userspace, own PID 1 and hostname, the
+// TestNodes boots two nodes of the default image, with commands through
+// LXD's exec API and through nsenter, and checks what the drivers rely on: the image's userspace, own PID 1 and hostname, the
 // environment set inside, CopyIn, Start/Kill, and L2 reachability on a
 // cell network with the interface named as asked.
 func TestNodes(t *testing.T) {
-	p := available(t)
+	available(t)
+	for _, ns := range []bool{false, true} {
+		t.Run(map[bool]string{false: "exec-api", true: "nsenter"}[ns], func(t *testing.T) {
+			testNodes(t, lxdprov.NewWith(lxdprov.Options{NsenterExec: ns}).(*lxdprov.Provider))
+		})
+	}
+}
+
+func testNodes(t *testing.T, p *lxdprov.Provider) {
 	ctx := context.Background()
 	e := env(t, p, "")
 	a, err := e.AddNode(ctx, "a")

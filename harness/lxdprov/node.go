@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -31,6 +33,26 @@ type ctNode struct {
 	c        lxd.InstanceServer
 	name     string // the feature's node name
 	instance string // the LXD instance name (prefix-name)
+	// pid, when not 0, is the host pid of the container's init: commands
+	// enter its namespaces with nsenter instead of LXD's exec API
+	// (Options.NsenterExec, local daemons only).
+	pid int
+}
+
+// nsenter wraps c to run in the container's namespaces with its
+// environment set inside (env -i).
+func (n *ctNode) nsenter(c execx.Cmd) execx.Cmd {
+	env := execEnv(c.Env)
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	argv := []string{"nsenter", "-t", strconv.Itoa(n.pid), "-m", "-u", "-i", "-n", "-p", "--", "env", "-i"}
+	for _, k := range keys {
+		argv = append(argv, k+"="+env[k])
+	}
+	return execx.Cmd{Argv: append(argv, c.Argv...), Stdin: c.Stdin}
 }
 
 // defaultPath is the PATH of commands run without an environment.
@@ -110,6 +132,13 @@ func exitCode(op lxd.Operation) int {
 func (n *ctNode) Run(ctx context.Context, c execx.Cmd) (execx.Result, error) {
 	if len(c.Argv) == 0 {
 		return execx.Result{}, errors.New("lxd exec: empty command")
+	}
+	if n.pid != 0 {
+		res, err := execx.Host{}.Run(ctx, n.nsenter(c))
+		if ee, ok := err.(*execx.Error); ok {
+			ee.Argv = c.Argv // name the command the caller ran, not nsenter
+		}
+		return res, err
 	}
 	var stdout, stderr bytes.Buffer
 	ctl := newControl()
@@ -203,6 +232,9 @@ kill -STOP $all 2>/dev/null; kill -9 $all 2>/dev/null; exit 0`
 func (n *ctNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node.Stream, error) {
 	if len(c.Argv) == 0 {
 		return nil, errors.New("lxd exec: empty command")
+	}
+	if n.pid != 0 {
+		return execx.StartPipe(ctx, n.nsenter(c), stderr)
 	}
 	if stderr == nil {
 		stderr = io.Discard
