@@ -23,6 +23,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) }) // registered first: runs after the daemons stopped
 	tag := filepath.Base(dir)[len("lab-lxd-cluster-"):]
 	ns := []string{"lab-ltest-c" + tag + "-m1", "lab-ltest-c" + tag + "-m2"}
 	addrs := []string{"10.213.99.1", "10.213.99.2"}
