@@ -208,6 +208,7 @@ func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, poo
 	}
 	cfg := nodeConfig()
 	cfg["user.lab.base"] = img.Name + "-" + img.Hash[:12]
+	cfg["user.lab.target"] = target
 	op, err := c.CreateInstance(api.InstancesPost{
 		Name: base, Type: api.InstanceTypeContainer,
 		Source: api.InstanceSource{Type: "image", Fingerprint: fp},
@@ -234,7 +235,24 @@ func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, poo
 	if err != nil {
 		return "", fmt.Errorf("lxd: snapshot %s: %w", base, err)
 	}
+	removeStaleBases(c, img, target, base)
 	return src, nil
+}
+
+// removeStaleBases deletes the bases of img on target that an older lab
+// prepared (another init script or node config): only lab-base-NAME-HASH12-*
+// instances of the same member.
+func removeStaleBases(c lxd.InstanceServer, img *image.Image, target, keep string) {
+	insts, err := c.GetInstances(api.InstanceTypeContainer)
+	if err != nil {
+		return
+	}
+	for _, i := range insts {
+		if i.Name != keep && strings.HasPrefix(i.Name, BasePrefix+img.Name+"-"+img.Hash[:12]+"-") &&
+			i.Config["user.lab.target"] == target {
+			_ = deleteInstance(c, i.Name)
+		}
+	}
 }
 
 // deleteInstance stops (forcibly) and deletes an instance; a missing one
