@@ -29,7 +29,7 @@ TEST_FUZZTIME ?= 10s
 # the fuzz targets: package and target name
 FUZZ      := ./harness/feature:FuzzParse ./harness/profile:FuzzLoad ./harness/iptables:FuzzParseSave ./harness/results:FuzzDecodeCell ./harness/agent:FuzzServe
 
-.PHONY: all lab build deps test bench docs nightly images clean mutants fuzz ci flips kube-proxy
+.PHONY: all lab build deps test bench docs nightly images clean mutants fuzz ci flips kube-proxy lxd
 
 all: build
 
@@ -70,6 +70,11 @@ $(HIDEXT): harness/kernel/hidext/hidext.c
 
 FORCE:
 
+## lxd: install (Debian's lxd), start and initialise LXD when needed (a user's initialised LXD is used as it is), and build the default node image the lxd tests boot
+lxd: $(BIN)/lab
+	@sh harness/lxdprov/setup.sh
+	@$(BIN)/lab images build debian-bookworm >/dev/null
+
 ## lab: run the whole matrix on netns and write reports/out/index.html
 lab: deps build
 	$(BIN)/lab matrix
@@ -79,7 +84,7 @@ images: deps $(BIN)/lab
 	$(BIN)/lab images build
 
 ## test: every test (unit, kernel tests in throwaway namespaces, the features)
-test: deps build
+test: deps build lxd
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory mutants
@@ -87,7 +92,7 @@ test: deps build
 
 ## bench: performance targets as Go benchmarks, printed as one table
 ## (figure, value, target, met/MISSED); the raw output goes to bin/bench.txt
-bench: deps build
+bench: deps build lxd
 	@mkdir -p $(BIN)
 	@$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./features/ ./harness/... > $(BIN)/bench.txt 2>&1; \
 	  status=$$?; $(GO) run ./harness/benchtable < $(BIN)/bench.txt 2>/dev/null || cat $(BIN)/bench.txt; \

@@ -40,6 +40,8 @@ Feature: On RHEL with firewalld an ingress reaches a pod through its Service but
       | profile      | pod_ip | rejected_by                                     | failure |
       | ubuntu-22.04 | 200    | "none"                                          | absent  |
       | rhel-9.5     | 502    | containing "reject with icmpx admin-prohibited" | present |
+      | rhel-9.5-bullseye | 502 | containing "admin-prohibited"                 | present |
+      | rhel-9.5-trixie   | 502 | containing "admin-prohibited"                 | present |
 
   Scenario Outline: the trusted-zone fix, and the window before kube-proxy re-syncs, on <profile>
     Given a Calico node "node1" with pod CIDRs "10.1.0.0/16"

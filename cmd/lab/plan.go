@@ -8,6 +8,7 @@ import (
 	"lab/harness/dockerprov"
 	"lab/harness/feature"
 	"lab/harness/locate"
+	"lab/harness/lxdprov"
 	"lab/harness/netnsprov"
 	"lab/harness/profile"
 	"lab/harness/provider"
@@ -35,6 +36,7 @@ func defaultDirs() (dirs, error) {
 var providers = map[string]func() provider.Provider{
 	"netns":  netnsprov.New,
 	"docker": dockerprov.New,
+	"lxd":    lxdprov.New,
 }
 
 func providerByName(name string) (provider.Provider, error) {

@@ -94,6 +94,11 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
+// startFirewalld starts firewalld in the foreground logging to the
+// console, with whichever log option the node's firewalld has.
+const startFirewalld = `if firewalld --help 2>&1 | grep -q -e --log-target; then exec firewalld --nofork --nopid --log-target console; fi
+exec firewalld --nofork --nopid --log-file /dev/stderr`
+
 // Start runs dbus-daemon and firewalld in the node and returns once
 // firewalld reports it is running. On failure it stops whatever it started
 // and returns a nil Daemon (Stop on a nil Daemon is a no-op, so cleanup may
@@ -139,7 +144,9 @@ func (d *Daemon) start(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("dbus-daemon: %w", err)
 	}
-	fw, err := n.Start(ctx, execx.Cmd{Argv: []string{"firewalld", "--nofork", "--nopid", "--log-target", "console"}}, d.log)
+	// firewalld before 1.0 (Debian bullseye's 0.9.3) has no --log-target:
+	// it logs to --log-file, here its standard error.
+	fw, err := n.Start(ctx, execx.Cmd{Argv: []string{"sh", "-c", startFirewalld}}, d.log)
 	if err != nil {
 		return err
 	}

@@ -53,9 +53,10 @@ type Userspacer interface {
 }
 
 // ImageProvider is implemented by providers whose nodes boot a node image
-// (a recipe in images/recipes, `lab images`): the runner starts a cell's
-// environment with the profile's image ("" for the provider's default)
-// instead of NewEnv.
+// (docker, lxd; a recipe in images/recipes, `lab images`): the runner
+// starts a cell's environment with the profile's image ("" for the
+// provider's default) instead of NewEnv. An Env that implements Userspacer
+// says which image it runs; the cell records that.
 type ImageProvider interface {
 	NewImageEnv(ctx context.Context, prefix, image string) (Env, error)
 }

@@ -161,6 +161,9 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		res.Status, res.Error = results.Error, err.Error()
 		return res
 	}
+	if u, ok := env.(provider.Userspacer); ok {
+		res.Environment["node_userspace"] = u.Userspace()
+	}
 	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, KubeProxyDir: o.KubeProxyDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
 	var trace bytes.Buffer
 	w := scenarios.NewWorld(cluster.Driver(), res, io.MultiWriter(&trace, o.log()))

@@ -81,3 +81,6 @@ func newerSource(root string, t time.Time) bool {
 	})
 	return newer
 }
+
+// StaticAgent is Agent (the name the LXD provider's tests use).
+func StaticAgent(t testing.TB) string { t.Helper(); return Agent(t) }

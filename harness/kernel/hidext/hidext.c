@@ -36,6 +36,13 @@
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 
+/* Bind dlsym to its oldest version so the library built on a newer glibc
+ * (2.34+ moved dlsym into libc as GLIBC_2.34) also loads in node images
+ * with an older one (Debian bullseye: glibc 2.31, dlsym in libdl). */
+#if defined(__GLIBC__) && defined(__x86_64__)
+__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
+#endif
+
 enum { K_MATCH = 0, K_TARGET = 1 };
 #define MAXHIDE 64
 

@@ -1,0 +1,237 @@
+package lxdprov
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"lab/harness/execx"
+	"lab/harness/node"
+
+	lxd "github.com/canonical/lxd/client"
+	"github.com/canonical/lxd/shared/api"
+)
+
+// env is one cell: nodes copied from the image's base snapshot, and LXD
+// bridge networks.
+type env struct {
+	c         lxd.InstanceServer
+	prefix    string
+	source    string // base/snapshot the nodes are copied from
+	local     bool   // the daemon runs on this host (its bridges are ours to tune)
+	nsenter   bool   // run node commands with nsenter (Options.NsenterExec)
+	userspace string
+
+	mu        sync.Mutex
+	instances []string // registered before creation, so Close removes half-made ones
+	nodes     map[string]*ctNode
+	networks  map[string]string // cell network -> LXD network name
+	closed    bool
+}
+
+// Userspace says which image and daemon the cell's nodes run.
+func (e *env) Userspace() string { return e.userspace }
+
+// AddNode copies the base snapshot into a new container, starts it and
+// waits until its init has set the node up.
+func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
+	if name == "" || strings.ContainsAny(name, "/ \t\n") {
+		return nil, fmt.Errorf("bad node name %q", name)
+	}
+	inst := instanceName(e.prefix, name)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, errors.New("lxd: environment already closed")
+	}
+	if _, dup := e.nodes[name]; dup {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("node %q already exists in this cell", name)
+	}
+	e.instances = append(e.instances, inst)
+	e.mu.Unlock()
+	op, err := e.c.CreateInstance(api.InstancesPost{
+		Name: inst, Type: api.InstanceTypeContainer,
+		Source: api.InstanceSource{Type: "copy", Source: e.source, InstanceOnly: true},
+		InstancePut: api.InstancePut{
+			Profiles:    []string{},
+			Config:      map[string]string{"user.lab.prefix": e.prefix, "user.lab.node": name},
+			Description: "lab cell " + e.prefix + " node " + name,
+		},
+	})
+	if err == nil {
+		err = op.WaitContext(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lxd: create node %s (%s from %s): %w", name, inst, e.source, err)
+	}
+	op, err = e.c.UpdateInstanceState(inst, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
+	if err == nil {
+		err = op.WaitContext(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lxd: start node %s (%s): %w", name, inst, err)
+	}
+	n := &ctNode{c: e.c, name: name, instance: inst}
+	if e.nsenter {
+		st, _, err := e.c.GetInstanceState(inst)
+		if err != nil || st.Pid <= 0 {
+			return nil, fmt.Errorf("lxd: init pid of %s: %v", inst, err)
+		}
+		n.pid = int(st.Pid)
+	}
+	ready := execx.Cmd{Argv: []string{"sh", "-c", `test -e /run/.lab-node && hostname "$0"`, name}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := n.Run(ctx, ready)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("lxd: node %s (%s) did not come up: %w", name, inst, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.mu.Lock()
+	e.nodes[name] = n
+	e.mu.Unlock()
+	return n, nil
+}
+
+func (e *env) Node(name string) (node.Node, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, ok := e.nodes[name]
+	if !ok {
+		return nil, false
+	}
+	return n, true
+}
+
+// networkName is the LXD (and host interface) name of a cell network: at
+// most 15 characters, so a hash of the prefix and the network; the prefix
+// itself is in the network's user.lab.prefix.
+func networkName(prefix, network string) string {
+	h := sha256.Sum256([]byte(prefix + "/" + network))
+	return "lab" + hex.EncodeToString(h[:])[:10]
+}
+
+// network creates the cell network on first use: a bridge without host
+// address, NAT, DHCP or IPv6, whose subnet (from the first address
+// connected) is recorded in user.lab.subnet. No host address: concurrent
+// cells use the same subnets, which must not enter the host's routes.
+func (e *env) network(network string, addr netip.Prefix) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n, ok := e.networks[network]; ok {
+		return n, nil
+	}
+	name := networkName(e.prefix, network)
+	e.networks[network] = name // registered first: Close removes a half-made one
+	err := e.c.CreateNetwork(api.NetworksPost{Name: name, Type: "bridge", NetworkPut: api.NetworkPut{
+		Description: "lab cell " + e.prefix + " network " + network,
+		Config: map[string]string{
+			"ipv4.address": "none", "ipv6.address": "none", "ipv4.nat": "false",
+			"ipv4.dhcp": "false", "ipv6.dhcp": "false", "ipv4.firewall": "false", "ipv6.firewall": "false",
+			"user.lab.prefix": e.prefix, "user.lab.network": network, "user.lab.subnet": addr.Masked().String(),
+		},
+	}})
+	if err != nil {
+		delete(e.networks, network)
+		return "", fmt.Errorf("lxd: create network %s (%s): %w", network, name, err)
+	}
+	if e.local {
+		// The host must not answer ARP for its own addresses on a cell
+		// bridge (nodes' addresses may be the host's, e.g. TEST-NET).
+		_ = os.WriteFile("/proc/sys/net/ipv4/conf/"+name+"/arp_ignore", []byte("8"), 0o644)
+	}
+	return name, nil
+}
+
+// addNIC adds a bridged NIC named ifname on bridge to the instance and
+// returns its MAC address.
+func (e *env) addNIC(ctx context.Context, inst, ifname, bridge string) (string, error) {
+	for attempt := 0; ; attempt++ {
+		in, etag, err := e.c.GetInstance(inst)
+		if err != nil {
+			return "", err
+		}
+		if _, ok := in.Devices[ifname]; ok {
+			return "", fmt.Errorf("%s already has an interface %s", inst, ifname)
+		}
+		put := in.Writable()
+		put.Devices[ifname] = map[string]string{"type": "nic", "nictype": "bridged", "parent": bridge, "name": ifname}
+		op, err := e.c.UpdateInstance(inst, put, etag)
+		if err == nil {
+			err = op.WaitContext(ctx)
+		}
+		if err != nil && api.StatusErrorCheck(err, 412) && attempt < 5 {
+			continue // a concurrent change: read again
+		}
+		if err != nil {
+			return "", err
+		}
+		in, _, err = e.c.GetInstance(inst)
+		if err != nil {
+			return "", err
+		}
+		mac := in.Config["volatile."+ifname+".hwaddr"]
+		if mac == "" {
+			return "", fmt.Errorf("no MAC address for %s on %s", ifname, inst)
+		}
+		return strings.ToLower(mac), nil
+	}
+}
+
+// setupNIC finds the interface by MAC inside the node, names it ifname and
+// gives it addr.
+const setupNIC = `mac=$1 want=$2 addr=$3 cur=
+i=0
+while [ $i -lt 200 ]; do
+  for d in /sys/class/net/*; do [ "$(cat "$d/address")" = "$mac" ] && cur=${d##*/}; done
+  [ -n "$cur" ] && break
+  i=$((i+1)); sleep 0.05
+done
+[ -n "$cur" ] || { echo "no interface with MAC $mac" >&2; exit 1; }
+if [ "$cur" != "$want" ]; then ip link set "$cur" down && ip link set "$cur" name "$want" || exit 1; fi
+ip addr add "$addr" dev "$want" && ip link set "$want" up`
+
+// Connect attaches n to the cell network through a NIC named ifname.
+func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string, addr netip.Prefix) error {
+	n, ok := nd.(*ctNode)
+	if !ok {
+		return fmt.Errorf("connect %s: not a node of the lxd provider", nd.Name())
+	}
+	br, err := e.network(network, addr)
+	if err != nil {
+		return err
+	}
+	mac, err := e.addNIC(ctx, n.instance, ifname, br)
+	if err != nil {
+		return fmt.Errorf("connect %s to %s: %w", n.name, network, err)
+	}
+	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", setupNIC, "setup-nic", mac, ifname, addr.String()}}); err != nil {
+		return fmt.Errorf("connect %s to %s: %w", n.name, network, err)
+	}
+	return nil
+}
+
+// Close deletes the cell's instances, then its networks. Idempotent.
+func (e *env) Close(ctx context.Context) error {
+	e.mu.Lock()
+	insts := e.instances
+	var nets []string
+	for _, n := range e.networks {
+		nets = append(nets, n)
+	}
+	e.instances, e.networks, e.closed = nil, map[string]string{}, true
+	e.mu.Unlock()
+	return removeAll(e.c, insts, nets)
+}
