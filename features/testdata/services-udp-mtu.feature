@@ -48,4 +48,4 @@ Feature: Services with several endpoints, UDP and payload sizes
 
     Examples:
       | profile         |
-      | microk8s-1.31.6 |
+      | microk8s-1.32.2 |
