@@ -176,6 +176,8 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 		}
 		provs = append(provs, p)
 	}
+	// Providers that keep VMs across cells remove them when the run ends.
+	defer shutdown(ctx, provs, stderr)
 	var jobs []runner.Job
 	var doc *results.Run
 	var err error
@@ -420,4 +422,17 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, "nothing to clean")
 	}
 	return err
+}
+
+// shutdown ends what providers kept across the run's cells (VMs).
+func shutdown(ctx context.Context, provs []provider.Provider, stderr io.Writer) {
+	for _, p := range provs {
+		if s, ok := p.(provider.Shutdowner); ok {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			if err := s.Shutdown(sctx); err != nil {
+				fmt.Fprintf(stderr, "warning: provider %s: shutdown: %v\n", p.Name(), err)
+			}
+			cancel()
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"lab/harness/feature"
+	"lab/harness/limaprov"
 	"lab/harness/locate"
 	"lab/harness/netnsprov"
 	"lab/harness/profile"
@@ -31,9 +32,10 @@ func defaultDirs() (dirs, error) {
 	}, nil
 }
 
-// providers maps provider names to constructors. Only netns exists so far.
+// providers maps provider names to constructors.
 var providers = map[string]func() provider.Provider{
 	"netns": netnsprov.New,
+	"lima":  limaprov.New,
 }
 
 func providerByName(name string) (provider.Provider, error) {

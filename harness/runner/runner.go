@@ -116,12 +116,20 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
+	if sb, ok := prov.(provider.SlowBooter); ok {
+		timeout += sb.BootAllowance()
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	prefix := fmt.Sprintf("%s-%d", o.Run.Prefix, idx)
 	stateDir := filepath.Join(o.Run.Dir, fmt.Sprint(idx))
-	env, err := prov.NewEnv(ctx, prefix)
+	var env provider.Env
+	if pe, ok := prov.(provider.ProfileEnver); ok {
+		env, err = pe.NewProfileEnv(ctx, prefix, prof)
+	} else {
+		env, err = prov.NewEnv(ctx, prefix)
+	}
 	var cluster *sim.Cluster
 	// Teardown is registered before the error check and runs on a fresh
 	// context: a cancelled or timed-out cell still removes what it made.
@@ -154,6 +162,7 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	var trace bytes.Buffer
 	w := scenarios.NewWorld(cluster.Driver(), res, io.MultiWriter(&trace, o.log()))
 	o.steps(ctx, fc, w, res)
+	recordHiding(res, env)
 	if ctx.Err() == nil {
 		fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
 		recordRan(res, cluster.Facts(fctx))
