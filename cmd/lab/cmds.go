@@ -16,6 +16,7 @@ import (
 	"lab/harness/cni"
 	"lab/harness/feature"
 	"lab/harness/kernel"
+	"lab/harness/limaprov"
 	"lab/harness/profile"
 	"lab/harness/provider"
 	"lab/harness/results"
@@ -415,6 +416,8 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("clean needs root to remove network namespaces; run it with sudo")
 	}
 	removed, err := runner.Clean(context.WithoutCancel(ctx), *all)
+	vms, verr := limaprov.CleanDead(context.WithoutCancel(ctx), func(name string) bool { return *all || runner.DeadRun(name) })
+	removed, err = append(removed, vms...), errors.Join(err, verr)
 	for _, r := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", r)
 	}

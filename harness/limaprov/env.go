@@ -54,11 +54,11 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 		return nil, fmt.Errorf("node %q already exists in this cell", name)
 	}
 	e.mu.Unlock()
-	v, err := e.p.acquire(ctx, e.image, e.disk)
+	v, booted, err := e.p.acquire(ctx, e.image, e.disk)
 	if err != nil {
 		return nil, err
 	}
-	n := &vmNode{name: name, cell: e.prefix, vm: v}
+	n := &vmNode{name: name, cell: e.prefix, vm: v, booted: booted}
 	e.mu.Lock()
 	e.nodes[name] = n
 	e.order = append(e.order, n)
@@ -113,8 +113,28 @@ func (e *env) RemovedModules() []string {
 	return e.plan.Modules
 }
 
-// KernelRelease is the release of the kernel the cell's VMs run.
-func (e *env) KernelRelease() string { return e.disk.KernelRelease }
+// Describe records, per node, the VM that served it and whether this cell
+// booted it (with the boot time) or reused it, and the modules removed from
+// the VMs' kernel.
+func (e *env) Describe() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]string{"lima_image": e.image, "lima_vm_kernel": e.disk.KernelRelease}
+	for _, n := range e.order {
+		how := "reused (reset after the previous cell)"
+		if n.booted {
+			how = fmt.Sprintf("booted for this cell in %.1f s", n.vm.Boot.Seconds())
+			if n.vm.Degraded {
+				how += " (Lima reported the start degraded; recovered over SSH)"
+			}
+		}
+		out["lima_vm_"+n.name] = n.vm.name + ": " + how
+	}
+	if e.plan != nil && len(e.plan.Modules) > 0 {
+		out["lima_removed_modules"] = strings.Join(e.plan.Modules, ",")
+	}
+	return out
+}
 
 func (e *env) Node(name string) (node.Node, bool) {
 	e.mu.Lock()

@@ -205,3 +205,42 @@ func instanceNames(prefix string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// CleanDead removes the VMs (and kept cells' records) whose names dead
+// says belong to a finished or killed run, for `lab clean`. Without a
+// built limactl it kills the instance's processes and removes its
+// directory itself.
+func CleanDead(ctx context.Context, dead func(name string) bool) ([]string, error) {
+	if _, err := os.Stat(Home); err != nil {
+		return nil, nil
+	}
+	names, err := instanceNames("lab-")
+	if err != nil {
+		return nil, err
+	}
+	t, terr := install(ctx)
+	if terr != nil {
+		t = &tools{} // removeInstance falls back to pid files and rm
+	}
+	var removed []string
+	var errs []error
+	for _, n := range names {
+		if !dead(n) {
+			continue
+		}
+		if err := removeInstance(ctx, t, n); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed = append(removed, "lima VM "+n)
+		}
+	}
+	cells, _ := filepath.Glob(filepath.Join(Home, "cells", "lab-*"))
+	for _, c := range cells {
+		if dead(filepath.Base(c)) {
+			if err := os.RemoveAll(c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return removed, errors.Join(errs...)
+}

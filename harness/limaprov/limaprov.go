@@ -196,15 +196,15 @@ func memoryVMs() int {
 }
 
 // acquire lends a VM of the image: an idle one, else a new one when memory
-// allows, else it waits for one to be released.
-func (p *Provider) acquire(ctx context.Context, img string, d *vmDisk) (*vm, error) {
+// allows (booted says so), else it waits for one to be released.
+func (p *Provider) acquire(ctx context.Context, img string, d *vmDisk) (v *vm, booted bool, err error) {
 	p.mu.Lock()
 	for {
 		if l := p.idle[img]; len(l) > 0 {
 			v := l[len(l)-1]
 			p.idle[img] = l[:len(l)-1]
 			p.mu.Unlock()
-			return v, nil
+			return v, false, nil
 		}
 		if len(p.all)+p.booting < p.maxVMs {
 			break
@@ -220,7 +220,7 @@ func (p *Provider) acquire(ctx context.Context, img string, d *vmDisk) (*vm, err
 		p.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for a VM (at most %d fit in memory): %w", p.maxVMs, ctx.Err())
+			return nil, false, fmt.Errorf("waiting for a VM (at most %d fit in memory): %w", p.maxVMs, ctx.Err())
 		case <-ch:
 		}
 		p.mu.Lock()
@@ -229,7 +229,7 @@ func (p *Provider) acquire(ctx context.Context, img string, d *vmDisk) (*vm, err
 	p.booting++
 	name := fmt.Sprintf("%s-vm%d", p.run, p.seq)
 	p.mu.Unlock()
-	v, err := boot(ctx, p.t, d, name, img)
+	v, err = boot(ctx, p.t, d, name, img)
 	p.mu.Lock()
 	p.booting--
 	if err == nil {
@@ -250,9 +250,9 @@ func (p *Provider) acquire(ctx context.Context, img string, d *vmDisk) (*vm, err
 	p.mu.Unlock()
 	if err != nil {
 		p.drop(context.WithoutCancel(ctx), name)
-		return nil, err
+		return nil, false, err
 	}
-	return v, nil
+	return v, true, nil
 }
 
 // idleOther takes an idle VM of another image out of the pool (mu held).

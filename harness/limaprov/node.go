@@ -21,6 +21,8 @@ type vmNode struct {
 	name string
 	cell string
 	vm   *vm
+	// booted says the VM was booted for this node's cell (not reused).
+	booted bool
 }
 
 func (n *vmNode) Name() string { return n.name }

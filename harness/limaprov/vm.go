@@ -170,7 +170,10 @@ func (v *vm) script(ctx context.Context, s string, args ...string) (string, erro
 // remove deletes the instance; when limactl cannot, it kills the
 // instance's processes (their pid files) and removes its directory.
 func removeInstance(ctx context.Context, t *tools, name string) error {
-	_, err := t.run(ctx, "delete", "--force", name)
+	err := errors.New("limactl not installed")
+	if t.dir != "" {
+		_, err = t.run(ctx, "delete", "--force", name)
+	}
 	dir := filepath.Join(t.limaHome(), name)
 	if _, serr := os.Stat(dir); err == nil || errors.Is(serr, os.ErrNotExist) {
 		_ = os.Remove(filepath.Join(Home, "templates", name+".yaml"))

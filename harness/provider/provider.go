@@ -93,3 +93,9 @@ type SlowBooter interface {
 type Shutdowner interface {
 	Shutdown(ctx context.Context) error
 }
+
+// EnvDescriber is implemented by environments with facts of their own to
+// record in the cell's environment (which VM served a node, its boot).
+type EnvDescriber interface {
+	Describe() map[string]string
+}

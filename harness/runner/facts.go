@@ -57,11 +57,17 @@ func recordRan(res *results.Cell, facts map[string]agent.Facts) {
 	}
 }
 
-// recordHiding records, for an environment whose nodes run a kernel of
+// recordHiding records what the environment describes of itself
+// (provider.EnvDescriber) and, for an environment whose nodes run a kernel of
 // their own, which mechanism hid each of the profile's missing extensions:
 // the node's kernel itself (kernel_hidden_by_kernel) or the kernel-profile
 // library (kernel_hidden_by_library).
 func recordHiding(res *results.Cell, env provider.Env) {
+	if d, ok := env.(provider.EnvDescriber); ok {
+		for k, v := range d.Describe() {
+			res.Environment[k] = v
+		}
+	}
 	kh, ok := env.(provider.KernelHider)
 	if !ok {
 		return
