@@ -14,6 +14,7 @@ NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld fire
 LIMA_DIR  := $(BIN)/lima
 LIMA_TOOL := harness/limaprov/tool
 LIMA_BINS := $(LIMA_DIR)/bin/limactl $(LIMA_DIR)/share/lima/lima-guestagent.Linux-x86_64
+LIMA_LDFLAGS := -ldflags=-X=github.com/lima-vm/lima/pkg/version.Version=$(shell sed -n 's/^require github.com\/lima-vm\/lima v//p; s/^[[:space:]]*github.com\/lima-vm\/lima v\([^ ]*\).*/\1/p' $(LIMA_TOOL)/go.mod)
 # nightly: where the published site goes
 SITE      ?= reports/site
 
@@ -53,10 +54,10 @@ $(HIDEXT): harness/kernel/hidext/hidext.c
 lima: $(LIMA_BINS)
 
 $(LIMA_DIR)/bin/limactl: $(LIMA_TOOL)/go.mod $(LIMA_TOOL)/go.sum
-	cd $(LIMA_TOOL) && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$@ github.com/lima-vm/lima/cmd/limactl
+	cd $(LIMA_TOOL) && CGO_ENABLED=0 $(GO) build $(LIMA_LDFLAGS) -o $(CURDIR)/$@ github.com/lima-vm/lima/cmd/limactl
 
 $(LIMA_DIR)/share/lima/lima-guestagent.Linux-x86_64: $(LIMA_TOOL)/go.mod $(LIMA_TOOL)/go.sum
-	cd $(LIMA_TOOL) && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o $(CURDIR)/$@ github.com/lima-vm/lima/cmd/lima-guestagent
+	cd $(LIMA_TOOL) && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(LIMA_LDFLAGS) -o $(CURDIR)/$@ github.com/lima-vm/lima/cmd/lima-guestagent
 
 FORCE:
 
