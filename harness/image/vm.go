@@ -18,6 +18,17 @@ func VMPackages() []string {
 	}
 }
 
+// cloudCfg keeps cloud-init to what Lima's seed needs (the user and its
+// key, host keys, /etc/hosts, Lima's per-boot script): under TCG every
+// module costs seconds, and locale generation alone most of a minute.
+const cloudCfg = `network: {config: disabled}
+datasource_list: [NoCloud, None]
+manage_etc_hosts: localhost
+cloud_init_modules: [seed_random, bootcmd, write_files, set_hostname, update_hostname, update_etc_hosts, users_groups, ssh]
+cloud_config_modules: [runcmd]
+cloud_final_modules: [scripts_per_once, scripts_per_boot, scripts_per_instance, scripts_user, final_message]
+`
+
 // vmFiles configure a VM image for Lima on QEMU: Lima's user-mode NIC (MAC
 // 52:55:55:*) is named lima0 and configured by systemd-networkd, so eth0 and
 // every other name stays free for the lab's networks; cloud-init writes no
@@ -32,8 +43,7 @@ func vmFiles() []File {
 			Content: `SUBSYSTEM=="net", ACTION=="add", ATTR{address}=="52:55:55:*", NAME="lima0"` + "\n"},
 		{Path: "/etc/systemd/network/10-lima0.network",
 			Content: "[Match]\nName=lima0\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"},
-		{Path: "/etc/cloud/cloud.cfg.d/99-lab.cfg",
-			Content: "network: {config: disabled}\ndatasource_list: [NoCloud, None]\n"},
+		{Path: "/etc/cloud/cloud.cfg.d/99-lab.cfg", Content: cloudCfg},
 		{Path: "/etc/systemd/system/lima-guestagent.service",
 			Content: "[Unit]\nDescription=lima-guestagent (baked into the lab's VM image)\n\n[Service]\n" +
 				"ExecStart=" + GuestAgentPath + " daemon --virtio-port io.lima-vm.guest_agent.0\n" +
@@ -54,6 +64,8 @@ func VM(r *Recipe) *Recipe {
 	v.Setup.Run = append([]string{
 		"systemctl enable systemd-networkd.service ssh.service lima-guestagent.service",
 		"systemctl mask systemd-networkd-wait-online.service",
+		// Daemons the lab starts itself when a profile says so (firewalld).
+		"systemctl disable firewalld.service 2>/dev/null || true",
 		"ln -sf /dev/null /etc/systemd/system/serial-getty@ttyS0.service",
 	}, r.Setup.Run...)
 	return &v

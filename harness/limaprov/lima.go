@@ -127,7 +127,7 @@ func install(ctx context.Context) (*tools, error) {
 func ensureUser(ctx context.Context) (uid, gid int, err error) {
 	if _, lerr := user.Lookup(User); lerr != nil {
 		argv := []string{"useradd", "--system", "--user-group", "--home-dir", Home, "--shell", "/usr/sbin/nologin",
-			"--comment", "lab: runs limactl (it refuses root)", User}
+			"--comment", "lab runs limactl as this user (limactl refuses root)", User}
 		if _, err := (execx.Host{}).Run(ctx, execx.Cmd{Argv: argv}); err != nil {
 			return 0, 0, fmt.Errorf("create the lima user: %w", err)
 		}

@@ -82,21 +82,39 @@ func (n *vmNode) connect(ctx context.Context, idx, link int, ifname string, addr
 
 // resetScript returns a VM to the state it booted in, between cells: it
 // kills every process a cell started (marked with CellEnv), deletes network
-// namespaces and every link but lo and lima0, flushes both iptables
-// variants and nftables, puts the forwarding sysctls back, removes the
+// namespaces and every link but lo and lima0, flushes iptables-legacy
+// (one restore of empty tables per family) and nftables (which holds
+// iptables-nft's tables), puts the forwarding sysctls back, removes the
 // lab's files and puts hidden kernel modules back.
 const resetScript = `for i in 1 2 3; do
-	for p in /proc/[0-9]*; do
-		if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -q '^` + CellEnv + `='; then kill -9 "${p#/proc/}" 2>/dev/null; fi
-	done
+	pids=$(grep -lz '^` + CellEnv + `=' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)
+	[ -n "$pids" ] && kill -9 $pids 2>/dev/null
 done
 ip -all netns delete 2>/dev/null
 for l in $(ls /sys/class/net); do case $l in lo|lima0) ;; *) ip link del "$l" 2>/dev/null ;; esac; done
-for x in iptables-legacy ip6tables-legacy iptables-nft ip6tables-nft; do
-	command -v $x >/dev/null || continue
-	for t in filter nat mangle raw security; do $x -t $t -F 2>/dev/null; $x -t $t -X 2>/dev/null; done
-	for c in INPUT FORWARD OUTPUT; do $x -P $c ACCEPT 2>/dev/null; done
-done
+empty='*filter
+:INPUT ACCEPT
+:FORWARD ACCEPT
+:OUTPUT ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT
+:INPUT ACCEPT
+:OUTPUT ACCEPT
+:POSTROUTING ACCEPT
+COMMIT
+*mangle
+:PREROUTING ACCEPT
+:INPUT ACCEPT
+:FORWARD ACCEPT
+:OUTPUT ACCEPT
+:POSTROUTING ACCEPT
+COMMIT
+*raw
+:PREROUTING ACCEPT
+:OUTPUT ACCEPT
+COMMIT'
+for x in iptables-legacy-restore ip6tables-legacy-restore; do echo "$empty" | $x 2>/dev/null; done
 nft flush ruleset 2>/dev/null
 sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 >/dev/null 2>&1
 rm -rf /run/lab /run/netns /var/lib/cni /etc/cni

@@ -96,6 +96,17 @@ func boot(ctx context.Context, t *tools, d *vmDisk, name, imageDir string) (*vm,
 	if err := v.waitSSH(ctx, 3*time.Minute); err != nil {
 		return v, fmt.Errorf("boot VM %s: %w", name, err)
 	}
+	if err := v.startMaster(); err != nil {
+		return v, err
+	}
+	// cloud-init names the VM lima-NAME without an /etc/hosts entry; sudo
+	// would warn on every command's stderr that it cannot resolve it.
+	// firewalld is the lab's to start (per profile), not the image's.
+	fix := `h=$(hostname); grep -q "[[:space:]]$h\$" /etc/hosts || printf '127.0.1.1\t%s\n' "$h" >> /etc/hosts
+systemctl disable --now firewalld.service >/dev/null 2>&1; true`
+	if _, err := v.script(ctx, fix); err != nil {
+		return v, fmt.Errorf("boot VM %s: %w", name, err)
+	}
 	v.Boot = time.Since(start)
 	return v, nil
 }
@@ -135,10 +146,35 @@ func (v *vm) waitSSH(ctx context.Context, limit time.Duration) error {
 // sshArgv is the argv prefix that reaches the VM through Lima's own SSH
 // configuration (its key, port and multiplexed connection), as the lima
 // user.
+//
+// Commands never become the connection master: a master forked by a
+// command would inherit its output pipes and keep them open for ever (Lima's
+// configuration says ControlPersist=yes). The master is started apart
+// (startMaster, its output on /dev/null); without it a command connects on
+// its own.
 func (v *vm) sshArgv(opts ...string) []string {
-	cfg := filepath.Join(v.t.limaHome(), v.name, "ssh.config")
-	argv := append(asUser(), "ssh", "-F", cfg, "-o", "LogLevel=ERROR")
+	dir := filepath.Join(v.t.limaHome(), v.name)
+	argv := append(asUser(), "ssh", "-F", filepath.Join(dir, "ssh.config"), "-o", "LogLevel=ERROR",
+		"-o", "ControlMaster=no", "-o", "ControlPath="+filepath.Join(dir, "lab-ssh.sock"))
 	return append(append(argv, opts...), "lima-"+v.name, "--")
+}
+
+// startMaster starts the multiplexed SSH connection the VM's commands
+// share, in the background with no pipes of lab's.
+func (v *vm) startMaster() error {
+	dir := filepath.Join(v.t.limaHome(), v.name)
+	argv := append(asUser(), "ssh", "-F", filepath.Join(dir, "ssh.config"), "-o", "LogLevel=ERROR",
+		"-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-o", "ControlPath="+filepath.Join(dir, "lab-ssh.sock"),
+		"-N", "-f", "lima-"+v.name)
+	p, err := execx.Start(execx.Cmd{Argv: argv, Env: v.t.limaEnv}, os.DevNull, nil)
+	if err != nil {
+		return fmt.Errorf("ssh master of %s: %w", v.name, err)
+	}
+	// ssh -f returns once the master is up; it outlives this process.
+	for i := 0; i < 600 && !p.Exited(); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
 }
 
 // CellEnv marks every process a cell starts in a VM (with the cell's
