@@ -34,8 +34,8 @@ cloud_final_modules: [scripts_per_once, scripts_per_boot, scripts_per_instance, 
 // every other name stays free for the lab's networks; cloud-init writes no
 // network configuration; the guest agent runs as a system service from the
 // first boot (under TCG Lima v1.2.1 can lose the agent's socket forward
-// while its boot scripts would install it), on the virtio serial port Lima's
-// QEMU driver gives it.
+// while its boot scripts would install it); the lima provider writes the
+// unit's transport for its host into the VM disk (harness/limaprov).
 func vmFiles() []File {
 	return []File{
 		{Path: "/etc/fstab", Content: "/dev/vda / ext4 defaults,errors=remount-ro 0 1\n"},

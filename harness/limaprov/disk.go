@@ -24,6 +24,10 @@ type vmDisk struct {
 	KernelRelease string
 }
 
+// diskFormat is part of a VM disk's cache key: bump it when makeDisk
+// writes something else into the disk.
+const diskFormat = 2
+
 // makeDisk builds (or reuses) the VM disk of a built VM image under
 // Home/images/IMAGEDIR-AGENTHASH: mkfs.ext4 -d populates a filesystem from
 // the image's rootfs with no mount, debugfs writes Lima's guest agent into
@@ -33,7 +37,7 @@ func makeDisk(ctx context.Context, img *image.Image, agent string) (*vmDisk, err
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(Home, "images", filepath.Base(img.Dir)+"-"+ah[:8])
+	dir := filepath.Join(Home, "images", fmt.Sprintf("%s-%s-d%d", filepath.Base(img.Dir), ah[:8], diskFormat))
 	d := &vmDisk{Dir: dir, Disk: filepath.Join(dir, "disk.qcow2"), Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img")}
 	rootfs := filepath.Join(img.Dir, image.RootfsDir)
 	kernels, _ := filepath.Glob(filepath.Join(rootfs, "boot", "vmlinuz-*"))
@@ -70,8 +74,14 @@ func makeDisk(ctx context.Context, img *image.Image, agent string) (*vmDisk, err
 	if err := run("mkfs.ext4", "-q", "-F", "-L", "labroot", "-d", rootfs, raw, fmt.Sprintf("%dM", mb)); err != nil {
 		return nil, fmt.Errorf("VM disk of %s: %w", img.Name, err)
 	}
-	cmds := fmt.Sprintf("write %s %s\nsif %s mode 0100755\nsif %s uid 0\nsif %s gid 0\n",
-		agent, image.GuestAgentPath, image.GuestAgentPath, image.GuestAgentPath, image.GuestAgentPath)
+	unit := filepath.Join(dir, "lima-guestagent.service")
+	if err := os.WriteFile(unit, []byte(guestAgentUnit), 0o644); err != nil {
+		return nil, err
+	}
+	const unitPath = "/etc/systemd/system/lima-guestagent.service"
+	cmds := fmt.Sprintf("write %s %s\nsif %s mode 0100755\nsif %s uid 0\nsif %s gid 0\nrm %s\nwrite %s %s\nsif %s uid 0\nsif %s gid 0\n",
+		agent, image.GuestAgentPath, image.GuestAgentPath, image.GuestAgentPath, image.GuestAgentPath,
+		unitPath, unit, unitPath, unitPath, unitPath)
 	if _, err := (execx.Host{}).Run(ctx, execx.Cmd{Argv: []string{"debugfs", "-w", "-f", "-", raw}, Stdin: []byte(cmds)}); err != nil {
 		return nil, fmt.Errorf("VM disk of %s: write the guest agent: %w", img.Name, err)
 	}
@@ -86,6 +96,24 @@ func makeDisk(ctx context.Context, img *image.Image, agent string) (*vmDisk, err
 	}
 	return d, os.WriteFile(filepath.Join(dir, ".complete"), []byte(d.KernelRelease+"\n"), 0o644)
 }
+
+// guestAgentUnit runs the guest agent as Lima's QEMU driver on a Linux
+// host expects it (its boot script installs the same unit later): on its
+// UNIX socket, which the host agent forwards over SSH. It replaces the
+// image's unit, which names no transport of a particular host.
+const guestAgentUnit = `[Unit]
+Description=lima-guestagent (baked into the lab's VM disk)
+
+[Service]
+ExecStart=` + image.GuestAgentPath + ` daemon
+Type=simple
+Restart=on-failure
+OOMPolicy=continue
+OOMScoreAdjust=-500
+
+[Install]
+WantedBy=multi-user.target
+`
 
 func fileHash(p string) (string, error) {
 	f, err := os.Open(p)
