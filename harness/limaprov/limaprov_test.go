@@ -143,7 +143,7 @@ func TestVM(t *testing.T) {
 	if _, err := b.Run(ctx, execx.Cmd{Argv: []string{"iptables-legacy", "-A", "INPUT", "-m", "recent", "--name", "x", "--set"}}); err != nil {
 		t.Errorf("-m recent after the reset: %v", err)
 	}
-	if got := out(t, b, "sh", "-c", "ls /run/lab 2>&1; ip -o link show eth0 2>&1"); !strings.Contains(got, "No such file") || !strings.Contains(got, "does not exist") {
+	if got := out(t, b, "sh", "-c", "ls /run/lab 2>&1; ip -o link show eth0 2>&1; true"); !strings.Contains(got, "No such file") || !strings.Contains(got, "does not exist") {
 		t.Errorf("state of the previous cell survived the reset: %q", got)
 	}
 	if err := env2.Close(ctx); err != nil {

@@ -101,8 +101,12 @@ func boot(ctx context.Context, t *tools, d *vmDisk, name, imageDir string) (*vm,
 	}
 	// cloud-init names the VM lima-NAME without an /etc/hosts entry; sudo
 	// would warn on every command's stderr that it cannot resolve it.
-	// firewalld is the lab's to start (per profile), not the image's.
+	// firewalld is the lab's to start (per profile), not the image's. The
+	// agent and the CNI plugins are pushed into /run/lab and run from there:
+	// /run must allow exec and hold them (systemd mounts it noexec, 10% of
+	// memory).
 	fix := `h=$(hostname); grep -q "[[:space:]]$h\$" /etc/hosts || printf '127.0.1.1\t%s\n' "$h" >> /etc/hosts
+mount -o remount,exec,size=512M /run
 systemctl disable --now firewalld.service >/dev/null 2>&1; true`
 	if _, err := v.script(ctx, fix); err != nil {
 		return v, fmt.Errorf("boot VM %s: %w", name, err)
