@@ -116,7 +116,7 @@ COMMIT
 COMMIT'
 for x in iptables-legacy-restore ip6tables-legacy-restore; do echo "$empty" | $x 2>/dev/null; done
 nft flush ruleset 2>/dev/null
-sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 >/dev/null 2>&1
+` + sysctlBaseline + `
 rm -rf /run/lab /run/netns /var/lib/cni /etc/cni
 ` + restoreScript
 

@@ -28,6 +28,11 @@ type vm struct {
 	Degraded bool
 }
 
+// sysctlBaseline is the state a cell finds the VM's kernel in, set at boot
+// and by every reset: IPv6 on (Lima's boot scripts turn it off, as QEMU's
+// user network has none; lima0 keeps it off), forwarding off.
+const sysctlBaseline = `sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.lima0.disable_ipv6=1 net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 >/dev/null 2>&1`
+
 // template is the Lima template of a VM of one image: the image's disk and
 // its own kernel and initrd booted directly (legacy BIOS, no bootloader),
 // QEMU with cpuType max (TCG through the wrapper), no mounts, no containerd,
@@ -107,7 +112,8 @@ func boot(ctx context.Context, t *tools, d *vmDisk, name, imageDir string) (*vm,
 	// memory).
 	fix := `h=$(hostname); grep -q "[[:space:]]$h\$" /etc/hosts || printf '127.0.1.1\t%s\n' "$h" >> /etc/hosts
 mount -o remount,exec,size=512M /run
-systemctl disable --now firewalld.service >/dev/null 2>&1; true`
+systemctl disable --now firewalld.service >/dev/null 2>&1
+` + sysctlBaseline + `; true`
 	if _, err := v.script(ctx, fix); err != nil {
 		return v, fmt.Errorf("boot VM %s: %w", name, err)
 	}
