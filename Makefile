@@ -16,9 +16,15 @@ KP_BIN    := $(BIN)/kube-proxy
 KP_SHARED := $(wildcard harness/kubeproxy/_shared/*.go)
 KUBE_PROXIES := $(KP_BIN)/v1.29.15/kube-proxy $(KP_BIN)/v1.32.2/kube-proxy
 HIDEXT    := $(BIN)/libhidext.so
-APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps tini gcc libc6-dev chromium debootstrap debian-archive-keyring zstd
+APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps tini gcc libc6-dev chromium debootstrap debian-archive-keyring zstd qemu-system-x86 qemu-utils e2fsprogs openssh-client
 # the programs those packages provide, to skip apt when all are present
-NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter tini pkill gcc chromium debootstrap zstd
+NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter tini pkill gcc chromium debootstrap zstd qemu-system-x86_64 qemu-img mkfs.ext4 debugfs ssh
+# lima: limactl and its guest agent, pinned in harness/limaprov/tool/go.mod,
+# built into bin/lima/{bin,share/lima} (the layout Lima expects)
+LIMA_DIR  := $(BIN)/lima
+LIMA_TOOL := harness/limaprov/tool
+LIMA_BINS := $(LIMA_DIR)/bin/limactl $(LIMA_DIR)/share/lima/lima-guestagent.Linux-x86_64
+LIMA_LDFLAGS := -ldflags=-X=github.com/lima-vm/lima/pkg/version.Version=$(shell sed -n 's/^require github.com\/lima-vm\/lima v//p; s/^[[:space:]]*github.com\/lima-vm\/lima v\([^ ]*\).*/\1/p' $(LIMA_TOOL)/go.mod)
 # nightly: where the published site goes
 SITE      ?= reports/site
 
@@ -33,7 +39,7 @@ TEST_FUZZTIME ?= 10s
 # the fuzz targets: package and target name
 FUZZ      := ./harness/feature:FuzzParse ./harness/profile:FuzzLoad ./harness/iptables:FuzzParseSave ./harness/results:FuzzDecodeCell ./harness/agent:FuzzServe
 
-.PHONY: all lab build deps test bench docs nightly images clean mutants fuzz ci flips kube-proxy lxd
+.PHONY: all lab build deps test bench docs nightly images clean mutants fuzz ci flips kube-proxy lxd test-lima lima
 
 all: build
 
@@ -72,6 +78,15 @@ $(HIDEXT): harness/kernel/hidext/hidext.c
 	@mkdir -p $(BIN)
 	gcc -shared -fPIC -O2 -Wall -o $@ $< -Wl,--no-as-needed -l:libdl.so.2
 
+## lima: build limactl and its guest agent (Lima v1.2.1, pinned) into bin/lima
+lima: $(LIMA_BINS)
+
+$(LIMA_DIR)/bin/limactl: $(LIMA_TOOL)/go.mod $(LIMA_TOOL)/go.sum
+	cd $(LIMA_TOOL) && CGO_ENABLED=0 $(GO) build $(LIMA_LDFLAGS) -o $(CURDIR)/$@ github.com/lima-vm/lima/cmd/limactl
+
+$(LIMA_DIR)/share/lima/lima-guestagent.Linux-x86_64: $(LIMA_TOOL)/go.mod $(LIMA_TOOL)/go.sum
+	cd $(LIMA_TOOL) && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(LIMA_LDFLAGS) -o $(CURDIR)/$@ github.com/lima-vm/lima/cmd/lima-guestagent
+
 FORCE:
 
 ## lxd: install (Debian's lxd), start and initialise LXD when needed (a user's initialised LXD is used as it is), and build the default node image the lxd tests boot
@@ -94,6 +109,13 @@ test: deps build lxd
 	$(GO) test -count=1 -p 1 -timeout 30m $$($(GO) list ./... | grep -E '$(PROVIDER_PKGS)')
 	$(MAKE) --no-print-directory mutants
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+	$(MAKE) --no-print-directory test-lima
+
+## test-lima: the lima provider's tests in real VMs (slower: the first run builds
+## the VM image, ~10 min; then a VM boot, 1-3 min under TCG); they skip with the
+## reason where QEMU or limactl cannot run
+test-lima: deps build lima
+	LAB_LIMA_TEST=1 $(GO) test -count=1 -timeout 40m -run . ./harness/limaprov/
 
 ## bench: performance targets as Go benchmarks, printed as one table
 ## (figure, value, target, met/MISSED); the raw output goes to bin/bench.txt

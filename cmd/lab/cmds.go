@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"lab/harness/feature"
+	"lab/harness/limaprov"
 	"lab/harness/profile"
 	"lab/harness/provider"
 	"lab/harness/runner"
@@ -240,6 +241,8 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	removed, err := runner.Clean(context.WithoutCancel(ctx), runner.CleanOptions{All: *all, Kept: *kept, Providers: provs})
+	vms, verr := limaprov.CleanDead(context.WithoutCancel(ctx), func(name string) bool { return *all || runner.DeadRun(name) })
+	removed, err = append(removed, vms...), errors.Join(err, verr)
 	for _, r := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", r)
 	}
@@ -247,4 +250,17 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, "nothing to clean")
 	}
 	return err
+}
+
+// shutdown ends what providers kept across the run's cells (VMs).
+func shutdown(ctx context.Context, provs []provider.Provider, stderr io.Writer) {
+	for _, p := range provs {
+		if s, ok := p.(provider.Shutdowner); ok {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			if err := s.Shutdown(sctx); err != nil {
+				fmt.Fprintf(stderr, "warning: provider %s: shutdown: %v\n", p.Name(), err)
+			}
+			cancel()
+		}
+	}
 }

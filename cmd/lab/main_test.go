@@ -35,7 +35,7 @@ func TestBadInputIsOneLineExit2(t *testing.T) {
 	}{
 		{[]string{"run", "no-such-scenario"}, `unknown scenario "no-such-scenario"; valid scenarios: `},
 		{[]string{"run", "dnat-stop-start", "--profile", "microk8s-9.9"}, `unknown profile "microk8s-9.9"; valid profiles: `},
-		{[]string{"run", "dnat-stop-start", "--provider", "vbox"}, `unknown provider "vbox"; available providers: docker, lxd, netns`},
+		{[]string{"run", "dnat-stop-start", "--provider", "vbox"}, `unknown provider "vbox"; available providers: docker, lima, lxd, netns`},
 		{[]string{"run", bad}, "bad.feature: (6:7): inconsistent cell count"},
 		{[]string{"run", undef}, `undef.feature:4: undefined step "the moon is full"; see ` + "`lab steps`"},
 		{[]string{"run", unknownProf}, `prof.feature:6: unknown profile "nope-1.0"`},

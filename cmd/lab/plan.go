@@ -7,6 +7,7 @@ import (
 
 	"lab/harness/dockerprov"
 	"lab/harness/feature"
+	"lab/harness/limaprov"
 	"lab/harness/locate"
 	"lab/harness/lxdprov"
 	"lab/harness/netnsprov"
@@ -37,6 +38,7 @@ var providers = map[string]func() provider.Provider{
 	"netns":  netnsprov.New,
 	"docker": dockerprov.New,
 	"lxd":    lxdprov.New,
+	"lima":   limaprov.New,
 }
 
 func providerByName(name string) (provider.Provider, error) {

@@ -10,7 +10,6 @@ import (
 
 	"lab/harness/execx"
 	"lab/harness/node"
-	"lab/harness/provider"
 )
 
 // InternetNetwork is the provider network name of the internet side.
@@ -33,11 +32,16 @@ type Gateway struct {
 	next int // host part of the next internet host's address
 }
 
+// Connector wires a node onto a cell network (provider.Env does).
+type Connector interface {
+	Connect(ctx context.Context, n node.Node, network, ifname string, addr netip.Prefix) error
+}
+
 // New makes the booted node h the gateway: on the "public" network of env
 // at public (address and prefix length) and on the internet network at the
 // internet prefix's first address, with IPv4 forwarding on and the
 // firewall's rule set loaded with nft.
-func New(ctx context.Context, env provider.Env, h node.Node, public, internet netip.Prefix, fw Firewall) (*Gateway, error) {
+func New(ctx context.Context, env Connector, h node.Node, public, internet netip.Prefix, fw Firewall) (*Gateway, error) {
 	if !internet.Addr().Is4() || internet.Bits() > 29 {
 		return nil, fmt.Errorf("gateway %s: internet network %s: want an IPv4 prefix of at most /29", h.Name(), internet)
 	}

@@ -122,6 +122,14 @@ func Load(dir, name string) (*Recipe, error) {
 	}
 	file := filepath.Join(dir, name+".yaml")
 	data, err := os.ReadFile(file)
+	if base, ok := strings.CutSuffix(name, VMSuffix); ok && errors.Is(err, os.ErrNotExist) && base != "" {
+		// NAME-vm is the VM variant of recipe NAME (see VM).
+		r, berr := Load(dir, base)
+		if berr != nil {
+			return nil, berr
+		}
+		return VM(r), nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &NotFoundError{Name: name, Valid: valid}
 	}

@@ -10,8 +10,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
+	"lab/harness/kernel"
 	"lab/harness/node"
+	"lab/harness/profile"
 )
 
 // Env is the set of nodes and networks of one cell.
@@ -70,4 +73,38 @@ type UnavailableError struct {
 
 func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("provider %s unavailable: %s", e.Provider, e.Reason)
+}
+
+// ProfileEnver is implemented by providers whose nodes depend on the cell's
+// profile (the node image they boot, a kernel profile made real in the
+// node's own kernel): the runner calls NewProfileEnv instead of NewEnv.
+type ProfileEnver interface {
+	NewProfileEnv(ctx context.Context, prefix string, prof *profile.Profile) (Env, error)
+}
+
+// KernelHider is implemented by environments whose nodes run a kernel of
+// their own: byKernel are the profile's missing extensions that kernel
+// itself lacks (the provider removed them), byLibrary the rest, which the
+// driver still hides with the kernel-profile library. The cell records both.
+type KernelHider interface {
+	KernelHides() (byKernel, byLibrary []kernel.Hidden)
+}
+
+// SlowBooter is implemented by providers whose nodes take minutes to boot
+// (VMs): the runner adds BootAllowance to every cell's timeout.
+type SlowBooter interface {
+	BootAllowance() time.Duration
+}
+
+// Shutdowner is implemented by providers that keep resources across the
+// cells of a run (VMs booted once per run); the CLI calls Shutdown when the
+// run ends.
+type Shutdowner interface {
+	Shutdown(ctx context.Context) error
+}
+
+// EnvDescriber is implemented by environments with facts of their own to
+// record in the cell's environment (which VM served a node, its boot).
+type EnvDescriber interface {
+	Describe() map[string]string
 }

@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	"lab/harness/agent"
+	"lab/harness/kernel"
 	"lab/harness/profile"
+	"lab/harness/provider"
 	"lab/harness/results"
 )
 
@@ -54,5 +56,29 @@ func recordRan(res *results.Cell, facts map[string]agent.Facts) {
 	sort.Strings(names)
 	for _, n := range names {
 		res.Ran[n] = map[string]string(facts[n])
+	}
+}
+
+// recordHiding records what the environment describes of itself
+// (provider.EnvDescriber) and, for an environment whose nodes run a kernel of
+// their own, which mechanism hid each of the profile's missing extensions:
+// the node's kernel itself (kernel_hidden_by_kernel) or the kernel-profile
+// library (kernel_hidden_by_library).
+func recordHiding(res *results.Cell, env provider.Env) {
+	if d, ok := env.(provider.EnvDescriber); ok {
+		for k, v := range d.Describe() {
+			res.Environment[k] = v
+		}
+	}
+	kh, ok := env.(provider.KernelHider)
+	if !ok {
+		return
+	}
+	byKernel, byLibrary := kh.KernelHides()
+	if len(byKernel) > 0 {
+		res.Environment["kernel_hidden_by_kernel"] = kernel.EnvValue(byKernel)
+	}
+	if len(byLibrary) > 0 {
+		res.Environment["kernel_hidden_by_library"] = kernel.EnvValue(byLibrary)
 	}
 }

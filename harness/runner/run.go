@@ -202,3 +202,14 @@ func isShortID(s string) bool {
 	}
 	return true
 }
+
+// DeadRun reports whether a resource named like a run's (lab-XXXXXX-...)
+// belongs to a run whose owner is gone (no state directory, or a dead
+// owner); names not like a run's are never dead runs'.
+func DeadRun(name string) bool {
+	short, _, _ := strings.Cut(strings.TrimPrefix(name, NamespacePrefix), "-")
+	if !strings.HasPrefix(name, NamespacePrefix) || !isShortID(short) {
+		return false
+	}
+	return !alive(filepath.Join(StateRoot, short))
+}

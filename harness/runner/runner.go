@@ -122,13 +122,18 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
+	if sb, ok := prov.(provider.SlowBooter); ok {
+		timeout += sb.BootAllowance()
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	prefix := fmt.Sprintf("%s-%d", o.Run.Prefix, idx)
 	stateDir := filepath.Join(o.Run.Dir, fmt.Sprint(idx))
 	var env provider.Env
-	if ip, ok := prov.(provider.ImageProvider); ok {
+	if pe, ok := prov.(provider.ProfileEnver); ok {
+		env, err = pe.NewProfileEnv(ctx, prefix, prof)
+	} else if ip, ok := prov.(provider.ImageProvider); ok {
 		env, err = ip.NewImageEnv(ctx, prefix, prof.Image)
 	} else {
 		env, err = prov.NewEnv(ctx, prefix)
@@ -168,6 +173,7 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	var trace bytes.Buffer
 	w := scenarios.NewWorld(cluster.Driver(), res, io.MultiWriter(&trace, o.log()))
 	o.steps(ctx, fc, w, res)
+	recordHiding(res, env)
 	if ctx.Err() == nil {
 		fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
 		recordRan(res, cluster.Facts(fctx))

@@ -156,13 +156,24 @@ var BaseEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 func (c *Cluster) nodeEnv() ([]string, error) {
 	env := append([]string(nil), BaseEnv...)
 	env[0] = "PATH=" + agent.ShimDir + ":" + strings.TrimPrefix(env[0], "PATH=")
-	if h := c.prof.Kernel.Hidden(); len(h) > 0 {
+	if h := c.libraryHidden(); len(h) > 0 {
 		if c.opts.HidextLib == "" {
 			return nil, fmt.Errorf("profile %s hides kernel extensions but the kernel-profile library is not built; run `make build`", c.prof.Name)
 		}
 		env = append(env, kernel.Env(agent.HidextLib, h)...)
 	}
 	return env, nil
+}
+
+// libraryHidden are the profile's missing extensions the kernel-profile
+// library hides: all of them, unless the provider's nodes run a kernel of
+// their own that lacks some (provider.KernelHider).
+func (c *Cluster) libraryHidden() []kernel.Hidden {
+	if kh, ok := c.env.(provider.KernelHider); ok {
+		_, lib := kh.KernelHides()
+		return lib
+	}
+	return c.prof.Kernel.Hidden()
 }
 
 // boot boots a host, pushes the agent (and for a MicroK8s node the CNI
@@ -186,7 +197,7 @@ func (c *Cluster) boot(ctx context.Context, name string, role Role) (*Node, erro
 		if n.Env, err = c.nodeEnv(); err != nil {
 			return nil, err
 		}
-		if len(c.prof.Kernel.Hidden()) > 0 {
+		if len(c.libraryHidden()) > 0 {
 			if err := n.CopyIn(ctx, c.opts.HidextLib, agent.HidextLib, 0o644); err != nil {
 				return nil, err
 			}
