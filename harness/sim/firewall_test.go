@@ -116,6 +116,11 @@ func TestIngressWithoutFirewalld(t *testing.T) {
 // applies the trusted-zone fix; kube-proxy must re-sync after the reload.
 func TestIngressWithFirewalld(t *testing.T) {
 	c := newCluster(t, "rhel-9.5")
+	// Components that write iptables-nft rules (not MicroK8s', whose
+	// bundled iptables is legacy): Debian's firewalld 1.3.3, unlike RHEL
+	// 9.3+'s with the firewalld#1082 backport, flushes them on reload, and
+	// the real kube-proxy's canary monitor must restore them.
+	c.prof.Iptables.Mode = "nft"
 	n, get := ingressCell(t, c)
 	d, ok := n.Firewalld()
 	if !ok {
