@@ -18,7 +18,7 @@ func init() {
 		bind:    func(w *World) any { return w.reloadFirewalld }})
 	register(Def{Subject: "firewall", Pattern: `^kube-proxy re-syncs on "([^"]+)"$`,
 		Params:  []Param{P("node", Name)},
-		Doc:     "Lets the node's kube-proxy canary monitor run again and waits until it has noticed the flushed canary chain and re-synced every Service. The time it took and the nat table afterwards are evidence.",
+		Doc:     "Lets the node's kube-proxy react again (after `... before kube-proxy re-syncs`) and waits until its canary chain is back: at once when its rules were never flushed, else after its monitor noticed the flush (the real one polls every sync period, 30 s) and re-synced every Service. The time it took, its log and the nat table afterwards are evidence.",
 		Example: `When kube-proxy re-syncs on "node1"`,
 		bind:    func(w *World) any { return w.kubeProxyResyncs }})
 	register(Def{Subject: "firewall", Pattern: `^I trace a TCP connection from pod "([^"]+)" to pod "([^"]+)" on "([^"]+)" as "([^"]+)"$`,

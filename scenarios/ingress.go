@@ -32,7 +32,7 @@ func init() {
 		bind:    func(w *World) any { return w.aNodePortService }})
 	register(Def{Subject: "ingress", Pattern: `^kube-proxy runs on "([^"]+)"$`,
 		Params:  []Param{P("node", Name)},
-		Doc:     "Starts kube-proxy on a node (Calico or bridge) for the IPv4 Services declared so far: one sync (iptables-restore --noflush of the profile's variant, kube-proxy's format), then, like the real one, it watches its canary chain KUBE-PROXY-CANARY and re-syncs everything when something (firewalld's start or reload) flushed it. The payload and the nat table are evidence.",
+		Doc:     "Starts the real kube-proxy in the node (Kubernetes' own iptables Proxier at the profile's microk8s.kubernetes release, built from harness/kubeproxy/k8s-vX.Y; its sync period 30 s, as MicroK8s leaves the default) for the IPv4 Services declared so far, fed Service and EndpointSlice objects from a file in the node (no API server). It writes its rules with the node's iptables (the profile's variant first in PATH, under the kernel profile), watches its canary chain KUBE-PROXY-CANARY and re-syncs when something flushed it, as the real daemon does. Its log and the nat table after the first sync are evidence.",
 		Example: `Given kube-proxy runs on "node1"`,
 		bind:    func(w *World) any { return w.kubeProxyRuns }})
 	register(Def{Subject: "ingress", Pattern: `^"([^"]+)" requests path "([^"]+)" on port ([^ "]+) of the public address of "([^"]+)" as "([^"]+)"$`,
