@@ -145,6 +145,11 @@ fuzz:
 ## the fuzz targets (each for TEST_FUZZTIME)
 ci: test
 
+## flips: the whole netns matrix 20 times, twice at once (-j 2 each), and
+## every cell whose verdict flips or is bad (make test runs it twice)
+flips: deps build
+	LAB_FLIPS=$${LAB_FLIPS:-20} $(GO) test -count=1 -v -timeout 90m -run TestNoFlipsUnderLoad ./features/
+
 ## docs: regenerate the step reference in features/README.md
 docs: $(BIN)/lab
 	@cat features/README.md.head > features/README.md

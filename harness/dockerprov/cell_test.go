@@ -48,7 +48,7 @@ func cellOptions(t testing.TB, p provider.Provider) *runner.Options {
 		}
 		run.Close()
 	})
-	return &runner.Options{Provider: p, ProfilesDir: "../../images", PluginDir: plugins, HidextLib: hidext,
+	return &runner.Options{Provider: p, ProfilesDir: "../../images", PluginDir: plugins, KubeProxyDir: testenv.KubeProxy(t, testenv.KubeProxyVersions...), HidextLib: hidext,
 		Run: run, AgentExe: testenv.Agent(t)}
 }
 

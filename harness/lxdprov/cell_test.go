@@ -32,7 +32,7 @@ func cell(t testing.TB, p *lxdprov.Provider, profile string) (*runner.Options, f
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { run.Close() })
-	opts := &runner.Options{Provider: p, ProfilesDir: filepath.Join(root, "images"), PluginDir: plugins,
+	opts := &runner.Options{Provider: p, ProfilesDir: filepath.Join(root, "images"), PluginDir: plugins, KubeProxyDir: testenv.KubeProxy(t, testenv.KubeProxyVersions...),
 		HidextLib: hidext, Run: run, AgentExe: testenv.StaticAgent(t)}
 	for _, c := range ft.Cells {
 		if c.Profile == profile {
