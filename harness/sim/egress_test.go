@@ -52,8 +52,12 @@ func TestPodEgressThroughProviderFirewall(t *testing.T) {
 	if e.SourcePorts[0] >= 32768 || e.SourcePorts[len(e.SourcePorts)-1] < 32768 {
 		t.Errorf("masqueraded ports %d-%d do not straddle 32768", e.SourcePorts[0], e.SourcePorts[len(e.SourcePorts)-1])
 	}
-	if e.DroppedFlows == 0 || e.DroppedFlows > e.Batch.Failures {
-		t.Errorf("dropped flows %d for %d failures", e.DroppedFlows, e.Batch.Failures)
+	// The failures are the gateway's drops: at least half of the failed
+	// connections are flows the gateway dropped inbound packets of (a
+	// connection slow for other reasons on a loaded machine may fail too),
+	// and never more flows than failures.
+	if 2*e.DroppedFlows < e.Batch.Failures || e.DroppedFlows > e.Batch.Failures {
+		t.Errorf("dropped flows %d for %d failures; want the drops to account for the failures", e.DroppedFlows, e.Batch.Failures)
 	}
 	if _, err := n.MasqueradePodEgress(ctx, pool, []string{"--to-ports", "32768-65535", "--random-fully"}); err != nil {
 		t.Fatal(err)
