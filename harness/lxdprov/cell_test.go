@@ -62,8 +62,16 @@ func TestCell(t *testing.T) {
 	if !strings.Contains(res.Environment["node_userspace"], "debian-bookworm") {
 		t.Errorf("node_userspace = %q", res.Environment["node_userspace"])
 	}
-	if left, _ := p.Leftovers(context.Background(), opts.Run.Prefix); len(left) > 0 {
+	// The cell's instances and networks are gone; the run's base stays
+	// until the run ends.
+	if left, _ := p.Leftovers(context.Background(), opts.Run.Prefix+"-0-"); len(left) > 0 {
 		t.Errorf("left after the cell: %v", left)
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := p.Leftovers(context.Background(), opts.Run.Prefix); len(left) > 0 {
+		t.Errorf("left after the run: %v", left)
 	}
 }
 
@@ -78,7 +86,7 @@ func BenchmarkCell(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			p := p
 			if mode == "reused-nsenter" {
-				p = lxdprov.NewWith(lxdprov.Options{NsenterExec: true}).(*lxdprov.Provider)
+				p = shutAtEnd(b, lxdprov.NewWith(lxdprov.Options{NsenterExec: true}).(*lxdprov.Provider))
 			}
 			opts, c := cell(b, p, "ubuntu-22.04")
 			for n := 0; n < b.N; n++ {

@@ -57,8 +57,13 @@ func TestCluster(t *testing.T) {
 	if got := m1.run(t, "", "lxc", "cluster", "list", "--format", "csv"); strings.Count(got, "ONLINE") != 2 {
 		t.Fatalf("cluster members:\n%s", got)
 	}
+	members := map[string]*lxdprov.Provider{}
 	for _, member := range []string{"m1", "m2"} {
-		p := lxdprov.NewWith(lxdprov.Options{Remote: lxdprov.Remote{Name: "cluster", Socket: filepath.Join(m1.dir, "unix.socket"), Target: member}}).(*lxdprov.Provider)
+		members[member] = lxdprov.NewWith(lxdprov.Options{Remote: lxdprov.Remote{Name: "cluster", Socket: filepath.Join(m1.dir, "unix.socket"), Target: member}}).(*lxdprov.Provider)
+	}
+	shutAtEnd(t, members["m1"], members["m2"])
+	for _, member := range []string{"m1", "m2"} {
+		p := members[member]
 		if err := p.Check(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -80,6 +80,9 @@ type Provider struct {
 	opts Options
 	mu   sync.Mutex
 	c    lxd.InstanceServer
+	// bases are the base instances prepared or used for this provider's
+	// run(s); Shutdown removes them.
+	bases map[string]bool
 }
 
 // Name is "lxd".
@@ -181,7 +184,13 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if err != nil {
 		return nil, err
 	}
-	src, err := ensureBase(ctx, c, img, pool, p.opts.Remote.Target)
+	src, err := ensureBase(ctx, c, img, pool, p.opts.Remote.Target, runOf(prefix))
+	p.mu.Lock()
+	if p.bases == nil {
+		p.bases = map[string]bool{}
+	}
+	p.bases[strings.TrimSuffix(src, "/"+baseSnapshot)] = true // registered before the check: a half-made base goes too
+	p.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -320,4 +329,39 @@ func instanceName(prefix, name string) string {
 		}
 	}
 	return prefix + "-" + string(b)
+}
+
+// takeBases removes from the provider's record, and returns, the bases
+// keep selects.
+func (p *Provider) takeBases(keep func(string) bool) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for b := range p.bases {
+		if keep(b) {
+			out = append(out, b)
+			delete(p.bases, b)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Shutdown removes the base instances of the run's images when the run
+// ends (the cells' nodes are gone already): nothing of a run stays in LXD
+// but the imported node images, a cache like the image directories.
+func (p *Provider) Shutdown(ctx context.Context) error {
+	bases := p.takeBases(func(string) bool { return true })
+	if len(bases) == 0 {
+		return nil
+	}
+	c, err := p.client(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range bases {
+		errs = append(errs, deleteInstance(c, b))
+	}
+	return errors.Join(errs...)
 }

@@ -27,7 +27,25 @@ func available(t testing.TB) *lxdprov.Provider {
 	if err := p.Check(context.Background()); err != nil {
 		t.Skipf("lxd: %v", err)
 	}
-	return p
+	return shutAtEnd(t, p)
+}
+
+// shutAtEnd removes the providers' bases when the test ends, as the CLI
+// does when a run ends, and fails the test if one is left (the providers
+// share one daemon or cluster).
+func shutAtEnd(t testing.TB, ps ...*lxdprov.Provider) *lxdprov.Provider {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, p := range ps {
+			if err := p.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+		if left, err := ps[0].Leftovers(ctx, "lab-ltest-base-"); err != nil || len(left) > 0 {
+			t.Errorf("bases left after Shutdown: %v %v", left, err)
+		}
+	})
+	return ps[0]
 }
 
 func prefix(t testing.TB) string {
@@ -77,7 +95,7 @@ func TestNodes(t *testing.T) {
 	available(t)
 	for _, ns := range []bool{false, true} {
 		t.Run(map[bool]string{false: "exec-api", true: "nsenter"}[ns], func(t *testing.T) {
-			testNodes(t, lxdprov.NewWith(lxdprov.Options{NsenterExec: ns}).(*lxdprov.Provider))
+			testNodes(t, shutAtEnd(t, lxdprov.NewWith(lxdprov.Options{NsenterExec: ns}).(*lxdprov.Provider)))
 		})
 	}
 }

@@ -23,10 +23,11 @@ import (
 // (lab-node/NAME-HASH12): the lab only ever touches images with it.
 const AliasPrefix = "lab-node/"
 
-// BasePrefix starts the name of the prepared (stopped) base instance of
-// each node image; cells copy their nodes from its snapshot. Bases are a
-// cache like the images, shared by runs, never part of one.
-const BasePrefix = "lab-base-"
+// baseInfix follows the run's prefix in the name of a prepared (stopped)
+// base instance of a node image (lab-XXXXXX-base-NAME-...): the cells of a
+// run copy their nodes from its snapshot, and the base goes with the run
+// (Provider.Shutdown; `lab clean` removes a dead run's).
+const baseInfix = "-base-"
 
 // baseSnapshot is the snapshot of a base that cells copy.
 const baseSnapshot = "ready"
@@ -57,13 +58,22 @@ func nodeConfig() map[string]string {
 	}
 }
 
-// baseName names the base of an image: it changes with the image, with
-// what the lab puts into a base (init script, config) and with the cluster
-// member it is placed on (each member copies its own base).
-func baseName(img *image.Image, target string) string {
+// baseName names the run's base of an image: it changes with the image,
+// with what the lab puts into a base (init script, config) and with the
+// cluster member it is placed on (each member copies its own base).
+func baseName(run string, img *image.Image, target string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%v\n%s\n", img.Hash, initScript, nodeConfig(), target)
-	return BasePrefix + img.Name + "-" + img.Hash[:12] + "-" + hex.EncodeToString(h.Sum(nil))[:6]
+	return run + baseInfix + img.Name + "-" + img.Hash[:12] + "-" + hex.EncodeToString(h.Sum(nil))[:6]
+}
+
+// runOf returns the run's prefix (lab-XXXXXX) of a cell's prefix
+// (lab-XXXXXX-N).
+func runOf(prefix string) string {
+	if i := strings.LastIndex(prefix, "-"); i > 0 {
+		return prefix[:i]
+	}
+	return prefix
 }
 
 // resolveImage finds the built image of recipe name.
@@ -183,8 +193,8 @@ func lockFile(name string) (func(), error) {
 // ensureBase returns the "base/snapshot" source cells copy their nodes
 // from, preparing it once: a stopped container from the image with the
 // lab's init pushed in and the node configuration, snapshotted.
-func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, pool, target string) (string, error) {
-	base := baseName(img, target)
+func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, pool, target, run string) (string, error) {
+	base := baseName(run, img, target)
 	src := base + "/" + baseSnapshot
 	if _, _, err := c.GetInstanceSnapshot(base, baseSnapshot); err == nil {
 		return src, nil
@@ -209,6 +219,7 @@ func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, poo
 	cfg := nodeConfig()
 	cfg["user.lab.base"] = img.Name + "-" + img.Hash[:12]
 	cfg["user.lab.target"] = target
+	cfg["user.lab.prefix"] = run + baseInfix
 	op, err := c.CreateInstance(api.InstancesPost{
 		Name: base, Type: api.InstanceTypeContainer,
 		Source: api.InstanceSource{Type: "image", Fingerprint: fp},
@@ -235,24 +246,7 @@ func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, poo
 	if err != nil {
 		return "", fmt.Errorf("lxd: snapshot %s: %w", base, err)
 	}
-	removeStaleBases(c, img, target, base)
 	return src, nil
-}
-
-// removeStaleBases deletes the bases of img on target that an older lab
-// prepared (another init script or node config): only lab-base-NAME-HASH12-*
-// instances of the same member.
-func removeStaleBases(c lxd.InstanceServer, img *image.Image, target, keep string) {
-	insts, err := c.GetInstances(api.InstanceTypeContainer)
-	if err != nil {
-		return
-	}
-	for _, i := range insts {
-		if i.Name != keep && strings.HasPrefix(i.Name, BasePrefix+img.Name+"-"+img.Hash[:12]+"-") &&
-			i.Config["user.lab.target"] == target {
-			_ = deleteInstance(c, i.Name)
-		}
-	}
 }
 
 // deleteInstance stops (forcibly) and deletes an instance; a missing one
@@ -284,23 +278,17 @@ func deleteInstance(c lxd.InstanceServer, name string) error {
 	return nil
 }
 
-// Forget removes the cached base and the imported image of node image
-// name (the lab's own: BasePrefix and AliasPrefix names only), so the next
+// Forget removes the bases this provider prepared of node image name and
+// the imported image (the lab's own AliasPrefix names only), so the next
 // cell imports and prepares it again.
 func (p *Provider) Forget(ctx context.Context, name string) error {
 	c, err := p.client(ctx)
 	if err != nil {
 		return err
 	}
-	insts, err := c.GetInstanceNames(api.InstanceTypeAny)
-	if err != nil {
-		return err
-	}
-	for _, i := range insts {
-		if strings.HasPrefix(i, BasePrefix+name+"-") {
-			if err := deleteInstance(c, i); err != nil {
-				return err
-			}
+	for _, b := range p.takeBases(func(b string) bool { return strings.Contains(b, baseInfix+name+"-") }) {
+		if err := deleteInstance(c, b); err != nil {
+			return err
 		}
 	}
 	aliases, err := c.GetImageAliases()

@@ -141,7 +141,7 @@ func TestHTTPSRemote(t *testing.T) {
 	if err := lxdprov.NewWith(lxdprov.Options{Remote: bad}).Check(ctx); err == nil {
 		t.Error("a wrong pinned server certificate was accepted")
 	}
-	p := lxdprov.NewWith(lxdprov.Options{Remote: r}).(*lxdprov.Provider)
+	p := shutAtEnd(t, lxdprov.NewWith(lxdprov.Options{Remote: r}).(*lxdprov.Provider))
 	if err := p.Check(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -145,8 +145,9 @@ func Describe(ctx context.Context, pluginDir string) map[string]string {
 }
 
 // cellOf finds the cell prefixes (lab-XXXXXX-N) named in a provider's
-// leftovers.
-var cellOf = regexp.MustCompile(`\blab-([0-9a-f]{6})-(\d+)\b`)
+// leftovers, and the run-wide resources (lab-XXXXXX-base: LXD's prepared
+// bases of the run's images).
+var cellOf = regexp.MustCompile(`\blab-([0-9a-f]{6})-(\d+|base)\b`)
 
 // cleanProvider removes, through the provider, what dead runs left there:
 // every cell prefix of a run that is not live, except kept cells'.
