@@ -141,7 +141,7 @@ func (p *prov) NewImageEnv(ctx context.Context, prefix, name string) (provider.E
 	if err != nil {
 		return nil, err
 	}
-	return &env{cli: cli, prefix: prefix, img: img, nodes: map[string]*dkNode{}, bridges: map[string]int{}}, nil
+	return &env{cli: cli, prefix: prefix, img: img, nodes: map[string]*dkNode{}}, nil
 }
 
 // labelled lists the lab's containers whose prefix label starts with

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"lab/harness/netns"
 	"lab/harness/node"
 
 	"github.com/moby/moby/api/types/container"
@@ -26,10 +27,8 @@ type env struct {
 	closed     bool
 	nodes      map[string]*dkNode
 	containers []string
-	namespaces []string       // the fabric, once made
-	fabricNS   string         // its path
-	bridges    map[string]int // network -> bridge ifindex in the fabric
-	links      int
+	namespaces []string      // the fabric, once made
+	fab        *netns.Fabric // the fabric's bridges, once made
 }
 
 // register records a resource for Close; it fails once closed.

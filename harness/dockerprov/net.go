@@ -10,7 +10,6 @@ import (
 	"lab/harness/node"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/vishvananda/netlink"
 	vns "github.com/vishvananda/netns"
 )
 
@@ -42,39 +41,23 @@ import (
 // container's network namespace through its PID), as the exec kill does.
 
 // fabric returns the cell's fabric namespace, creating it on first use.
-func (e *env) fabric(ctx context.Context) (string, error) {
+func (e *env) fabric(ctx context.Context) (*netns.Fabric, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.fabricNS != "" {
-		return e.fabricNS, nil
+	if e.fab != nil {
+		return e.fab, nil
 	}
 	if e.closed {
-		return "", errors.New("docker: environment already closed")
+		return nil, errors.New("docker: environment already closed")
 	}
 	name := e.prefix + "-fabric"
 	e.namespaces = append(e.namespaces, name)
 	p, err := netns.Create(ctx, name)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	e.fabricNS = p
-	return p, nil
-}
-
-// bridge returns the ifindex of the network's bridge in the fabric,
-// creating it on first use.
-func (e *env) bridge(fab *netlink.Handle, network string) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if idx, ok := e.bridges[network]; ok {
-		return idx, nil
-	}
-	idx, err := netns.Bridge(fab, fmt.Sprintf("br%d", len(e.bridges)))
-	if err != nil {
-		return 0, fmt.Errorf("network %s: %w", network, err)
-	}
-	e.bridges[network] = idx
-	return idx, nil
+	e.fab = &netns.Fabric{Path: p}
+	return e.fab, nil
 }
 
 // Connect attaches the node to the cell's network (created on first use)
@@ -85,16 +68,7 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 		return fmt.Errorf("connect %s: not a node of the docker provider", nd.Name())
 	}
 	wrap := func(err error) error { return fmt.Errorf("connect %s to %s as %s: %w", n.name, network, ifname, err) }
-	fabPath, err := e.fabric(ctx)
-	if err != nil {
-		return wrap(err)
-	}
-	fab, err := netns.Handle(fabPath)
-	if err != nil {
-		return wrap(err)
-	}
-	defer fab.Close()
-	brIdx, err := e.bridge(fab, network)
+	fab, err := e.fabric(ctx)
 	if err != nil {
 		return wrap(err)
 	}
@@ -103,11 +77,7 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 		return wrap(fmt.Errorf("container %s's network namespace (pid %d): %w", n.id[:12], n.pid, err))
 	}
 	defer cns.Close()
-	e.mu.Lock()
-	e.links++
-	outer := fmt.Sprintf("v%d", e.links)
-	e.mu.Unlock()
-	if err := netns.Wire(fab, brIdx, outer, cns, ifname, addr); err != nil {
+	if err := fab.Attach(cns, network, ifname, addr); err != nil {
 		return wrap(err)
 	}
 	return nil

@@ -20,7 +20,6 @@ import (
 	"lab/harness/node"
 	"lab/harness/provider"
 
-	"github.com/vishvananda/netlink"
 	vns "github.com/vishvananda/netns"
 )
 
@@ -44,14 +43,14 @@ func (*prov) Check(ctx context.Context) error {
 }
 
 func (p *prov) NewEnv(ctx context.Context, prefix string) (provider.Env, error) {
-	e := &env{prefix: prefix, nodes: map[string]*nsNode{}, bridges: map[string]int{}}
+	e := &env{prefix: prefix, nodes: map[string]*nsNode{}}
 	path, err := e.newNamespace(ctx, "net")
 	if err != nil {
 		// A cancelled `ip netns add` may still have made the namespace.
 		_ = e.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	e.fabric = path
+	e.fabric = &netns.Fabric{Path: path}
 	return e, nil
 }
 
@@ -88,13 +87,11 @@ func (*prov) Shell(ctx context.Context, prefix, name string) ([]string, error) {
 
 type env struct {
 	prefix string
-	fabric string
+	fabric *netns.Fabric
 
 	mu         sync.Mutex
 	namespaces []string // full names, in creation order
 	nodes      map[string]*nsNode
-	bridges    map[string]int // network name -> bridge ifindex in fabric
-	links      int
 	closed     bool
 }
 
@@ -146,44 +143,19 @@ func (e *env) Node(name string) (node.Node, bool) {
 	return n, true
 }
 
-func (e *env) bridge(fab *netlink.Handle, network string) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if idx, ok := e.bridges[network]; ok {
-		return idx, nil
-	}
-	idx, err := netns.Bridge(fab, fmt.Sprintf("br%d", len(e.bridges)))
-	if err != nil {
-		return 0, fmt.Errorf("network %s: %w", network, err)
-	}
-	e.bridges[network] = idx
-	return idx, nil
-}
-
+// Connect plugs the node's network namespace into the network's bridge in
+// the cell's fabric.
 func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string, addr netip.Prefix) error {
 	h, ok := nd.(*nsNode)
 	if !ok {
 		return fmt.Errorf("connect %s: not a node of the netns provider", nd.Name())
-	}
-	fab, err := netns.Handle(e.fabric)
-	if err != nil {
-		return err
-	}
-	defer fab.Close()
-	brIdx, err := e.bridge(fab, network)
-	if err != nil {
-		return err
 	}
 	hns, err := vns.GetFromPath(h.netns)
 	if err != nil {
 		return fmt.Errorf("open namespace of %s: %w", h.name, err)
 	}
 	defer hns.Close()
-	e.mu.Lock()
-	e.links++
-	outer := fmt.Sprintf("v%d", e.links)
-	e.mu.Unlock()
-	if err := netns.Wire(fab, brIdx, outer, hns, ifname, addr); err != nil {
+	if err := e.fabric.Attach(hns, network, ifname, addr); err != nil {
 		return fmt.Errorf("connect %s to %s: %w", h.name, network, err)
 	}
 	return nil
