@@ -158,7 +158,7 @@ func TestClassifyAndProblems(t *testing.T) {
 	}
 	all := strings.Join(text, "\n")
 	for _, want := range []string{
-		"ipv6 target MARK is missing", "6.8.0-58",
+		"ipv6 target MARK is missing", "306ed1728e84",
 		"ipv4+ipv6 match recent is missing", "sessionAffinity: ClientIP",
 		"ipv4 target NFQUEUE is missing", "modprobe xt_NFQUEUE",
 		"split across iptables-legacy (3 rules) and iptables-nft (5 rules)",

@@ -97,7 +97,7 @@ func missingProblems(r *Report) []Problem {
 			}
 			out = append(out, Problem{
 				Message: fmt.Sprintf("%s target MARK is missing: Calico Felix and kube-proxy cannot write their %s rules (ip6tables-restore/iptables-restore: %q), so %s Services do not answer (microk8s #5022, #4961)", fam, what, details[n], what),
-				Fix:     "boot a kernel that has the MARK target for every family (Ubuntu 24.04: 6.8.0-55, or 6.8.0-58 and later; not 6.8.0-56/-57), or run IPv4-only (FELIX_IPV6SUPPORT=false in Calico)",
+				Fix:     "boot a kernel that has the MARK target for every family (Ubuntu 24.04: 6.8.0-55 is reported fine, 6.8.0-56/-57 broken; no source names the fixed release, the upstream fix is 306ed1728e84), or run IPv4-only (FELIX_IPV6SUPPORT=false in Calico)",
 			})
 		case n == "recent":
 			out = append(out, Problem{
