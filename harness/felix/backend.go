@@ -57,7 +57,10 @@ func DetectBackend(ctx context.Context, r execx.Runner, configured string) (Dete
 		if nft > legacy {
 			d.Detected = "nft"
 		}
-		d.Reason = fmt.Sprintf("no Kubernetes marker chain; %d legacy rules vs %d nft rules (legacy on a tie)", legacy, nft)
+		d.Reason = fmt.Sprintf("no Kubernetes marker chain; %d legacy rules vs %d nft rules", legacy, nft)
+		if legacy == nft {
+			d.Reason += " (a tie is legacy)"
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return d, err
