@@ -157,7 +157,7 @@ func felixEvidence(rep *felix.Report) string {
 		if s.Panic != "" {
 			status = "panic: " + s.Panic
 		}
-		fmt.Fprintf(&ev, "# Felix start %d: %d restores, slept %v in backoffs, took %v: %s\n", i+1, len(s.Attempts), s.Slept, s.Took.Round(time.Millisecond), status)
+		fmt.Fprintf(&ev, "# Felix start %d: %d table applies, slept %v in backoffs, took %v: %s\n", i+1, len(s.Attempts), s.Slept, s.Took.Round(time.Millisecond), status)
 		for j, at := range s.Attempts {
 			st := "ok"
 			if at.Err != nil {

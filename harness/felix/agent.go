@@ -154,8 +154,7 @@ func (a *Agent) sleep(ctx context.Context, d time.Duration) error {
 
 // start is one Felix run: each table in turn, retried as Table.Apply does,
 // until one panics.
-func (a *Agent) start(ctx context.Context, backend string, cfg Config) (Start, error) {
-	var s Start
+func (a *Agent) start(ctx context.Context, backend string, cfg Config) (s Start, err error) {
 	t0 := time.Now()
 	defer func() { s.Took = time.Since(t0) }()
 	for _, t := range Tables(cfg) {
@@ -174,7 +173,6 @@ func (a *Agent) start(ctx context.Context, backend string, cfg Config) (Start, e
 				s.Failed, s.Err = t.Name, err
 				s.Diag, _ = execx.Output(ctx, a.Runner, a.bin("iptables-save", backend, cfg.IPv6), "-t", t.Name)
 				s.Panic = fmt.Sprintf("%s (table %s, ipv6=%v): %v", PanicMessage, t.Name, cfg.IPv6, err)
-				s.Took = time.Since(t0)
 				return s, nil
 			}
 			at.Backoff = backoff

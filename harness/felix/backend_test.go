@@ -92,6 +92,9 @@ func TestRetryPolicy(t *testing.T) {
 		t.Errorf("backoffs (-felix +lab):\n%s", diff)
 	}
 	s := rep.Starts[0]
+	if s.Took <= 0 {
+		t.Errorf("start took %v, want its measured wall time", s.Took)
+	}
 	if s.Failed != "raw" || s.Slept != 1023*time.Millisecond || s.Attempts[Retries].Backoff != 0 || s.Attempts[0].Backoff != time.Millisecond {
 		t.Errorf("start: failed %q slept %v backoffs %v/%v", s.Failed, s.Slept, s.Attempts[0].Backoff, s.Attempts[Retries].Backoff)
 	}
