@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"lab/harness/driver"
 	"lab/harness/execx"
@@ -31,7 +32,7 @@ func init() {
 		bind:    func(w *World) any { return w.routedClient }})
 	register(Def{Subject: "calico", Pattern: `^Felix programs its (ipv4|ipv6) rules on "([^"]+)" as "([^"]+)"$`,
 		Params:  []Param{P("family", Family), P("node", Name), P("observation", Name)},
-		Doc:     "Runs Calico Felix's iptables dataplane for one family on a Calico node: for each of the raw, mangle and filter tables it reads the table and writes Felix's rules (cali-* chains, `-m comment --comment \"cali:<hash>\"`, `--jump MARK --set-mark`, policy for every pod on the node) with one `iptables-restore --noflush` of the profile's variant (ip6tables-legacy-restore for IPv6 on a legacy profile), under the node's kernel profile. A failed table is retried (Felix retries forever); records NAME = ok, or the first failed table's error with iptables' own output. Inputs and outputs are kept as evidence.",
+		Doc:     "Runs the Calico Felix stand-in (harness/felix, modelled on calico/node v3.28.1) for one family on a Calico node, with the node's own iptables under its kernel profile: picks the backend as Felix's default `auto` does (Kubernetes' marker chains, else the variant with more rules; recorded as NAME_backend), then for each of the raw, mangle, nat and filter tables reads the table and writes what differs of Felix's rules (cali-* chains, `-m comment --comment \"cali:<hash>\"` with Calico's hash, `--jump MARK --set-mark`, the rpfilter check, policy for every pod on the node) with one `iptables-restore --noflush`. A failed table is retried as Felix does (10 retries, 1 ms backoff doubling to 512 ms, real time), then Felix panics and calico-node's supervisor restarts it; two starts are watched. Records NAME = ok or the panicking table's last error with iptables' own output, NAME_retries (retries of that table in the last start), NAME_panics, NAME_iptables (the restore binary's --version, the iptables that produced the text) and NAME_calico_node (Ready, or NotReady once any Felix step on the node failed: Felix's readiness probe fails). Every start, attempt, input, output and backoff is evidence.",
 		Example: `When Felix programs its ipv6 rules on "node1" as "felix_restore_v6"`,
 		bind:    func(w *World) any { return w.felixProgram }})
 }
@@ -78,7 +79,8 @@ func (w *World) routedClient(ctx context.Context, pod, node string) error {
 }
 
 func (w *World) felixProgram(ctx context.Context, fam, node, obs string) error {
-	if _, err := w.D.PodCIDR(node, family(fam)); err != nil {
+	pool, err := w.D.PodCIDR(node, family(fam))
+	if err != nil {
 		return fmt.Errorf("%w, so Felix does not program %s rules there", err, fam)
 	}
 	pods, err := w.D.PodsOf(node)
@@ -90,27 +92,90 @@ func (w *World) felixProgram(ctx context.Context, fam, node, obs string) error {
 		return err
 	}
 	cfg := felix.Config{IPv6: fam == "ipv6"}
+	if !cfg.IPv6 {
+		// calico.yaml's default IPv4 pool has natOutgoing; Calico's
+		// CALICO_IPV6POOL_NAT_OUTGOING defaults to false.
+		cfg.NATPools = []string{pool.String()}
+	}
 	for _, p := range pods {
 		cfg.Endpoints = append(cfg.Endpoints, p.HostIface)
 	}
-	a := &felix.Agent{Runner: n, Backend: w.D.Profile().Iptables.Mode}
-	attempts, err := a.Apply(ctx, cfg)
+	// MicroK8s's calico.yaml sets no FELIX_IPTABLESBACKEND: Felix's auto.
+	a := &felix.Agent{Runner: n, Backend: "auto"}
+	rep, err := a.Run(ctx, cfg)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	var ev strings.Builder
-	for i, at := range attempts {
-		status := "ok"
-		if at.Err != nil {
-			status = at.Err.Error()
-		}
-		fmt.Fprintf(&ev, "## attempt %d, table %s: %s\n$ %s <<EOF\n%sEOF\n%s\n\n", i+1, at.Table, status, execx.Quote(at.Argv), at.Input, at.Output)
-	}
-	w.Evidence(obs+": Felix "+fam+" restores on "+node, ev.String())
 	if err != nil {
-		w.Observe(obs, strings.TrimSpace(err.Error()))
-		return nil
+		return err
 	}
-	w.Observe(obs, "ok")
+	w.Evidence(obs+": Felix "+fam+" on "+node, felixEvidence(rep))
+	w.mu.Lock()
+	if w.felixDown == nil {
+		w.felixDown = map[string]bool{}
+	}
+	if !rep.Ready {
+		w.felixDown[node] = true
+	}
+	down := w.felixDown[node]
+	w.mu.Unlock()
+	ready := "Ready"
+	if down {
+		ready = "NotReady"
+	}
+	retries, result := 0, "ok"
+	if len(rep.Starts) > 0 {
+		if s := rep.Starts[len(rep.Starts)-1]; s.Err != nil {
+			result = strings.TrimSpace(s.Err.Error())
+			for _, at := range s.Attempts {
+				if at.Table == s.Failed {
+					retries++
+				}
+			}
+			retries-- // the first try is not a retry
+		}
+	}
+	w.Observe(obs+"_backend", rep.Detection.Backend)
+	w.Observe(obs+"_iptables", rep.Version)
+	w.Observe(obs+"_retries", retries)
+	w.Observe(obs+"_panics", rep.Panics())
+	w.Observe(obs+"_calico_node", ready)
+	w.Observe(obs, result)
 	return nil
+}
+
+// felixEvidence renders what the stand-in ran: the backend detection, the
+// iptables that produced every output, and each start's attempts.
+func felixEvidence(rep *felix.Report) string {
+	var ev strings.Builder
+	d := rep.Detection
+	fmt.Fprintf(&ev, "FELIX_IPTABLESBACKEND=%s -> %s (%s)\n", d.Configured, d.Backend, d.Reason)
+	fmt.Fprintf(&ev, "iptables that ran (the node's, measured): %s\n", rep.Version)
+	ev.WriteString("(calico/node v3.28.1 runs its image's own iptables 1.8.4 instead; microk8s#5022 quotes its output)\n\n")
+	for i, s := range rep.Starts {
+		status := "applied every table; Felix reports ready"
+		if s.Panic != "" {
+			status = "panic: " + s.Panic
+		}
+		fmt.Fprintf(&ev, "# Felix start %d: %d table applies, slept %v in backoffs, took %v: %s\n", i+1, len(s.Attempts), s.Slept, s.Took.Round(time.Millisecond), status)
+		for j, at := range s.Attempts {
+			st := "ok"
+			if at.Err != nil {
+				st = at.Err.Error()
+			}
+			if at.Argv == nil {
+				fmt.Fprintf(&ev, "## attempt %d, table %s: in sync, no restore\n\n", j+1, at.Table)
+				continue
+			}
+			fmt.Fprintf(&ev, "## attempt %d, table %s: %s\n$ %s <<EOF\n%sEOF\n%s\n", j+1, at.Table, st, execx.Quote(at.Argv), at.Input, at.Output)
+			if at.Backoff > 0 {
+				fmt.Fprintf(&ev, "(retrying after %v)\n", at.Backoff)
+			}
+			ev.WriteString("\n")
+		}
+		if s.Diag != "" {
+			fmt.Fprintf(&ev, "## iptables-save -t %s before the panic\n%s\n", s.Failed, s.Diag)
+		}
+	}
+	return ev.String()
 }

@@ -85,6 +85,9 @@ type World struct {
 	// NodePort of each NodePort Service by name.
 	services  []*service
 	nodePorts map[string]int
+	// felixDown are the nodes where a Felix step left calico-node not
+	// ready (one Felix process serves both families).
+	felixDown map[string]bool
 }
 
 // NewWorld returns a world writing observations and evidence into cell.

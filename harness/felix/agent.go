@@ -10,22 +10,32 @@ import (
 	"lab/harness/iptables"
 )
 
-// Agent applies Felix's rules on one node, as Felix's iptables dataplane
-// does: it reads each table with iptables-save, then writes it with one
-// `iptables-restore --noflush` of the table's payload. Felix retries a
-// failed table forever; the agent retries Attempts times, so a failure that
-// persists (a missing kernel extension) leaves the family without its rules.
+// Felix's retry policy, from Table.Apply in felix/iptables/table.go
+// (v3.28.1): a failed table is retried 10 times, sleeping 1 ms before the
+// first retry and twice as long before each next one (1023 ms in all), then
+// Felix logs the table's iptables-save and panics.
+const (
+	Retries        = 10
+	InitialBackoff = time.Millisecond
+)
+
+// PanicMessage is what Felix panics with when a table still fails.
+const PanicMessage = "Failed to program iptables, giving up after retries"
+
+// Agent runs the Felix stand-in on one node.
 type Agent struct {
 	// Runner runs commands on the node (its environment holds the kernel
 	// profile, if any).
 	Runner execx.Runner
-	// Backend is Felix's iptables backend: legacy or nft
-	// (FELIX_IPTABLESBACKEND).
+	// Backend is FELIX_IPTABLESBACKEND: auto, legacy or nft ("" is auto,
+	// Felix's default).
 	Backend string
-	// Attempts bounds the tries per table (default 3).
-	Attempts int
-	// Backoff is the pause between tries (default 100ms).
-	Backoff time.Duration
+	// Starts bounds how often Felix is started while it keeps panicking:
+	// calico-node's runit supervisor restarts it each time, forever; the lab
+	// watches this many starts (default 2: the first and one restart).
+	Starts int
+	// Sleep waits out a retry backoff (default: real time).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Attempt is one iptables-restore Felix ran.
@@ -35,90 +45,170 @@ type Attempt struct {
 	Input  string
 	Output string
 	Err    error
+	// Backoff is the pause Felix took after this attempt failed (0 after
+	// a success or the last failure).
+	Backoff time.Duration
 }
 
-func (a *Agent) bin(base string, ipv6 bool) string {
+// Start is one run of Felix from start to its first complete apply or its
+// panic.
+type Start struct {
+	Attempts []Attempt
+	// Panic is Felix's panic ("" when every table applied): PanicMessage
+	// with the table and its last error.
+	Panic string
+	// Failed is the table that panicked and Err its last error.
+	Failed string
+	Err    error
+	// Diag is the iptables-save -t TABLE Felix logs before panicking.
+	Diag string
+	// Slept is the backoff Felix slept; Took the start's wall time.
+	Slept, Took time.Duration
+}
+
+// Report is what the stand-in did for one family on a node.
+type Report struct {
+	Detection Detection
+	// Version is `<restore binary> --version` read in the node: the
+	// iptables that produced every output below.
+	Version string
+	Starts  []Start
+	// Ready is Felix's readiness for the family: it reports ready once a
+	// start applied every table, so calico-node's readiness probe
+	// (`calico-node -felix-ready`) fails while this is false.
+	Ready bool
+}
+
+// Panics counts the starts that ended in a panic.
+func (r *Report) Panics() int {
+	n := 0
+	for _, s := range r.Starts {
+		if s.Panic != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// Run detects the backend and starts Felix until a start applies every
+// table of cfg or Starts starts have panicked. The error is for the lab's
+// own failures (a bad backend, a cancelled context); Felix's are in the
+// report.
+func (a *Agent) Run(ctx context.Context, cfg Config) (*Report, error) {
+	starts := a.Starts
+	if starts <= 0 {
+		starts = 2
+	}
+	backend := a.Backend
+	if backend == "" {
+		backend = "auto"
+	}
+	rep := &Report{}
+	for i := 0; i < starts; i++ {
+		det, err := DetectBackend(ctx, a.Runner, backend)
+		if err != nil {
+			return rep, err
+		}
+		rep.Detection = det
+		restore := a.bin("iptables-restore", det.Backend, cfg.IPv6)
+		if rep.Version == "" {
+			v, err := execx.Output(ctx, a.Runner, restore, "--version")
+			if err != nil {
+				return rep, fmt.Errorf("felix: %w", err)
+			}
+			rep.Version = strings.TrimSpace(v)
+		}
+		s, err := a.start(ctx, det.Backend, cfg)
+		rep.Starts = append(rep.Starts, s)
+		if err != nil {
+			return rep, err
+		}
+		if s.Panic == "" {
+			rep.Ready = true
+			break
+		}
+	}
+	return rep, nil
+}
+
+func (a *Agent) bin(base, backend string, ipv6 bool) string {
 	if ipv6 {
 		base = "ip6" + strings.TrimPrefix(base, "ip")
 	}
-	return iptables.Binary(base, a.Backend)
+	return iptables.Binary(base, backend)
 }
 
-// Apply writes every table of cfg. It returns every attempt made and, if a
-// table still failed after its last attempt, an error naming the first such
-// table and carrying iptables' own output (e.g. the kernel's "missing kernel
-// module?" warning), with a count of the other failed tables.
-func (a *Agent) Apply(ctx context.Context, cfg Config) ([]Attempt, error) {
-	if a.Backend != "legacy" && a.Backend != "nft" {
-		return nil, fmt.Errorf("felix iptables backend %q is not legacy or nft", a.Backend)
+func (a *Agent) sleep(ctx context.Context, d time.Duration) error {
+	if a.Sleep != nil {
+		return a.Sleep(ctx, d)
 	}
-	tries, pause := a.Attempts, a.Backoff
-	if tries <= 0 {
-		tries = 3
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	if pause <= 0 {
-		pause = 100 * time.Millisecond
-	}
-	var all []Attempt
-	var first error
-	failed := 0
+}
+
+// start is one Felix run: each table in turn, retried as Table.Apply does,
+// until one panics.
+func (a *Agent) start(ctx context.Context, backend string, cfg Config) (s Start, err error) {
+	t0 := time.Now()
+	defer func() { s.Took = time.Since(t0) }()
 	for _, t := range Tables(cfg) {
-		var err error
-		for i := 0; i < tries; i++ {
-			if i > 0 {
-				select {
-				case <-ctx.Done():
-					return all, ctx.Err()
-				case <-time.After(pause):
-				}
+		backoff := InitialBackoff
+		for retries := Retries; ; retries-- {
+			at, err := a.applyTable(ctx, t, backend, cfg.IPv6)
+			if ctx.Err() != nil {
+				return s, ctx.Err()
 			}
-			var at Attempt
-			at, err = a.applyTable(ctx, t, cfg.IPv6)
-			all = append(all, at)
 			if err == nil {
+				s.Attempts = append(s.Attempts, at)
 				break
 			}
-		}
-		if err != nil {
-			failed++
-			if first == nil {
-				first = fmt.Errorf("felix %s table: %w", t.Name, err)
+			if retries == 0 {
+				s.Attempts = append(s.Attempts, at)
+				s.Failed, s.Err = t.Name, err
+				s.Diag, _ = execx.Output(ctx, a.Runner, a.bin("iptables-save", backend, cfg.IPv6), "-t", t.Name)
+				s.Panic = fmt.Sprintf("%s (table %s, ipv6=%v): %v", PanicMessage, t.Name, cfg.IPv6, err)
+				return s, nil
 			}
+			at.Backoff = backoff
+			s.Attempts = append(s.Attempts, at)
+			if err := a.sleep(ctx, backoff); err != nil {
+				return s, err
+			}
+			s.Slept += backoff
+			backoff *= 2
 		}
 	}
-	if failed > 1 {
-		return all, fmt.Errorf("%w (and %d more tables failed)", first, failed-1)
-	}
-	return all, first
+	return s, nil
 }
 
-func (a *Agent) applyTable(ctx context.Context, t Table, ipv6 bool) (Attempt, error) {
+// applyTable is one try of applyUpdates: read the table (Felix reloads it
+// after any failure, and the stand-in has no cache), then restore what
+// differs with Felix's arguments (--wait 10 and a 50 ms probe interval:
+// its IptablesLockTimeout 0 becomes 10 s, IptablesLockProbeInterval 50 ms).
+func (a *Agent) applyTable(ctx context.Context, t Table, backend string, ipv6 bool) (Attempt, error) {
 	at := Attempt{Table: t.Name}
-	save := a.bin("iptables-save", ipv6)
+	save := a.bin("iptables-save", backend, ipv6)
 	out, err := execx.Output(ctx, a.Runner, save, "-t", t.Name)
 	if err != nil {
 		at.Err = err
 		return at, err
 	}
-	d, err := iptables.Parse(out)
+	dp, err := ReadDataplane(out, t.Name)
 	if err != nil {
 		at.Err = fmt.Errorf("parse %s output: %w", save, err)
 		return at, at.Err
 	}
-	present := func(chain, hash string) bool {
-		c := d.Chain(t.Name, chain)
-		if c == nil {
-			return false
-		}
-		for _, r := range c.Rules {
-			if strings.Contains(r.Raw, `"cali:`+hash+`"`) {
-				return true
-			}
-		}
-		return false
+	at.Input = t.Render(dp)
+	if at.Input == "" {
+		return at, nil
 	}
-	at.Argv = []string{a.bin("iptables-restore", ipv6), "--noflush", "--verbose", "--wait", "10"}
-	at.Input = t.Render(present)
+	at.Argv = []string{a.bin("iptables-restore", backend, ipv6), "--noflush", "--verbose", "--wait", "10", "--wait-interval", "50000"}
 	res, err := a.Runner.Run(ctx, execx.Cmd{Argv: at.Argv, Stdin: []byte(at.Input)})
 	at.Output = strings.TrimSpace(string(res.Stderr) + string(res.Stdout))
 	at.Err = err

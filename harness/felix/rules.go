@@ -1,18 +1,19 @@
-// Package felix writes the iptables rules Calico's Felix programs on a node,
-// in Felix's own format (cali-* chains, every rule tagged
-// `-m comment --comment "cali:<hash>"`, policy verdicts carried in packet
-// mark bits set with `--jump MARK --set-mark`), and applies them the way
-// Felix does: one iptables-restore --noflush per table, through the node's
-// runner (so the node's iptables variant and kernel profile apply), retrying
-// a failed table. Rule generation is pure and tested without a kernel.
+// Package felix is the lab's stand-in for Calico's Felix (calico/node
+// v3.28.1, the image MicroK8s 1.32's calico.yaml runs): it writes the
+// iptables rules Felix programs on a node, in Felix's own format (cali-*
+// chains, every rule tagged `-m comment --comment "cali:<hash>"` with
+// Felix's chained SHA-224 hash, policy verdicts carried in packet mark bits
+// set with `--jump MARK --set-mark`), picks the iptables backend as Felix's
+// `auto` does, and applies each table the way Felix's iptables.Table.Apply
+// does: iptables-save, one iptables-restore --noflush, up to 10 retries with
+// a doubling backoff from 1 ms, then a panic that restarts Felix. It runs
+// the node's iptables, through the node's runner (so the node's kernel
+// profile applies). Rule generation is pure and tested without a kernel.
 package felix
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"sort"
-	"strings"
 )
 
 // Felix's default mark bits (IptablesMarkMask 0xffff0000).
@@ -21,10 +22,9 @@ const (
 	MarkPass     = 0x20000
 	MarkScratch0 = 0x40000
 	MarkScratch1 = 0x80000
+	// allMarks is allCalicoMarkBits() in felix/rules/static.go.
+	allMarks = MarkAccept | MarkPass | MarkScratch0 | MarkScratch1
 )
-
-// HashLength is the length of the hash in a rule's "cali:" comment.
-const HashLength = 16
 
 // Profile is the Calico profile every endpoint of the default namespace
 // gets: allow all, as a namespace without NetworkPolicy.
@@ -37,10 +37,15 @@ type Config struct {
 	// Endpoints are the host-side interfaces of the node's workloads
 	// (cali + hash), in any order.
 	Endpoints []string
+	// NATPools are the family's IP pools with natOutgoing (MicroK8s's
+	// default pool 10.1.0.0/16 has it): traffic from them to anywhere but
+	// a pool is masqueraded by cali-nat-outgoing. Empty: no such rule.
+	NATPools []string
 }
 
-// Chain is one cali-* chain: its rules, without "-A CHAIN" and the hash
-// comment, which Render adds.
+// Chain is one chain's rules, without "-A CHAIN" and the hash comment,
+// which Render adds: each rule is Felix's rendering of its comments, match
+// and action, e.g. `-m mark --mark 0x10000/0x10000 --jump ACCEPT`.
 type Chain struct {
 	Name  string
 	Rules []string
@@ -58,44 +63,31 @@ type Table struct {
 	Appends []Chain
 }
 
-// Hashes returns Felix's rule hashes for a chain's rules: each is the first
-// HashLength characters of the URL-safe base64 of a SHA-224 chained over the
-// chain name, the previous hash and the rule, so a rule's hash depends on its
-// position as well as its text.
-func Hashes(chain string, rules []string) []string {
-	out := make([]string, len(rules))
-	s := sha256.New224()
-	s.Write([]byte(chain))
-	var h []byte
-	for i, r := range rules {
-		s.Write(h)
-		s.Write([]byte(r))
-		h = s.Sum(nil)
-		out[i] = base64.RawURLEncoding.EncodeToString(h)[:HashLength]
-	}
-	return out
-}
-
-func mark(v, m int) string    { return fmt.Sprintf("-m mark --mark %#x/%#x", v, m) }
-func setMark(v, m int) string { return fmt.Sprintf("--jump MARK --set-mark %#x/%#x", v, m) }
+// The renderings of Felix's actions and matches (felix/iptables/actions.go
+// and match_builder.go at v3.28.1).
+func mark(v, m int) string   { return fmt.Sprintf("-m mark --mark %#x/%#x", v, m) }
+func markClear(m int) string { return fmt.Sprintf("-m mark --mark 0/%#x", m) }
+func setMark(v int) string   { return fmt.Sprintf("--jump MARK --set-mark %#x/%#x", v, v) }
+func clearMark(m int) string { return fmt.Sprintf("--jump MARK --set-mark 0/%#x", m) }
 
 // comment is an extra human-readable comment Felix adds to some rules.
 func comment(c string) string { return fmt.Sprintf("-m comment --comment %q", c) }
 
-// Tables returns the raw, mangle and filter tables Felix writes for cfg, in
-// the order Felix applies them.
+// Tables returns the raw, mangle, nat and filter tables Felix writes for
+// cfg, in the order the stand-in applies them.
 func Tables(cfg Config) []Table {
 	eps := append([]string(nil), cfg.Endpoints...)
 	sort.Strings(eps)
 	const accepted = "Host endpoint policy accepted packet."
 	raw := Table{Name: "raw",
 		Chains: []Chain{
-			{"cali-PREROUTING", rawPrerouting(cfg.IPv6)},
+			{"cali-PREROUTING", rawPrerouting()},
 			{"cali-OUTPUT", []string{
-				setMark(0, 0xf0000),
+				clearMark(allMarks),
 				"--jump cali-to-host-endpoint",
 				mark(MarkAccept, MarkAccept) + " --jump ACCEPT",
 			}},
+			{"cali-rpf-skip", nil},
 			{"cali-from-host-endpoint", nil},
 			{"cali-to-host-endpoint", nil},
 		},
@@ -111,7 +103,7 @@ func Tables(cfg Config) []Table {
 			}},
 			{"cali-POSTROUTING", []string{
 				mark(MarkAccept, MarkAccept) + " --jump RETURN",
-				setMark(0, 0xf0000),
+				clearMark(allMarks),
 				"-m conntrack --ctstate DNAT --jump cali-to-host-endpoint",
 				comment(accepted) + " " + mark(MarkAccept, MarkAccept) + " --jump RETURN",
 			}},
@@ -123,8 +115,8 @@ func Tables(cfg Config) []Table {
 	filter := Table{Name: "filter",
 		Chains: append([]Chain{
 			{"cali-FORWARD", []string{
-				setMark(0, 0xe0000),
-				mark(0, MarkAccept) + " --jump cali-from-hep-forward",
+				clearMark(MarkPass | MarkScratch0 | MarkScratch1),
+				markClear(MarkAccept) + " --jump cali-from-hep-forward",
 				"--in-interface cali+ --jump cali-from-wl-dispatch",
 				"--out-interface cali+ --jump cali-to-wl-dispatch",
 				"--jump cali-to-hep-forward",
@@ -133,14 +125,14 @@ func Tables(cfg Config) []Table {
 			{"cali-INPUT", []string{
 				"--in-interface cali+ --goto cali-wl-to-host",
 				mark(MarkAccept, MarkAccept) + " --jump ACCEPT",
-				setMark(0, 0xf0000),
+				clearMark(allMarks),
 				"--jump cali-from-host-endpoint",
 				comment(accepted) + " " + mark(MarkAccept, MarkAccept) + " --jump ACCEPT",
 			}},
 			{"cali-OUTPUT", []string{
 				mark(MarkAccept, MarkAccept) + " --jump ACCEPT",
 				"--out-interface cali+ --jump RETURN",
-				setMark(0, 0xf0000),
+				clearMark(allMarks),
 				"--jump cali-to-host-endpoint",
 				comment(accepted) + " " + mark(MarkAccept, MarkAccept) + " --jump ACCEPT",
 			}},
@@ -162,25 +154,25 @@ func Tables(cfg Config) []Table {
 		},
 		Appends: []Chain{{"FORWARD", []string{
 			comment("Policy explicitly accepted packet.") + " " + mark(MarkAccept, MarkAccept) + " --jump ACCEPT",
-			setMark(MarkAccept, MarkAccept),
+			setMark(MarkAccept),
 		}}},
 	}
-	return []Table{raw, mangle, filter}
+	return []Table{raw, mangle, natTable(cfg), filter}
 }
 
-func rawPrerouting(ipv6 bool) []string {
-	r := []string{
-		setMark(0, 0xf0000),
-		"--in-interface cali+ " + setMark(MarkScratch0, MarkScratch0),
+// rawPrerouting is StaticRawPreroutingChain of felix/rules/static.go at
+// v3.28.1 (no WireGuard): the strict reverse-path check of packets from
+// workloads is an iptables rule for both families there (`-m rpfilter
+// --invert --validmark`), after a jump to cali-rpf-skip.
+func rawPrerouting() []string {
+	return []string{
+		clearMark(allMarks),
+		"--in-interface cali+ " + setMark(MarkScratch0),
+		mark(MarkScratch0, MarkScratch0) + " --jump cali-rpf-skip",
+		mark(MarkScratch0, MarkScratch0) + " -m rpfilter --invert --validmark --jump DROP",
+		markClear(MarkScratch0) + " --jump cali-from-host-endpoint",
+		mark(MarkAccept, MarkAccept) + " --jump ACCEPT",
 	}
-	if ipv6 {
-		// IPv6 has no rp_filter sysctl; Felix does the strict RPF check.
-		r = append(r, mark(MarkScratch0, MarkScratch0)+" -m rpfilter --validmark --invert --jump DROP")
-	}
-	return append(r,
-		mark(0, MarkScratch0)+" --jump cali-from-host-endpoint",
-		mark(MarkAccept, MarkAccept)+" --jump ACCEPT",
-	)
 }
 
 func wlToHost(ipv6 bool) []string {
@@ -207,7 +199,7 @@ func dispatch(dir, prefix string, eps []string) []string {
 
 func profileRules() []string {
 	return []string{
-		setMark(MarkAccept, MarkAccept),
+		setMark(MarkAccept),
 		mark(MarkAccept, MarkAccept) + " --jump RETURN",
 	}
 }
@@ -221,7 +213,7 @@ func endpointChains(eps []string) []Chain {
 			out = append(out, Chain{c.prefix + e, []string{
 				"-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT",
 				"-m conntrack --ctstate INVALID --jump DROP",
-				setMark(0, MarkAccept),
+				clearMark(MarkAccept),
 				"--jump " + c.profile + Profile,
 				comment("Return if profile accepted") + " " + mark(MarkAccept, MarkAccept) + " --jump RETURN",
 				comment("Drop if no profiles matched") + " --jump DROP",
@@ -229,44 +221,4 @@ func endpointChains(eps []string) []Chain {
 		}
 	}
 	return out
-}
-
-// Present reports whether a rule tagged "cali:<hash>" is already in a
-// built-in chain; Render skips inserts and appends that are.
-type Present func(chain, hash string) bool
-
-// Render returns the iptables-restore input (for --noflush) that writes t:
-// each Felix chain declared (which flushes it) and filled, then the inserts
-// and appends into built-in chains that present does not already show.
-func (t Table) Render(present Present) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%s\n", t.Name)
-	for _, c := range t.Chains {
-		fmt.Fprintf(&b, ":%s - [0:0]\n", c.Name)
-	}
-	for _, c := range t.Inserts {
-		hs := Hashes(c.Name, c.Rules)
-		// -I puts each rule first: insert in reverse to keep their order.
-		for i := len(c.Rules) - 1; i >= 0; i-- {
-			if present == nil || !present(c.Name, hs[i]) {
-				fmt.Fprintf(&b, "-I %s 1 -m comment --comment \"cali:%s\" %s\n", c.Name, hs[i], c.Rules[i])
-			}
-		}
-	}
-	for _, c := range t.Chains {
-		hs := Hashes(c.Name, c.Rules)
-		for i, r := range c.Rules {
-			fmt.Fprintf(&b, "-A %s -m comment --comment \"cali:%s\" %s\n", c.Name, hs[i], r)
-		}
-	}
-	for _, c := range t.Appends {
-		hs := Hashes(c.Name, c.Rules)
-		for i, r := range c.Rules {
-			if present == nil || !present(c.Name, hs[i]) {
-				fmt.Fprintf(&b, "-A %s -m comment --comment \"cali:%s\" %s\n", c.Name, hs[i], r)
-			}
-		}
-	}
-	b.WriteString("COMMIT\n")
-	return b.String()
 }

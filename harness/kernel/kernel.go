@@ -11,8 +11,14 @@
 //
 // and fails the table commit (IPT_SO_SET_REPLACE / IP6T_SO_SET_REPLACE, or
 // the nf_tables rule using the compat match/target) with ENOENT, as such a
-// kernel does. Without hidden extensions nothing is preloaded, so the host
-// behaves exactly as it is.
+// kernel does. What iptables then prints is that iptables version's own
+// reaction to the kernel's answer: recent versions (1.8.9 here) print the
+// warning above and reject the extension's options ("unknown option" or
+// "bad value for option"); older ones such as calico/node's 1.8.4 print
+// no warning, only `unknown option "--set-mark"` (microk8s #5022). Hiding
+// is per family and kind: "ipv6:target:MARK" leaves IPv4's MARK alone.
+// Without hidden extensions nothing is preloaded, so the host behaves
+// exactly as it is.
 package kernel
 
 import (

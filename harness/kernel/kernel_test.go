@@ -199,3 +199,35 @@ func TestHideNFTCompat(t *testing.T) {
 		t.Errorf("pass-through ip6tables-nft-restore failed: %v", err)
 	}
 }
+
+// TestHideBackportTargets hides what Ubuntu 6.8.0-56's backport lost for
+// IPv6 (microk8s #4961, #5022; upstream fix 306ed1728e84): the MARK, NFLOG
+// and TRACE targets, per family. Each IPv6 rule fails with the kernel's
+// warning and commits nothing; the same rules still work for IPv4.
+func TestHideBackportTargets(t *testing.T) {
+	l := newLab(t, "ip6tables-legacy-restore", "iptables-legacy-restore")
+	h := []kernel.Hidden{
+		{Family: "ipv6", Kind: "target", Name: "MARK"},
+		{Family: "ipv6", Kind: "target", Name: "NFLOG"},
+		{Family: "ipv6", Kind: "target", Name: "TRACE"},
+	}
+	for _, c := range []struct{ target, table, rules string }{
+		{"MARK", "mangle", mangleMark},
+		{"NFLOG", "filter", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j NFLOG --nflog-group 1\nCOMMIT\n"},
+		{"TRACE", "raw", "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp --dport 9 -j TRACE\nCOMMIT\n"},
+	} {
+		stderr, err := l.restore("ip6tables-legacy-restore", c.rules, h...)
+		if err == nil || !strings.Contains(stderr, warning(c.target)) {
+			t.Errorf("IPv6 %s with the backport's targets hidden: err=%v stderr=%q, want a failure with %q", c.target, err, stderr, warning(c.target))
+		}
+		if out := l.save("ip6tables-legacy-save", "-t", c.table); strings.Contains(out, "-j "+c.target) {
+			t.Errorf("IPv6 %s rule committed although hidden:\n%s", c.target, out)
+		}
+		if _, err := l.restore("iptables-legacy-restore", c.rules, h...); err != nil {
+			t.Errorf("IPv4 %s failed with only IPv6 targets hidden: %v", c.target, err)
+		}
+		if out := l.save("iptables-legacy-save", "-t", c.table); !strings.Contains(out, "-j "+c.target) {
+			t.Errorf("IPv4 %s rule missing:\n%s", c.target, out)
+		}
+	}
+}

@@ -22,7 +22,8 @@ func TestKernelProfiles(t *testing.T) {
 		}
 		return p
 	}
-	mark6 := []kernel.Hidden{{Family: "ipv6", Kind: "target", Name: "MARK"}}
+	// The targets the 6.8.0-56 backport broke for IPv6 (microk8s #4961, #5022).
+	mark6 := []kernel.Hidden{{Family: "ipv6", Kind: "target", Name: "MARK"}, {Family: "ipv6", Kind: "target", Name: "NFLOG"}, {Family: "ipv6", Kind: "target", Name: "TRACE"}}
 	for name, want := range map[string][]kernel.Hidden{
 		"ubuntu-6.8.0-56": mark6,
 		"ubuntu-6.8.0-57": mark6,
