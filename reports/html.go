@@ -84,8 +84,10 @@ type matrixView struct {
 	Totals        []verdictCount
 	Matrix        matrix
 	MultiProvider bool
-	History       int
-	Legend        []legendEntry
+	// Outcome counts the outcome disagreements among Matrix.Disagreements.
+	Outcome int
+	History int
+	Legend  []legendEntry
 }
 
 // attemptLink links one attempt of a cell from the page of another.
@@ -197,6 +199,11 @@ func (p *publisher) matrixView(i int, root string, front bool) matrixView {
 		v.PrevRun = p.runs[i-1].Run.ID
 	}
 	v.MultiProvider = len(v.Matrix.Providers) > 1
+	for _, d := range v.Matrix.Disagreements {
+		if d.Kind == DisagreeOutcome {
+			v.Outcome++
+		}
+	}
 	return v
 }
 
