@@ -53,8 +53,9 @@ type providerVerdict struct {
 type matrixCell struct {
 	Empty    bool
 	Verdicts []providerVerdict
-	// Disagree marks a coordinate whose verdict differs between providers.
-	Disagree bool
+	// Disagree is the kind of disagreement between providers at this
+	// coordinate (DisagreeOutcome, DisagreeLab), "" when they agree.
+	Disagree string
 }
 
 // matrixRow is one row: a Scenario Outline of the feature (or one Examples
@@ -196,7 +197,10 @@ func buildMatrix(runs []*runData, idx int, root string, n int) matrix {
 				fg.Rows = append(fg.Rows, row)
 			}
 			d := co.disagreement()
-			mc := matrixCell{Disagree: d != nil}
+			mc := matrixCell{}
+			if d != nil {
+				mc.Disagree = d.Kind
+			}
 			for _, pv := range m.Providers {
 				mc.Verdicts = append(mc.Verdicts, verdictAt(co, pv))
 			}

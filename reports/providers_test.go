@@ -119,10 +119,10 @@ func TestMultiProviderMatrix(t *testing.T) {
 	for _, v := range c.Verdicts {
 		got = append(got, v.Provider+"="+v.Label)
 	}
-	if strings.Join(got, " ") != "docker=unexpectedly-fixed lxd=reproduced netns=reproduced" || !c.Disagree {
+	if strings.Join(got, " ") != "docker=unexpectedly-fixed lxd=reproduced netns=reproduced" || c.Disagree != DisagreeOutcome {
 		t.Errorf("dnat line 34 cell = %v disagree=%v", got, c.Disagree)
 	}
-	if dnat.Rows[0].Cells[0].Disagree {
+	if dnat.Rows[0].Cells[0].Disagree != "" {
 		t.Error("an agreeing cell is marked as a disagreement")
 	}
 	missing := dnat.Rows[1].Cells[0].Verdicts[0]
@@ -157,7 +157,7 @@ func TestPublishMultiProvider(t *testing.T) {
 	index := string(mustRead(t, filepath.Join(out, "index.html")))
 	for _, want := range []string{`<section id="disagreements">`, `<strong>2</strong> cell(s) differ, <strong>1</strong> in the outcome`,
 		`<li class="d-outcome">`, `<li class="d-lab">`, `<section class="feature" id="f-dnat-stop-start">`,
-		`<td class="cell multi disagree">`, `data-provider="docker"><span class="prov">docker</span><span class="verdict">not run</span>`,
+		`<td class="cell multi disagree d-outcome">`, `data-provider="docker"><span class="prov">docker</span><span class="verdict">not run</span>`,
 		`<th scope="row" class="rowname">hostPort only</th>`} {
 		if !strings.Contains(index, want) {
 			t.Errorf("index lacks %q", want)
