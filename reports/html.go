@@ -121,6 +121,8 @@ type cellView struct {
 	Ran          []ranView
 	Evidence     []evidenceView
 	Baseline     *baselineView
+	// Compare is the same coordinate on the run's other providers, or nil.
+	Compare *providerCompare
 }
 
 // ranView is what ran in one host of a cell, read inside it.
@@ -224,6 +226,7 @@ func (p *publisher) cellView(i int, c *results.Cell) cellView {
 		Environment:  sortedEnv(c.Environment),
 		Pinned:       sortedEnv(c.Pinned),
 		Ran:          ranViews(c.Ran),
+		Compare:      compareProviders(r, c, root),
 	}
 	if len(g.Attempts) > 1 {
 		v.Group = g.Label()

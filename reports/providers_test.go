@@ -3,6 +3,7 @@ package reports
 import (
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,7 +20,13 @@ func provCell(scn, name string, line int, profile, provider string, rep bool, ex
 		RunID: "r1", Scenario: scn, Feature: "Feature " + scn, Name: name + " on " + profile, Line: line,
 		FeatureFile: "features/" + scn + ".feature", Profile: profile, Provider: provider, Status: results.Passed,
 		Reproduced: &rep, Expected: expected, Environment: map[string]string{"kernel": "6.1.0-" + provider},
-		Pinned: map[string]string{"distro": "debian-" + profile}}
+		Pinned: map[string]string{"distro": "debian-" + profile}, Observations: map[string]any{"public_http_80": "200"}}
+	if rep {
+		c.Observations["public_http_80"] = "timeout"
+	}
+	if provider == "netns" {
+		c.Observations["netns_only"] = 1.5
+	}
 	c.Verdict = results.Verdict(c)
 	return c
 }
@@ -170,6 +177,14 @@ func TestPublishMultiProvider(t *testing.T) {
 		t.Errorf("%d column headers, want 4 (2 per feature)", n)
 	}
 
+	page := string(mustRead(t, filepath.Join(out, "runs", "r1", "cells", results.CellID("dnat-stop-start", 34, "microk8s-1.32.2", "docker")+".html")))
+	for _, want := range []string{`<section id="providers">`, "The providers disagree about the outcome.",
+		`<tr class="differ"><td><code>public_http_80</code></td><td><code>200</code></td><td><code>timeout</code></td><td><code>timeout</code></td></tr>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("docker cell page lacks %q", want)
+		}
+	}
+
 	var idx RunIndex
 	if err := json.Unmarshal(mustRead(t, filepath.Join(out, "runs", "r1", "index.json")), &idx); err != nil {
 		t.Fatal(err)
@@ -218,5 +233,42 @@ func TestRowSplit(t *testing.T) {
 	}
 	if strings.Join(names, "|") != "outline A|outline B (line 20)|outline B (line 21)" {
 		t.Errorf("rows = %q", names)
+	}
+}
+
+func TestCompareProviders(t *testing.T) {
+	r := newRunData(&results.Run{ID: "r1"}, multiProviderCells())
+	netns := r.byKey[results.CellID("dnat-stop-start", 34, "microk8s-1.32.2", "netns")].First()
+	pc := compareProviders(r, netns, "../../../")
+	if pc == nil || pc.Disagree != DisagreeOutcome || len(pc.Providers) != 3 {
+		t.Fatalf("compare = %+v", pc)
+	}
+	var provs []string
+	for _, p := range pc.Providers {
+		provs = append(provs, p.Provider+"="+p.Label)
+	}
+	if strings.Join(provs, " ") != "netns=reproduced docker=unexpectedly-fixed lxd=reproduced" {
+		t.Errorf("providers = %v, want this cell first", provs)
+	}
+	want := []compareRow{
+		{Name: "netns_only", Values: []string{"1.5", "", ""}, Differ: true},
+		{Name: "public_http_80", Values: []string{"timeout", "200", "timeout"}, Differ: true},
+	}
+	if fmt.Sprint(pc.Rows) != fmt.Sprint(want) {
+		t.Errorf("rows = %+v, want %+v", pc.Rows, want)
+	}
+	if pc.Providers[1].Href != "../../../runs/r1/cells/"+results.CellID("dnat-stop-start", 34, "microk8s-1.32.2", "docker")+".html" {
+		t.Errorf("docker link %q", pc.Providers[1].Href)
+	}
+	// Agreeing providers with equal observations: nothing differs.
+	lxd := r.byKey[results.CellID("dnat-stop-start", 33, "microk8s-1.31.6", "lxd")].First()
+	pc = compareProviders(r, lxd, "")
+	if pc == nil || pc.Disagree != "" || pc.Rows[1].Differ || !pc.Rows[0].Differ {
+		t.Errorf("agreeing compare = %+v", pc)
+	}
+	// One provider: no comparison.
+	one := newRunData(&results.Run{ID: "r2"}, []*results.Cell{netns})
+	if pc := compareProviders(one, netns, ""); pc != nil {
+		t.Errorf("one provider: %+v", pc)
 	}
 }
