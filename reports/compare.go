@@ -15,6 +15,11 @@ type providerCompare struct {
 	// Rows is one observation per row, by name; Differ marks a value that
 	// is not the same on every provider (a missing one counts).
 	Rows []compareRow
+	// Ran is what each provider's nodes really ran, read inside them, one
+	// "host: fact" per row (the versions of iptables, nft, firewalld...
+	// differ when one provider runs the host's binaries and another a node
+	// image).
+	Ran []compareRow
 	// Disagree is the kind of disagreement at this coordinate, or "".
 	Disagree string
 }
@@ -53,26 +58,22 @@ func compareProviders(r *runData, c *results.Cell, root string) *providerCompare
 	if d := co.disagreement(); d != nil {
 		pc.Disagree = d.Kind
 	}
-	names := map[string]bool{}
-	for _, x := range cells {
-		for k := range x.Observations {
-			names[k] = true
+	pc.Rows = compareRows(cells, func(x *results.Cell) map[string]string {
+		out := map[string]string{}
+		for k, v := range x.Observations {
+			out[k] = formatValue(v)
 		}
-	}
-	for _, n := range sortedKeys(names) {
-		row := compareRow{Name: n}
-		for i, x := range cells {
-			v := ""
-			if val, ok := x.Observations[n]; ok {
-				v = formatValue(val)
-			}
-			row.Values = append(row.Values, v)
-			if i > 0 && v != row.Values[0] {
-				row.Differ = true
+		return out
+	})
+	pc.Ran = compareRows(cells, func(x *results.Cell) map[string]string {
+		out := map[string]string{}
+		for host, facts := range x.Ran {
+			for k, v := range facts {
+				out[host+": "+k] = v
 			}
 		}
-		pc.Rows = append(pc.Rows, row)
-	}
+		return out
+	})
 	return pc
 }
 
@@ -81,4 +82,29 @@ func compareProviders(r *runData, c *results.Cell, root string) *providerCompare
 func cellVerdict(r *runData, c *results.Cell, v, root string) providerVerdict {
 	return providerVerdict{Provider: c.Provider, Key: c.Key(), Class: verdictClass(v), Label: v,
 		Href: r.cellHref(root, c), Title: cellTitle(c)}
+}
+
+// compareRows sets the values of cells side by side, one row per name
+// (sorted) that any cell has; "" where a cell lacks it.
+func compareRows(cells []*results.Cell, values func(*results.Cell) map[string]string) []compareRow {
+	vals := make([]map[string]string, len(cells))
+	names := map[string]bool{}
+	for i, x := range cells {
+		vals[i] = values(x)
+		for k := range vals[i] {
+			names[k] = true
+		}
+	}
+	var rows []compareRow
+	for _, n := range sortedKeys(names) {
+		row := compareRow{Name: n}
+		for i := range cells {
+			row.Values = append(row.Values, vals[i][n])
+			if i > 0 && vals[i][n] != row.Values[0] {
+				row.Differ = true
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }

@@ -27,6 +27,10 @@ func provCell(scn, name string, line int, profile, provider string, rep bool, ex
 	if provider == "netns" {
 		c.Observations["netns_only"] = 1.5
 	}
+	c.Ran = map[string]map[string]string{"node1": {"nft": "1.0.6", "kernel": "6.1.0"}}
+	if provider == "lxd" {
+		c.Ran["node1"]["nft"] = "0.9.8"
+	}
 	c.Verdict = results.Verdict(c)
 	return c
 }
@@ -256,6 +260,13 @@ func TestCompareProviders(t *testing.T) {
 	}
 	if fmt.Sprint(pc.Rows) != fmt.Sprint(want) {
 		t.Errorf("rows = %+v, want %+v", pc.Rows, want)
+	}
+	wantRan := []compareRow{
+		{Name: "node1: kernel", Values: []string{"6.1.0", "6.1.0", "6.1.0"}},
+		{Name: "node1: nft", Values: []string{"1.0.6", "1.0.6", "0.9.8"}, Differ: true},
+	}
+	if fmt.Sprint(pc.Ran) != fmt.Sprint(wantRan) {
+		t.Errorf("ran = %+v, want %+v", pc.Ran, wantRan)
 	}
 	if pc.Providers[1].Href != "../../../runs/r1/cells/"+results.CellID("dnat-stop-start", 34, "microk8s-1.32.2", "docker")+".html" {
 		t.Errorf("docker link %q", pc.Providers[1].Href)
