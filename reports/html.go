@@ -146,9 +146,11 @@ type nightRow struct {
 	Date     string
 	Duration string
 	Cells    int
-	Partial  bool
-	Front    bool
-	Totals   []verdictCount
+	// Providers lists the providers the run's cells ran on.
+	Providers string
+	Partial   bool
+	Front     bool
+	Totals    []verdictCount
 }
 
 // nightsView is the data of nights.html.
@@ -250,7 +252,7 @@ func (p *publisher) writeNights() error {
 	for i := len(p.runs) - 1; i >= 0; i-- {
 		r := p.runs[i]
 		row := nightRow{ID: r.Run.ID, Href: r.runHref(""), Date: stamp(r.Run.StartedAt),
-			Cells: len(r.Groups), Totals: countVerdicts(r.Groups),
+			Cells: len(r.Groups), Totals: countVerdicts(r.Groups), Providers: strings.Join(providersOf(r.Cells), " "),
 			Partial: len(r.Run.Planned) > len(r.Cells), Front: i == p.front}
 		if !r.Run.FinishedAt.IsZero() && !r.Run.StartedAt.IsZero() {
 			row.Duration = r.Run.FinishedAt.Sub(r.Run.StartedAt).Round(time.Second).String()

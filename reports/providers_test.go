@@ -189,6 +189,10 @@ func TestPublishMultiProvider(t *testing.T) {
 		}
 	}
 
+	if nights := string(mustRead(t, filepath.Join(out, "nights.html"))); !strings.Contains(nights, "<td>docker lxd netns</td>") {
+		t.Error("nights.html does not list the run's providers")
+	}
+
 	var idx RunIndex
 	if err := json.Unmarshal(mustRead(t, filepath.Join(out, "runs", "r1", "index.json")), &idx); err != nil {
 		t.Fatal(err)
