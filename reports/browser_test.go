@@ -2,13 +2,17 @@ package reports
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"lab/harness/results"
 )
 
 // chromium finds a headless-capable Chromium; `make deps` installs
@@ -28,29 +32,10 @@ func chromium() string {
 // a cell page with its steps, and that a <script> planted in step output
 // is shown as text and never runs.
 func TestBrowserSite(t *testing.T) {
-	bin := chromium()
-	if bin == "" {
-		t.Skip("chromium is not installed (apt-get install chromium; `make deps` does it)")
-	}
+	ctx, do := browser(t)
 	dir, key := publishNights(t)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(ctx)
-	defer cancelTab()
-
 	start := time.Now()
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("browser: %s: %v", what, err)
-		}
-	}
 	do("open the front page", chromedp.Navigate("file://"+filepath.Join(dir, "index.html")),
 		chromedp.WaitVisible(chromedp.CSS(`table.matrix`)))
 	cells := evalJS[int](ctx, t, `document.querySelectorAll("table.matrix td.cell").length`)
@@ -102,6 +87,31 @@ func TestBrowserSite(t *testing.T) {
 	}
 }
 
+// browser starts headless Chromium for the test (skipping it when none is
+// installed) and returns its tab and a helper running actions in it.
+func browser(t *testing.T) (context.Context, func(what string, actions ...chromedp.Action[chromedp.Void])) {
+	t.Helper()
+	bin := chromium()
+	if bin == "" {
+		t.Skip("chromium is not installed (apt-get install chromium; `make deps` does it)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // generous: other suites load the machine
+	t.Cleanup(cancel)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(ctx)
+	t.Cleanup(cancelTab)
+	return ctx, func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("browser: %s: %v", what, err)
+		}
+	}
+}
+
 // evalJS evaluates a JavaScript expression in the current page.
 func evalJS[T any](ctx context.Context, t *testing.T, expr string) T {
 	t.Helper()
@@ -110,4 +120,99 @@ func evalJS[T any](ctx context.Context, t *testing.T, expr string) T {
 		t.Fatalf("browser: evaluate %s: %v", expr, err)
 	}
 	return v
+}
+
+// TestBrowserMultiProvider opens the matrix of a run on three providers
+// (the multiProviderCells fixture) and checks what a reader sees: the
+// disagreements section first with the outcome disagreement, one table per
+// feature with only its own profiles as columns, the providers side by side
+// in every cell (laid out left to right), the disagreeing cell outlined,
+// and a click on a provider's verdict opening that provider's cell. The
+// full page is saved as a PNG: in $LAB_SCREENSHOT_DIR when set (to look at
+// it), else in the test's temporary directory.
+func TestBrowserMultiProvider(t *testing.T) {
+	ctx, do := browser(t)
+	out := t.TempDir()
+	st := results.Store{Dir: filepath.Join(out, "runs", "r1")}
+	for _, c := range multiProviderCells() {
+		if err := st.Put(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := (Site{Out: out, Now: func() time.Time { return night2 }}).Publish(); err != nil {
+		t.Fatal(err)
+	}
+	do("open the front page", chromedp.Navigate("file://"+filepath.Join(out, "index.html")),
+		chromedp.WaitVisible(chromedp.CSS(`#disagreements`)))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("browser: screenshot: %v", err)
+	}
+	shots := os.Getenv("LAB_SCREENSHOT_DIR")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	if err := os.WriteFile(filepath.Join(shots, "matrix-multi-provider.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The disagreements come before the first feature's table.
+	order := evalJS[bool](ctx, t, `document.querySelector("#disagreements").compareDocumentPosition(document.querySelector("table.matrix")) === Node.DOCUMENT_POSITION_FOLLOWING`)
+	items := evalJS[[]string](ctx, t, `Array.from(document.querySelectorAll("#disagreements li")).map(li => li.className + "|" + li.textContent.replace(/\s+/g, " ").trim())`)
+	columns := evalJS[map[string][]string](ctx, t, `(() => { const o = {};
+		for (const s of document.querySelectorAll("section.feature"))
+			o[s.id] = Array.from(s.querySelectorAll("th.col .profile")).map(d => d.textContent);
+		return o })()`)
+	// Providers side by side: the three boxes of the disagreeing cell share
+	// one line, left to right in provider order.
+	boxes := evalJS[[]string](ctx, t, `Array.from(document.querySelectorAll("td.disagree.d-outcome .pv")).map(d => { const r = d.getBoundingClientRect();
+		return d.dataset.provider + "|" + Math.round(r.top) + "|" + Math.round(r.left) + "|" + d.className })`)
+	outline := evalJS[string](ctx, t, `getComputedStyle(document.querySelector("td.disagree.d-outcome")).outlineStyle`)
+	disagreeing := evalJS[[]string](ctx, t, `Array.from(document.querySelectorAll("td.disagree")).map(td => td.className)`)
+
+	do("click docker's verdict in the disagreeing cell", chromedp.Click(chromedp.CSS(`td.disagree.d-outcome .pv[data-provider="docker"] a.verdict`)),
+		chromedp.WaitVisible(chromedp.CSS(`body.cell-page #verdict`)))
+	location := evalJS[string](ctx, t, `location.href`)
+	verdict := evalJS[string](ctx, t, `document.querySelector("#verdict").textContent`)
+
+	if !order {
+		t.Error("the disagreements section is not above the matrix")
+	}
+	if len(items) != 2 || !strings.HasPrefix(items[0], "d-outcome|outcome dnat-stop-start · stop and start · microk8s-1.32.2 (line 34): docker unexpectedly-fixed lxd reproduced netns reproduced") ||
+		!strings.HasPrefix(items[1], "d-lab|lab hetzner-port-range") {
+		t.Errorf("disagreements = %q", items)
+	}
+	if strings.Join(columns["f-dnat-stop-start"], ",") != "microk8s-1.31.6,microk8s-1.32.2" ||
+		strings.Join(columns["f-hetzner-port-range"], ",") != "hetzner-default,hetzner-natportrange" || len(columns) != 2 {
+		t.Errorf("columns per feature = %v", columns)
+	}
+	if len(boxes) != 3 {
+		t.Fatalf("disagreeing cell boxes = %q", boxes)
+	}
+	var tops, lefts []string
+	for _, b := range boxes {
+		f := strings.Split(b, "|")
+		tops, lefts = append(tops, f[1]), append(lefts, f[2])
+	}
+	if tops[0] != tops[1] || tops[1] != tops[2] || !(atoi(lefts[0]) < atoi(lefts[1]) && atoi(lefts[1]) < atoi(lefts[2])) ||
+		!strings.HasPrefix(boxes[0], "docker|") || !strings.Contains(boxes[0], "v-unexpectedly-fixed") || !strings.Contains(boxes[2], "v-reproduced") {
+		t.Errorf("providers are not side by side in order: %q", boxes)
+	}
+	if strings.Join(disagreeing, ",") != "cell multi disagree d-outcome,cell multi disagree d-lab" || outline != "solid" {
+		t.Errorf("disagreeing cells %q, outline %q; want one outcome (solid outline), one lab", disagreeing, outline)
+	}
+	if !strings.HasSuffix(location, "/runs/r1/cells/"+results.CellID("dnat-stop-start", 34, "microk8s-1.32.2", "docker")+".html") {
+		t.Errorf("clicking docker's verdict opened %s", location)
+	}
+	if verdict != results.VerdictFixed {
+		t.Errorf("docker's cell page shows verdict %q", verdict)
+	}
+}
+
+// atoi parses a number the browser printed; garbage is -1.
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -84,8 +84,10 @@ type matrixView struct {
 	Totals        []verdictCount
 	Matrix        matrix
 	MultiProvider bool
-	History       int
-	Legend        []legendEntry
+	// Outcome counts the outcome disagreements among Matrix.Disagreements.
+	Outcome int
+	History int
+	Legend  []legendEntry
 }
 
 // attemptLink links one attempt of a cell from the page of another.
@@ -119,6 +121,8 @@ type cellView struct {
 	Ran          []ranView
 	Evidence     []evidenceView
 	Baseline     *baselineView
+	// Compare is the same coordinate on the run's other providers, or nil.
+	Compare *providerCompare
 }
 
 // ranView is what ran in one host of a cell, read inside it.
@@ -142,9 +146,11 @@ type nightRow struct {
 	Date     string
 	Duration string
 	Cells    int
-	Partial  bool
-	Front    bool
-	Totals   []verdictCount
+	// Providers lists the providers the run's cells ran on.
+	Providers string
+	Partial   bool
+	Front     bool
+	Totals    []verdictCount
 }
 
 // nightsView is the data of nights.html.
@@ -197,6 +203,11 @@ func (p *publisher) matrixView(i int, root string, front bool) matrixView {
 		v.PrevRun = p.runs[i-1].Run.ID
 	}
 	v.MultiProvider = len(v.Matrix.Providers) > 1
+	for _, d := range v.Matrix.Disagreements {
+		if d.Kind == DisagreeOutcome {
+			v.Outcome++
+		}
+	}
 	return v
 }
 
@@ -217,6 +228,7 @@ func (p *publisher) cellView(i int, c *results.Cell) cellView {
 		Environment:  sortedEnv(c.Environment),
 		Pinned:       sortedEnv(c.Pinned),
 		Ran:          ranViews(c.Ran),
+		Compare:      compareProviders(r, c, root),
 	}
 	if len(g.Attempts) > 1 {
 		v.Group = g.Label()
@@ -240,7 +252,7 @@ func (p *publisher) writeNights() error {
 	for i := len(p.runs) - 1; i >= 0; i-- {
 		r := p.runs[i]
 		row := nightRow{ID: r.Run.ID, Href: r.runHref(""), Date: stamp(r.Run.StartedAt),
-			Cells: len(r.Groups), Totals: countVerdicts(r.Groups),
+			Cells: len(r.Groups), Totals: countVerdicts(r.Groups), Providers: strings.Join(providersOf(r.Cells), " "),
 			Partial: len(r.Run.Planned) > len(r.Cells), Front: i == p.front}
 		if !r.Run.FinishedAt.IsZero() && !r.Run.StartedAt.IsZero() {
 			row.Duration = r.Run.FinishedAt.Sub(r.Run.StartedAt).Round(time.Second).String()

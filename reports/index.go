@@ -8,12 +8,18 @@ import (
 )
 
 // RunIndex is runs/RUN_ID/index.json: the run document (its fields inline)
-// plus the totals per verdict (one per cell key, worst attempt) and a
-// summary of every stored cell (attempt).
+// plus the totals per verdict (one per cell key, worst attempt), the
+// providers the cells ran on, the cells whose verdict differs between
+// providers and a summary of every stored cell (attempt).
 type RunIndex struct {
 	*results.Run
 	Totals map[string]int `json:"totals"`
-	Cells  []CellSummary  `json:"cells"`
+	// Providers lists the providers of the stored cells, sorted.
+	Providers []string `json:"providers"`
+	// Disagreements is never null: [] when every provider agrees or the
+	// run has one provider.
+	Disagreements []Disagreement `json:"disagreements"`
+	Cells         []CellSummary  `json:"cells"`
 }
 
 // CellSummary is one stored cell (one attempt) in a RunIndex.
@@ -34,7 +40,8 @@ type CellSummary struct {
 
 // runIndex builds the index of a run.
 func runIndex(r *runData) RunIndex {
-	idx := RunIndex{Run: r.Run, Totals: map[string]int{}, Cells: []CellSummary{}}
+	idx := RunIndex{Run: r.Run, Totals: map[string]int{}, Cells: []CellSummary{},
+		Providers: providersOf(r.Cells), Disagreements: disagreements(r.Groups)}
 	for _, vc := range countVerdicts(r.Groups) {
 		idx.Totals[vc.Verdict] = vc.N
 	}

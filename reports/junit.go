@@ -64,10 +64,13 @@ type junitCharData struct {
 
 // WriteJUnit writes cells to path as JUnit XML, atomically: one <testsuites>
 // named suiteName, one <testsuite> per scenario and one <testcase> per cell
-// (classname = scenario, name = "<cell name> [<profile>/<provider>]"). A
-// failed cell carries a <failure> with the failing step's error, an error
-// cell an <error>, a skipped cell <skipped> with its reason; observations go
-// to <system-out>. Unknown statuses are reported as errors.
+// (classname = "<scenario>.<provider>", name = "<cell name>
+// [<profile>/<provider>]"). A failed cell carries a <failure> with the
+// failing step's error, an error cell an <error>, a skipped cell <skipped>
+// with its reason; observations go to <system-out>. Unknown statuses are
+// reported as errors. When cells ran on several providers, a last
+// testsuite "provider agreement" has one testcase per coordinate that ran on
+// two or more (see agreementSuite): a disagreement fails it.
 func WriteJUnit(path string, suiteName string, cells []*results.Cell) error {
 	root := junitSuites{Name: suiteName}
 	var totalMS int64
@@ -83,7 +86,7 @@ func WriteJUnit(path string, suiteName string, cells []*results.Cell) error {
 		}
 		s := &root.Suites[i]
 		tc := junitCase{
-			ClassName: c.Scenario,
+			ClassName: c.Scenario + "." + c.Provider,
 			Name:      fmt.Sprintf("%s [%s/%s]", c.Name, c.Profile, c.Provider),
 			Time:      seconds(c.DurationMS),
 			File:      c.FeatureFile,
@@ -114,6 +117,10 @@ func WriteJUnit(path string, suiteName string, cells []*results.Cell) error {
 		}
 		suiteMS[i] += c.DurationMS
 		totalMS += c.DurationMS
+	}
+	if s := agreementSuite(cells); s != nil {
+		root.Suites = append(root.Suites, *s)
+		suiteMS = append(suiteMS, 0)
 	}
 	for i := range root.Suites {
 		s := &root.Suites[i]

@@ -12,12 +12,11 @@ import (
 // column headers in this order (snap_revision joins microk8s).
 var pinnedKeys = []string{"microk8s", "distro", "kernel", "kernel_profile", "kernel_missing", "iptables_mode", "cni", "firewall", "driver"}
 
-// column is one matrix column: a profile, within a provider group.
+// column is one matrix column of a feature: a profile the feature has an
+// Examples row for.
 type column struct {
-	Provider, Profile string
-	// GroupStart marks the first column of a provider group.
-	GroupStart bool
-	// Pins are the versions the column's cells ran with.
+	Profile string
+	// Pins are the versions the profile's cells ran with.
 	Pins []pin
 }
 
@@ -36,22 +35,27 @@ func shortPin(v string) string {
 	return truncate(v, 40)
 }
 
-// providerGroup is one column group of the matrix header.
-type providerGroup struct {
+// providerVerdict is one provider's result at a matrix coordinate;
+// Missing when the provider did not run it.
+type providerVerdict struct {
 	Provider string
-	Span     int
+	Missing  bool
+	Key      string
+	Class    string
+	Label    string
+	Href     string
+	Title    string
+	History  strip
 }
 
-// matrixCell is one coordinate of the matrix; Empty when nothing ran there.
+// matrixCell is one coordinate of the matrix: the verdict of every provider
+// of the run, in provider order; Empty when nothing ran there.
 type matrixCell struct {
-	Empty      bool
-	Key        string
-	Class      string
-	Label      string
-	Href       string
-	Title      string
-	History    strip
-	GroupStart bool
+	Empty    bool
+	Verdicts []providerVerdict
+	// Disagree is the kind of disagreement between providers at this
+	// coordinate (DisagreeOutcome, DisagreeLab), "" when they agree.
+	Disagree string
 }
 
 // matrixRow is one row: a Scenario Outline of the feature (or one Examples
@@ -61,24 +65,40 @@ type matrixRow struct {
 	Cells []matrixCell
 }
 
-// featureGroup is the rows of one feature file (one scenario target).
+// featureGroup is the rows of one feature file (one scenario target), with
+// the columns of its own profiles only.
 type featureGroup struct {
 	Scenario string
 	Feature  string
 	Tags     []tagLink
 	Badge    string
+	Columns  []column
 	Rows     []matrixRow
+	// Span is the number of table columns (the row names included).
+	Span int
+}
+
+// disagreementView is one disagreement as the matrix page lists it.
+type disagreementView struct {
+	Kind     string
+	Scenario string
+	Name     string
+	Profile  string
+	Line     int
+	Verdicts []providerVerdict
 }
 
 // matrix is the laid-out compatibility matrix of one run.
 type matrix struct {
-	Columns   []column
-	Providers []providerGroup
+	// Providers are the run's providers, sorted; each cell shows them side
+	// by side in this order when there are several.
+	Providers []string
 	Features  []featureGroup
+	// Disagreements are the coordinates whose verdict differs between
+	// providers, outcome disagreements first.
+	Disagreements []disagreementView
 	// Shared is the environment every cell of the run shares (host tools).
 	Shared []keyValue
-	// Span is the number of table columns (the row names included).
-	Span int
 }
 
 // rowName is the name of the Scenario Outline a cell was expanded from: its
@@ -98,102 +118,130 @@ func rowName(c *results.Cell) string {
 	return n
 }
 
-// buildMatrix lays out runs[idx]: columns are the union of profiles
-// (sorted), repeated per provider; rows are grouped by scenario (feature),
-// one per outline. root is the path from the page to the site root; every
-// cell carries its last n results as a history strip.
+// buildMatrix lays out runs[idx]: one table per feature (scenario), whose
+// columns are the profiles that feature ran (sorted) and whose rows are its
+// outlines; every cell holds the verdict of each provider of the run side
+// by side. root is the path from the page to the site root; every verdict
+// carries its last n results as a history strip.
 func buildMatrix(runs []*runData, idx int, root string, n int) matrix {
 	r := runs[idx]
-	var m matrix
-	profileSet, providerSet := map[string]bool{}, map[string]bool{}
-	for _, c := range r.Cells {
-		profileSet[c.Profile] = true
-		providerSet[c.Provider] = true
+	m := matrix{Providers: providersOf(r.Cells)}
+	profiles := distinct(r.Cells, func(c *results.Cell) string { return c.Profile })
+	profCols := make([]column, len(profiles))
+	profIndex := map[string]int{}
+	for i, pf := range profiles {
+		profCols[i] = column{Profile: pf}
+		profIndex[pf] = i
 	}
-	profiles, providers := sortedKeys(profileSet), sortedKeys(providerSet)
-	colIndex := map[[2]string]int{}
-	for _, pv := range providers {
-		m.Providers = append(m.Providers, providerGroup{pv, len(profiles)})
-		for i, pf := range profiles {
-			colIndex[[2]string{pv, pf}] = len(m.Columns)
-			m.Columns = append(m.Columns, column{Provider: pv, Profile: pf, GroupStart: i == 0 && len(providers) > 1})
-		}
-	}
-	m.Span = len(m.Columns) + 1
-	col := func(c *results.Cell) int { return colIndex[[2]string{c.Provider, c.Profile}] }
-	m.Shared = pinColumns(m.Columns, r.Cells, col)
+	m.Shared = pinColumns(profCols, r.Cells, func(c *results.Cell) int { return profIndex[c.Profile] })
 
-	var order []string
-	byScenario := map[string][]*group{}
-	for _, g := range r.Groups {
-		scn := g.First().Scenario
-		if _, ok := byScenario[scn]; !ok {
-			order = append(order, scn)
+	verdictAt := func(co *coord, pv string) providerVerdict {
+		g := co.Providers[pv]
+		if g == nil {
+			return providerVerdict{Provider: pv, Missing: true, Class: "missing", Label: "not run"}
 		}
-		byScenario[scn] = append(byScenario[scn], g)
+		return providerVerdict{
+			Provider: pv,
+			Key:      g.Key,
+			Class:    verdictClass(g.Verdict),
+			Label:    g.Label(),
+			Href:     r.cellHref(root, g.Worst),
+			Title:    pv + ": " + cellTitle(g.Worst),
+			History:  historyStrip(runs, idx, g.Key, n, root),
+		}
+	}
+	var order []string
+	byScenario := map[string][]*coord{}
+	for _, co := range coords(r.Groups) {
+		if _, ok := byScenario[co.Scenario]; !ok {
+			order = append(order, co.Scenario)
+		}
+		byScenario[co.Scenario] = append(byScenario[co.Scenario], co)
 	}
 	for _, scn := range order {
-		groups := byScenario[scn]
-		var cells []*results.Cell
+		cos := byScenario[scn]
 		fg := featureGroup{Scenario: scn, Badge: root + "badges/" + safeName(scn) + ".svg"}
-		for _, g := range groups {
-			cells = append(cells, g.Attempts...)
-			if fg.Feature == "" {
-				fg.Feature = g.First().Feature
+		var cells []*results.Cell
+		mine := map[string]bool{}
+		for _, co := range cos {
+			mine[co.Profile] = true
+			for _, g := range co.Providers {
+				cells = append(cells, g.Attempts...)
+				if fg.Feature == "" {
+					fg.Feature = g.First().Feature
+				}
 			}
 		}
+		results.Sort(cells)
 		fg.Tags = tagLinks(cells)
-		names := rowNames(groups, col)
+		col := map[string]int{}
+		for _, pf := range profiles {
+			if mine[pf] {
+				col[pf] = len(fg.Columns)
+				fg.Columns = append(fg.Columns, profCols[profIndex[pf]])
+			}
+		}
+		fg.Span = len(fg.Columns) + 1
+		names := rowNames(cos)
 		rows := map[string]int{}
-		for _, g := range groups {
-			name := names[g]
+		for _, co := range cos {
+			name := names[co]
 			ri, ok := rows[name]
 			if !ok {
-				row := matrixRow{Name: name, Cells: make([]matrixCell, len(m.Columns))}
+				row := matrixRow{Name: name, Cells: make([]matrixCell, len(fg.Columns))}
 				for i := range row.Cells {
-					row.Cells[i] = matrixCell{Empty: true, GroupStart: m.Columns[i].GroupStart}
+					row.Cells[i] = matrixCell{Empty: true}
 				}
 				ri = len(fg.Rows)
 				rows[name] = ri
 				fg.Rows = append(fg.Rows, row)
 			}
-			i := col(g.First())
-			fg.Rows[ri].Cells[i] = matrixCell{
-				Key:        g.Key,
-				Class:      verdictClass(g.Verdict),
-				Label:      g.Label(),
-				Href:       r.cellHref(root, g.Worst),
-				Title:      cellTitle(g.Worst),
-				History:    historyStrip(runs, idx, g.Key, n, root),
-				GroupStart: m.Columns[i].GroupStart,
+			d := co.disagreement()
+			mc := matrixCell{}
+			if d != nil {
+				mc.Disagree = d.Kind
+			}
+			for _, pv := range m.Providers {
+				mc.Verdicts = append(mc.Verdicts, verdictAt(co, pv))
+			}
+			fg.Rows[ri].Cells[col[co.Profile]] = mc
+			if d != nil {
+				dv := disagreementView{Kind: d.Kind, Scenario: d.Scenario, Name: name, Profile: d.Profile, Line: d.Line}
+				for _, pv := range sortedKeys(boolSet(co.Providers)) {
+					dv.Verdicts = append(dv.Verdicts, verdictAt(co, pv))
+				}
+				m.Disagreements = append(m.Disagreements, dv)
 			}
 		}
 		m.Features = append(m.Features, fg)
 	}
+	sort.SliceStable(m.Disagreements, func(i, j int) bool {
+		return m.Disagreements[i].Kind == DisagreeOutcome && m.Disagreements[j].Kind != DisagreeOutcome
+	})
 	return m
 }
 
-// rowNames names the row of every group: its outline (rowName), plus
-// " (line N)" for outlines with two groups in the same column.
-func rowNames(groups []*group, col func(*results.Cell) int) map[*group]string {
+// rowNames names the row of every coordinate: its outline (rowName), plus
+// " (line N)" for outlines with two Examples rows for the same profile.
+func rowNames(cos []*coord) map[*coord]string {
 	count := map[string]int{}
-	key := func(g *group) string { return fmt.Sprintf("%s\x00%d", rowName(g.First()), col(g.First())) }
-	for _, g := range groups {
-		count[key(g)]++
+	key := func(co *coord) string { return rowName(co.First.First()) + "\x00" + co.Profile }
+	for _, co := range cos {
+		count[key(co)]++
 	}
 	split := map[string]bool{}
-	for _, g := range groups {
-		if count[key(g)] > 1 {
-			split[rowName(g.First())] = true
+	for _, co := range cos {
+		if count[key(co)] > 1 {
+			split[rowName(co.First.First())] = true
 		}
 	}
-	out := map[*group]string{}
-	for _, g := range groups {
-		n := rowName(g.First())
+	out := map[*coord]string{}
+	for _, co := range cos {
+		n := rowName(co.First.First())
 		if split[n] {
-			n = fmt.Sprintf("%s (line %d)", n, g.First().Line)
+			n = fmt.Sprintf("%s (line %d)", n, co.Line)
 		}
-		out[g] = n
+		out[co] = n
 	}
 	return out
 }

@@ -106,7 +106,7 @@ func TestWriteJUnit(t *testing.T) {
 	}
 	var failure *junitOutcome
 	for _, c := range dnat.Cases {
-		if c.ClassName != "dnat-stop-start" {
+		if c.ClassName != "dnat-stop-start.netns" {
 			t.Errorf("classname %q", c.ClassName)
 		}
 		if c.Failure != nil {

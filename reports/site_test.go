@@ -9,9 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"lab/harness/results"
 )
 
 func TestPublishLayout(t *testing.T) {
@@ -213,37 +210,5 @@ func TestPublishOptions(t *testing.T) {
 	}
 	if !strings.Contains(string(mustRead(t, filepath.Join(site, "nights.html"))), "2026-03-01 02:00:00Z") {
 		t.Error("run without run.json lost its date")
-	}
-}
-
-func TestPublishProvidersAndExamples(t *testing.T) {
-	out := t.TempDir()
-	mk := func(line int, name, profile, provider string) *results.Cell {
-		no := false
-		return &results.Cell{ID: results.CellID("s", line, profile, provider), Scenario: "s", Name: name + " on " + profile,
-			Line: line, Profile: profile, Provider: provider, Status: results.Passed, Reproduced: &no, Expected: "absent",
-			Environment: map[string]string{"kernel": provider}}
-	}
-	st := results.Store{Dir: filepath.Join(out, "runs", "r1")}
-	for _, c := range []*results.Cell{
-		mk(10, "outline A", "p1", "netns"), mk(11, "outline A", "p2", "netns"), mk(10, "outline A", "p1", "lxd"),
-		mk(20, "outline B", "p1", "netns"), mk(21, "outline B", "p1", "netns"),
-	} {
-		if err := st.Put(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := (Site{Out: out, Now: time.Now}).Publish(); err != nil {
-		t.Fatal(err)
-	}
-	index := string(mustRead(t, filepath.Join(out, "index.html")))
-	for _, want := range []string{`class="provider grp" colspan="2">lxd<`, ">netns<", `<th scope="row" class="rowname">outline A</th>`,
-		"outline B (line 20)", "outline B (line 21)", `<span class="k">kernel</span> lxd`} {
-		if !strings.Contains(index, want) {
-			t.Errorf("index lacks %q", want)
-		}
-	}
-	if n := strings.Count(index, `<tr class="row">`); n != 3 {
-		t.Errorf("%d rows, want 3 (outline A, B line 20, B line 21)", n)
 	}
 }

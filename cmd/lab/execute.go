@@ -142,6 +142,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	}
 	fmt.Fprintln(stdout)
 	reports.Terminal(stdout, all)
+	disagree := printDisagreements(stdout, all)
 	fmt.Fprintf(stdout, "\nresults: %s\n", store.Dir)
 	if !f.noSite {
 		fmt.Fprintf(stdout, "report:  %s\n", filepath.Join(f.out, "index.html"))
@@ -161,6 +162,9 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	}
 	if bad > 0 {
 		return &failedError{fmt.Sprintf("%d of %d cell(s) are regressions, unexpectedly fixed, failed or infra errors", bad, len(all))}
+	}
+	if disagree > 0 {
+		return &failedError{fmt.Sprintf("%d cell(s) have different verdicts on different providers", disagree)}
 	}
 	return nil
 }
