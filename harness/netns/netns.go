@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"lab/harness/execx"
 
@@ -134,17 +135,44 @@ func Delete(ctx context.Context, name string) error {
 	h := execx.Host{}
 	if out, err := execx.Output(ctx, h, "ip", "netns", "pids", name); err == nil {
 		self := strconv.Itoa(os.Getpid())
+		var killed []string
 		for _, pid := range strings.Fields(out) {
 			if pid == self {
 				continue
 			}
 			_, _ = h.Run(ctx, execx.Cmd{Argv: []string{"kill", "-9", pid}})
+			killed = append(killed, pid)
 		}
+		// SIGKILL is delivered asynchronously: wait until the processes are
+		// dead (gone or zombies), so nothing runs in the node once Delete
+		// returns, even on a loaded machine
+		waitDead(ctx, killed, 10*time.Second)
 	}
 	if _, err := h.Run(ctx, execx.Cmd{Argv: []string{"ip", "netns", "delete", name}}); err != nil {
 		return fmt.Errorf("delete namespace %s: %w", name, err)
 	}
 	return nil
+}
+
+// waitDead waits, up to limit, until every pid has exited or is a zombie.
+func waitDead(ctx context.Context, pids []string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for _, pid := range pids {
+		for alive(pid) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid string) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return false
+	}
+	// the state follows the command name, which is in parentheses
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
 // List returns the named namespaces whose name starts with prefix, sorted.
