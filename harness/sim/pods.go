@@ -127,6 +127,7 @@ func (n *Node) StartMicroK8s(ctx context.Context) error {
 			return fmt.Errorf("microk8s start on %s: %w", n.Name(), err)
 		}
 	}
+	n.kubeliteForward = n.addKubeliteForward(ctx)
 	n.running = true
 	return nil
 }
