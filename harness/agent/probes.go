@@ -48,6 +48,7 @@ func (a *Agent) batch(ctx context.Context, b BatchArgs) (probe.Batch, error) {
 type peerServer struct {
 	srv *http.Server
 	ln  net.Listener
+	udp net.PacketConn
 
 	mu    sync.Mutex
 	peers []netip.AddrPort
@@ -58,7 +59,13 @@ func (a *Agent) peerServe(ctx context.Context, p PeerServeArgs) (Empty, error) {
 	if err != nil {
 		return Empty{}, fmt.Errorf("%s: listen on %d: %w", p.Ident, p.Port, err)
 	}
-	s := &peerServer{ln: ln}
+	pc, err := netns.ListenPacket("", "udp4", fmt.Sprintf(":%d", p.Port))
+	if err != nil {
+		_ = ln.Close()
+		return Empty{}, fmt.Errorf("%s: listen on udp %d: %w", p.Ident, p.Port, err)
+	}
+	go echoUDP(pc, fmt.Sprintf("%s port %d/udp", p.Ident, p.Port))
+	s := &peerServer{ln: ln, udp: pc}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s port %d: hello %s\n", p.Ident, p.Port, r.RemoteAddr)
@@ -106,4 +113,5 @@ func (s *peerServer) Close() {
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
 	_ = s.ln.Close()
+	_ = s.udp.Close()
 }

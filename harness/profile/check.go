@@ -74,6 +74,7 @@ func fieldChecks(known *kernel.Known) map[string]fieldCheck {
 		"cni.backend":                      checkFlannelBackend,
 		"kube_proxy.mode":                  checkProxyMode,
 		"cni.nat_port_range":               checkAckPorts,
+		"provider_firewall.udp_ports":      checkAckPorts,
 		"sources.key":                      checkSourceKey,
 		"sources.*":                        checkSourceURL,
 	}

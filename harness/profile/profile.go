@@ -196,6 +196,10 @@ type ProviderFirewall struct {
 	// TCPAckPorts is the destination port range ("32768-65535") inbound TCP
 	// packets with ACK set may have; anything else towards the node drops.
 	TCPAckPorts string `yaml:"tcp_ack_ports"`
+	// UDPPorts is the destination port range inbound UDP packets may have
+	// ("32768-65535": UDP answers to the node's ephemeral ports); anything
+	// else towards the node drops. Empty: UDP is not filtered.
+	UDPPorts string `yaml:"udp_ports"`
 }
 
 // semverRE is a release tag: vMAJOR.MINOR.PATCH.
@@ -337,6 +341,7 @@ func (p *Profile) validate() error {
 	}{
 		"provider_firewall.tcp_ack_ports": {p.ProviderFirewall.TCPAckPorts, checkAckPorts},
 		"cni.nat_port_range":              {p.CNI.NATPortRange, checkAckPorts},
+		"provider_firewall.udp_ports":     {p.ProviderFirewall.UDPPorts, checkAckPorts},
 		"firewalld.backend":               {p.Firewalld.Backend, checkBackend},
 		"firewalld.default_zone":          {p.Firewalld.DefaultZone, checkZone},
 	} {
