@@ -3,7 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -18,22 +18,22 @@ func init() {
 }
 
 func (w *World) udpToInternet(ctx context.Context, from, count, to, obs string) error {
+	host, ok := w.D.InternetHost(to)
 	n, err := ParseCount(count)
-	if err != nil {
+	switch {
+	case !ok:
+		return fmt.Errorf("no internet host %q to send UDP to; add `Given an internet host %q behind \"GATEWAY\" serving HTTP on port N` first", to, to)
+	case err != nil:
 		return err
 	}
 	src, err := w.D.Source(from)
 	if err != nil {
 		return err
 	}
-	host, ok := w.D.InternetHost(to)
-	if !ok {
-		return fmt.Errorf("no internet host %q; add `Given an internet host %q behind \"GATEWAY\" serving HTTP on port N` first", to, to)
-	}
 	if err := host.Gateway.Reset(ctx); err != nil {
 		return err
 	}
-	addr := net.JoinHostPort(host.Addr.String(), strconv.Itoa(host.Port))
+	addr := netip.AddrPortFrom(host.Addr, uint16(host.Port)).String()
 	b, err := src.UDPBatch(ctx, addr, n, EgressConcurrency, EgressTimeout)
 	if err != nil {
 		return err

@@ -2,8 +2,9 @@ package profile
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -48,7 +49,7 @@ func (p *Profile) Pinned() map[string]string {
 		set("firewalld", "enabled, backend "+p.Firewalld.Backend)
 	}
 	set("provider_firewall", p.ProviderFirewall.Name)
-	for _, v := range sortedKeys(p.Iptables.HostForwardPolicy) {
+	for _, v := range slices.Sorted(maps.Keys(p.Iptables.HostForwardPolicy)) {
 		set("host_forward_policy_"+v, p.Iptables.HostForwardPolicy[v])
 	}
 	set("nat_port_range", p.CNI.NATPortRange)
@@ -75,15 +76,15 @@ func MeasuredBy(name string) string {
 func (p *Profile) Unsourced() []string {
 	pinned := p.Pinned()
 	var out []string
-	for _, k := range sortedKeys(pinned) {
+	for _, k := range slices.Sorted(maps.Keys(pinned)) {
 		if k == "profile" || p.Sources[k] != "" || MeasuredBy(k) != "" {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s: %s: %q is neither measured in the node nor sourced; add sources.%s: URL (the thread, source file or package page it comes from)", p.File, k, pinned[k], k))
 	}
-	for _, k := range sortedKeys(p.Sources) {
+	for _, k := range slices.Sorted(maps.Keys(p.Sources)) {
 		if _, ok := pinned[k]; !ok {
-			out = append(out, fmt.Sprintf("%s: sources.%s: the profile pins no fact %q (pinned: %s)", p.File, k, k, strings.Join(sortedKeys(pinned), ", ")))
+			out = append(out, fmt.Sprintf("%s: sources.%s: the profile pins no fact %q (pinned: %s)", p.File, k, k, strings.Join(slices.Sorted(maps.Keys(pinned)), ", ")))
 		}
 	}
 	return out
@@ -91,7 +92,7 @@ func (p *Profile) Unsourced() []string {
 
 // validateSources checks every source's name and URL.
 func (p *Profile) validateSources() error {
-	for _, k := range sortedKeys(p.Sources) {
+	for _, k := range slices.Sorted(maps.Keys(p.Sources)) {
 		if err := checkSourceKey(k); err != nil {
 			return fmt.Errorf("sources: %w", err)
 		}
@@ -120,13 +121,4 @@ func checkSourceURL(v string) error {
 		return fmt.Errorf("%q is not an http(s) URL; give the upstream thread, source file or package page", v)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
