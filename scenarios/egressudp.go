@@ -47,7 +47,7 @@ func (w *World) udpToInternet(ctx context.Context, from, count, to, obs string) 
 	}
 	maxPort := 0
 	var ports []string
-	for _, f := range snap.DroppedFlows {
+	for _, f := range snap.DroppedUDPFlows {
 		maxPort = max(maxPort, f.Port)
 		if len(ports) < 20 {
 			ports = append(ports, strconv.Itoa(f.Port))
@@ -56,14 +56,14 @@ func (w *World) udpToInternet(ctx context.Context, from, count, to, obs string) 
 	w.Observe(obs+"_udp_datagrams", b.N)
 	w.Observe(obs+"_udp_failures", b.Failures)
 	w.Observe(obs+"_udp_failure_rate", round1(b.FailureRate()))
-	w.Observe(obs+"_udp_dropped_flows_at_gateway", len(snap.DroppedFlows))
+	w.Observe(obs+"_udp_dropped_flows_at_gateway", len(snap.DroppedUDPFlows))
 	w.Observe(obs+"_udp_dropped_port_max", maxPort)
 	var ev strings.Builder
 	fmt.Fprintf(&ev, "%d datagrams %s -> %s (%s) in %s, %d without an answer\n", b.N, from, addr, to, b.Elapsed.Round(time.Millisecond), b.Failures)
 	for _, k := range b.Kinds() {
 		fmt.Fprintf(&ev, "  %-12s %d  %s\n", k, b.Outcomes[k], strings.TrimSpace(b.Details[k]))
 	}
-	fmt.Fprintf(&ev, "gateway %s (%s): dropped answers of %d flows; first ports: %s\n", host.Gateway.Name(), host.Gateway.Firewall.Describe(), len(snap.DroppedFlows), strings.Join(ports, " "))
+	fmt.Fprintf(&ev, "gateway %s (%s): dropped answers of %d flows; first ports: %s\n", host.Gateway.Name(), host.Gateway.Firewall.Describe(), len(snap.DroppedUDPFlows), strings.Join(ports, " "))
 	w.Evidence(obs+": UDP batch to "+to, ev.String())
 	return nil
 }

@@ -28,6 +28,10 @@ const (
 	// SetDroppedFlows records ip daddr . tcp dport, with a per-element
 	// counter, of inbound packets the firewall dropped.
 	SetDroppedFlows = "dropped_flows"
+	// SetDroppedUDPFlows records ip daddr . udp dport, with a per-element
+	// counter, of inbound UDP packets the firewall dropped (apart from TCP:
+	// a failed TCP connection's SYN-ACK retransmits keep arriving).
+	SetDroppedUDPFlows = "dropped_udp_flows"
 	// CounterAccepted counts inbound TCP packets with ACK let through.
 	CounterAccepted = "inbound_ack_accepted"
 	// CounterDropped counts inbound packets dropped.
@@ -103,7 +107,8 @@ func (f Firewall) Describe() string {
 // Ruleset returns the nft script for the gateway. SYNs leaving the node side
 // are recorded in SetSynSources; inbound TCP packets with ACK set are
 // accepted to AckPorts and dropped (counted per flow) otherwise; with
-// UDPPorts, inbound UDP likewise (the same counters and flow set). The filter
+// UDPPorts, inbound UDP likewise (the same counters, dropped flows in
+// SetDroppedUDPFlows). The filter
 // is stateless: it matches on flags and ports only, never on conntrack.
 func Ruleset(f Firewall) string {
 	var b strings.Builder
@@ -115,12 +120,14 @@ func Ruleset(f Firewall) string {
 	w("\t\tsize 262144")
 	w("\t\tflags dynamic")
 	w("\t}")
-	w("\tset %s {", SetDroppedFlows)
-	w("\t\ttype ipv4_addr . inet_service")
-	w("\t\tsize 262144")
-	w("\t\tflags dynamic")
-	w("\t\tcounter")
-	w("\t}")
+	for _, set := range []string{SetDroppedFlows, SetDroppedUDPFlows} {
+		w("\tset %s {", set)
+		w("\t\ttype ipv4_addr . inet_service")
+		w("\t\tsize 262144")
+		w("\t\tflags dynamic")
+		w("\t\tcounter")
+		w("\t}")
+	}
 	w("\tcounter %s {", CounterAccepted)
 	w("\t}")
 	w("\tcounter %s {", CounterDropped)
@@ -134,7 +141,7 @@ func Ruleset(f Firewall) string {
 	}
 	if f.AckPorts != nil && f.UDPPorts != nil {
 		w("\t\tiifname %q udp dport %s counter name %q accept", InternetSide, f.UDPPorts, CounterAccepted)
-		w("\t\tiifname %q meta l4proto udp add @%s { ip daddr . udp dport } counter name %q drop", InternetSide, SetDroppedFlows, CounterDropped)
+		w("\t\tiifname %q meta l4proto udp add @%s { ip daddr . udp dport } counter name %q drop", InternetSide, SetDroppedUDPFlows, CounterDropped)
 	}
 	w("\t}")
 	w("}")
