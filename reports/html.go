@@ -117,7 +117,7 @@ type cellView struct {
 	History      strip
 	Observations []keyValue
 	Environment  []keyValue
-	Pinned       []keyValue
+	Pinned       []pinnedView
 	Ran          []ranView
 	Evidence     []evidenceView
 	Baseline     *baselineView
@@ -226,7 +226,7 @@ func (p *publisher) cellView(i int, c *results.Cell) cellView {
 		History:      historyStrip(p.runs, i, c.Key(), p.site.History, root),
 		Observations: sortedObservations(c.Observations),
 		Environment:  sortedEnv(c.Environment),
-		Pinned:       sortedEnv(c.Pinned),
+		Pinned:       pinnedViews(c.Pinned, c.PinnedSources),
 		Ran:          ranViews(c.Ran),
 		Compare:      compareProviders(r, c, root),
 	}

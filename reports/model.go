@@ -99,6 +99,21 @@ func sortedEnv(env map[string]string) []keyValue {
 	return out
 }
 
+// pinnedView is one pinned fact of a cell page with its upstream source.
+type pinnedView struct {
+	Name, Value, Source string
+}
+
+// pinnedViews lists pinned facts by name, each with its source ("" when
+// the profile gives none).
+func pinnedViews(pinned, sources map[string]string) []pinnedView {
+	out := make([]pinnedView, 0, len(pinned))
+	for _, kv := range sortedEnv(pinned) {
+		out = append(out, pinnedView{kv.Name, kv.Value, sources[kv.Name]})
+	}
+	return out
+}
+
 // failingStep returns the first failed step (or the first step carrying an
 // error) of a cell, or nil.
 func failingStep(c *results.Cell) *results.Step {

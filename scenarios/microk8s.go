@@ -15,6 +15,11 @@ func init() {
 		Doc:     "Runs `microk8s stop` as the profile's release does it (microk8s.stop in the profile: whether containers are removed without a CNI DEL, which chains are flushed).",
 		Example: `When MicroK8s is stopped on "node1"`,
 		bind:    func(w *World) any { return w.stopped }})
+	register(Def{Subject: "microk8s", Pattern: `^MicroK8s is stopped on "([^"]+)" without sudo as "([^"]+)"$`,
+		Params:  []Param{P("node", Name), P("observation", Name)},
+		Doc:     "Runs `microk8s stop` as the profile's release does it, by a user without sudo (upstream #5005): the chains the release flushes are flushed by an unprivileged process (nobody, via setpriv), whose failure stop ignores as the script does (`|| true`). Records NAME = what the flushes printed, e.g. `Fatal: can't open lock file /run/xtables.lock: Permission denied` (\"\" when the release flushes nothing).",
+		Example: `When MicroK8s is stopped on "node1" without sudo as "stop_output"`,
+		bind:    func(w *World) any { return w.stoppedWithoutSudo }})
 	register(Def{Subject: "microk8s", Pattern: `^MicroK8s is started on "([^"]+)"$`,
 		Params:  []Param{P("node", Name)},
 		Doc:     "Runs `microk8s start`: removed pod sandboxes are recreated (new container IDs, CNI ADD), kept ones get their containers back.",
@@ -29,6 +34,16 @@ func init() {
 
 func (w *World) stopped(ctx context.Context, node string) error {
 	return w.D.StopMicroK8s(ctx, node)
+}
+
+func (w *World) stoppedWithoutSudo(ctx context.Context, node, obs string) error {
+	out, err := w.D.StopMicroK8sWithoutSudo(ctx, node)
+	if err != nil {
+		return err
+	}
+	w.Observe(obs, out)
+	w.Evidence("microk8s stop on "+node+" without sudo: its flushes", out)
+	return nil
 }
 
 func (w *World) started(ctx context.Context, node string) error {

@@ -23,14 +23,31 @@ func init() {
 		Doc:     "Sends one HTTP GET from the host to each port (comma list) of the node's public address, concurrently, with a 1 s timeout, and records NAME_PORT = the HTTP status, or timeout / refused / unreachable / reset. For a port that did not answer 200 it also records NAME_PORT_dnat_to: where the node's kernel really sent the connection (the DNAT target in its conntrack entry, e.g. a dead pod's address) and that address's neighbour state, or none when no entry exists.",
 		Example: `When "client" requests HTTP ports "80,443" of the public address of "node1" as "public_http"`,
 		bind:    func(w *World) any { return w.requestPublic }})
+	register(Def{Subject: "probes", Pattern: `^"([^"]+)" requests HTTP ports? "([^"]+)" of localhost as "([^"]+)"$`,
+		Params:  []Param{P("node", Name), P("ports", PortList), P("observation", Name)},
+		Doc:     "Sends one HTTP GET from a node to each port (comma list) of 127.0.0.1 inside that node (what `curl http://localhost:PORT` on the node does: a hostPort reached through portmap's OUTPUT DNAT), concurrently, with a 1 s timeout, and records NAME_PORT and NAME_PORT_dnat_to as for the public address.",
+		Example: `When "node1" requests HTTP ports "80,443" of localhost as "localhost_http"`,
+		bind:    func(w *World) any { return w.requestLocalhost }})
+}
+
+func (w *World) requestLocalhost(ctx context.Context, node, ports, obs string) error {
+	if !w.D.IsNode(node) {
+		return fmt.Errorf("%q is not a MicroK8s node: localhost probes run on a node", node)
+	}
+	return w.requestAt(ctx, node, ports, node, netip.MustParseAddr("127.0.0.1"), obs)
 }
 
 func (w *World) requestPublic(ctx context.Context, from, ports, node, obs string) error {
-	src, err := w.D.Source(from)
+	pub, err := w.D.PublicAddr(node)
 	if err != nil {
 		return err
 	}
-	pub, err := w.D.PublicAddr(node)
+	return w.requestAt(ctx, from, ports, node, pub, obs)
+}
+
+// requestAt probes the ports of address pub (on node) from a source.
+func (w *World) requestAt(ctx context.Context, from, ports, node string, pub netip.Addr, obs string) error {
+	src, err := w.D.Source(from)
 	if err != nil {
 		return err
 	}

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"lab/harness/netns"
 	"lab/harness/probe"
+
+	"golang.org/x/sys/unix"
 )
 
 func (a *Agent) http(ctx context.Context, h HTTPArgs) (probe.Result, error) {
@@ -48,6 +51,7 @@ func (a *Agent) batch(ctx context.Context, b BatchArgs) (probe.Batch, error) {
 type peerServer struct {
 	srv *http.Server
 	ln  net.Listener
+	udp net.PacketConn
 
 	mu    sync.Mutex
 	peers []netip.AddrPort
@@ -58,7 +62,21 @@ func (a *Agent) peerServe(ctx context.Context, p PeerServeArgs) (Empty, error) {
 	if err != nil {
 		return Empty{}, fmt.Errorf("%s: listen on %d: %w", p.Ident, p.Port, err)
 	}
-	s := &peerServer{ln: ln}
+	pc, err := netns.ListenPacket("", "udp4", fmt.Sprintf(":%d", p.Port))
+	if err != nil {
+		_ = ln.Close()
+		return Empty{}, fmt.Errorf("%s: listen on udp %d: %w", p.Ident, p.Port, err)
+	}
+	// A batch of datagrams arrives at once; the default receive buffer
+	// (rmem_default) holds a few hundred and a starved reader would lose the
+	// rest here, not at the firewall the batch measures.
+	if err := forceReadBuffer(pc, peerUDPBuffer); err != nil {
+		_ = ln.Close()
+		_ = pc.Close()
+		return Empty{}, fmt.Errorf("%s: udp %d: %w", p.Ident, p.Port, err)
+	}
+	go echoUDP(pc, fmt.Sprintf("%s port %d/udp", p.Ident, p.Port))
+	s := &peerServer{ln: ln, udp: pc}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s port %d: hello %s\n", p.Ident, p.Port, r.RemoteAddr)
@@ -106,4 +124,32 @@ func (s *peerServer) Close() {
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
 	_ = s.ln.Close()
+	_ = s.udp.Close()
+}
+
+// peerUDPBuffer is the receive buffer of the peer server's UDP socket: room
+// for thousands of small datagrams.
+const peerUDPBuffer = 8 << 20
+
+// forceReadBuffer sets a UDP socket's receive buffer with SO_RCVBUFFORCE
+// (root only), past net.core.rmem_max.
+func forceReadBuffer(pc net.PacketConn, size int) error {
+	sc, ok := pc.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("receive buffer: %T has no raw socket", pc)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("receive buffer: %w", err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
+	}); err != nil {
+		return fmt.Errorf("receive buffer: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("setsockopt SO_RCVBUFFORCE %d: %w", size, serr)
+	}
+	return nil
 }

@@ -124,6 +124,11 @@ type Driver interface {
 	// StopMicroK8s and StartMicroK8s do what the profile's release does.
 	StopMicroK8s(ctx context.Context, node string) error
 	StartMicroK8s(ctx context.Context, node string) error
+	// StopMicroK8sWithoutSudo runs the profile's `microk8s stop` as a user
+	// without sudo: the chains it flushes are flushed by an unprivileged
+	// process, whose failure stop ignores (`|| true`, as the #4963 fix
+	// does). It returns what the flushes printed.
+	StopMicroK8sWithoutSudo(ctx context.Context, node string) (string, error)
 
 	// Runner runs commands on a host with its environment (a MicroK8s
 	// node's: the profile's iptables variant first in PATH).

@@ -99,12 +99,14 @@ type Snapshot struct {
 	// DroppedFlows are the (address, destination port) pairs of dropped
 	// inbound packets since the last Reset, with their packet counts.
 	DroppedFlows []Flow
+	// DroppedUDPFlows are the same for inbound UDP.
+	DroppedUDPFlows []Flow
 }
 
 // Reset empties the gateway's flow sets (the counters keep running; take
 // differences of snapshots).
 func (g *Gateway) Reset(ctx context.Context) error {
-	for _, set := range []string{SetSynSources, SetDroppedFlows} {
+	for _, set := range []string{SetSynSources, SetDroppedFlows, SetDroppedUDPFlows} {
 		if _, err := g.Run(ctx, execx.Cmd{Argv: []string{"nft", "flush", "set", "inet", Table, set}}); err != nil {
 			return fmt.Errorf("gateway %s: reset: %w", g.Name(), err)
 		}
@@ -165,7 +167,7 @@ func parseTable(data []byte, s *Snapshot) error {
 			s.Accepted = o.Counter.Packets
 		case o.Counter != nil && o.Counter.Name == CounterDropped:
 			s.Dropped = o.Counter.Packets
-		case o.Set != nil && (o.Set.Name == SetSynSources || o.Set.Name == SetDroppedFlows):
+		case o.Set != nil && (o.Set.Name == SetSynSources || o.Set.Name == SetDroppedFlows || o.Set.Name == SetDroppedUDPFlows):
 			var flows []Flow
 			for _, raw := range o.Set.Elem {
 				f, err := parseElem(raw)
@@ -175,10 +177,13 @@ func parseTable(data []byte, s *Snapshot) error {
 				flows = append(flows, f)
 			}
 			sort.Slice(flows, func(i, j int) bool { return flows[i].Port < flows[j].Port })
-			if o.Set.Name == SetSynSources {
+			switch o.Set.Name {
+			case SetSynSources:
 				s.SynSources = flows
-			} else {
+			case SetDroppedFlows:
 				s.DroppedFlows = flows
+			default:
+				s.DroppedUDPFlows = flows
 			}
 		}
 	}

@@ -39,6 +39,19 @@ func TestRuleset(t *testing.T) {
 	if strings.Contains(rs, "ct ") {
 		t.Errorf("the provider firewall must be stateless:\n%s", rs)
 	}
+	if strings.Contains(rs, "udp dport") {
+		t.Errorf("without UDPPorts UDP must pass unfiltered:\n%s", rs)
+	}
+	udp := Ruleset(Firewall{Name: "hetzner-robot", AckPorts: &PortRange{32768, 65535}, UDPPorts: &PortRange{32768, 65535}})
+	for _, want := range []string{
+		`iifname "eth1" udp dport 32768-65535 counter name "inbound_ack_accepted" accept`,
+		`iifname "eth1" meta l4proto udp add @dropped_udp_flows { ip daddr . udp dport } counter name "inbound_dropped" drop`,
+		`inbound UDP only to ports 32768-65535`,
+	} {
+		if !strings.Contains(udp, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, udp)
+		}
+	}
 	open := Ruleset(Firewall{})
 	if strings.Contains(open, " drop\n") || !strings.Contains(open, "@syn_sources") {
 		t.Errorf("without a port range the gateway must only record SYNs:\n%s", open)

@@ -28,6 +28,10 @@ const (
 	// SetDroppedFlows records ip daddr . tcp dport, with a per-element
 	// counter, of inbound packets the firewall dropped.
 	SetDroppedFlows = "dropped_flows"
+	// SetDroppedUDPFlows records ip daddr . udp dport, with a per-element
+	// counter, of inbound UDP packets the firewall dropped (apart from TCP:
+	// a failed TCP connection's SYN-ACK retransmits keep arriving).
+	SetDroppedUDPFlows = "dropped_udp_flows"
 	// CounterAccepted counts inbound TCP packets with ACK let through.
 	CounterAccepted = "inbound_ack_accepted"
 	// CounterDropped counts inbound packets dropped.
@@ -78,6 +82,10 @@ type Firewall struct {
 	// AckPorts is the only destination port range inbound TCP packets with
 	// ACK set may have; nil lets everything through.
 	AckPorts *PortRange
+	// UDPPorts is the only destination port range inbound UDP packets may
+	// have (a stateless firewall's rule for UDP answers); nil lets all UDP
+	// through.
+	UDPPorts *PortRange
 }
 
 // Describe says in one line what the firewall lets through.
@@ -89,12 +97,18 @@ func (f Firewall) Describe() string {
 	if name == "" {
 		name = "provider firewall"
 	}
-	return fmt.Sprintf("%s: inbound TCP with ACK only to ports %s", name, f.AckPorts)
+	d := fmt.Sprintf("%s: inbound TCP with ACK only to ports %s", name, f.AckPorts)
+	if f.UDPPorts != nil {
+		d += fmt.Sprintf(", inbound UDP only to ports %s", f.UDPPorts)
+	}
+	return d
 }
 
 // Ruleset returns the nft script for the gateway. SYNs leaving the node side
 // are recorded in SetSynSources; inbound TCP packets with ACK set are
-// accepted to AckPorts and dropped (counted per flow) otherwise. The filter
+// accepted to AckPorts and dropped (counted per flow) otherwise; with
+// UDPPorts, inbound UDP likewise (the same counters, dropped flows in
+// SetDroppedUDPFlows). The filter
 // is stateless: it matches on flags and ports only, never on conntrack.
 func Ruleset(f Firewall) string {
 	var b strings.Builder
@@ -106,12 +120,14 @@ func Ruleset(f Firewall) string {
 	w("\t\tsize 262144")
 	w("\t\tflags dynamic")
 	w("\t}")
-	w("\tset %s {", SetDroppedFlows)
-	w("\t\ttype ipv4_addr . inet_service")
-	w("\t\tsize 262144")
-	w("\t\tflags dynamic")
-	w("\t\tcounter")
-	w("\t}")
+	for _, set := range []string{SetDroppedFlows, SetDroppedUDPFlows} {
+		w("\tset %s {", set)
+		w("\t\ttype ipv4_addr . inet_service")
+		w("\t\tsize 262144")
+		w("\t\tflags dynamic")
+		w("\t\tcounter")
+		w("\t}")
+	}
 	w("\tcounter %s {", CounterAccepted)
 	w("\t}")
 	w("\tcounter %s {", CounterDropped)
@@ -122,6 +138,10 @@ func Ruleset(f Firewall) string {
 	if f.AckPorts != nil {
 		w("\t\tiifname %q tcp flags & ack == ack tcp dport %s counter name %q accept", InternetSide, f.AckPorts, CounterAccepted)
 		w("\t\tiifname %q tcp flags & ack == ack add @%s { ip daddr . tcp dport } counter name %q drop", InternetSide, SetDroppedFlows, CounterDropped)
+	}
+	if f.AckPorts != nil && f.UDPPorts != nil {
+		w("\t\tiifname %q udp dport %s counter name %q accept", InternetSide, f.UDPPorts, CounterAccepted)
+		w("\t\tiifname %q meta l4proto udp add @%s { ip daddr . udp dport } counter name %q drop", InternetSide, SetDroppedUDPFlows, CounterDropped)
 	}
 	w("\t}")
 	w("}")

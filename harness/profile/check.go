@@ -73,6 +73,10 @@ func fieldChecks(known *kernel.Known) map[string]fieldCheck {
 		"cni.mtu":                          checkMTU,
 		"cni.backend":                      checkFlannelBackend,
 		"kube_proxy.mode":                  checkProxyMode,
+		"cni.nat_port_range":               checkAckPorts,
+		"provider_firewall.udp_ports":      checkAckPorts,
+		"sources.key":                      checkSourceKey,
+		"sources.*":                        checkSourceURL,
 	}
 }
 

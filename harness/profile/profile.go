@@ -53,6 +53,9 @@ type Profile struct {
 	UplinkMTU int `yaml:"uplink_mtu"`
 	// KubeProxy configures kube-proxy.
 	KubeProxy KubeProxy `yaml:"kube_proxy"`
+	// Sources are the upstream sources of the facts the profile pins (see
+	// Pinned), by fact name: an http(s) URL each (sources.go).
+	Sources map[string]string `yaml:"sources"`
 	// File is the path the profile was loaded from.
 	File string `yaml:"-"`
 }
@@ -110,6 +113,11 @@ type CNI struct {
 	// bridge nodes; vxlan.calico, VNI 4096, UDP 4789 on Calico nodes; MTU
 	// 50 below the uplink's) or host-gw (routes via the other node).
 	Backend string `yaml:"backend"`
+	// NATPortRange is Calico's natPortRange (FelixConfiguration, env
+	// FELIX_NATPORTRANGE): the source port range Felix's pod egress
+	// MASQUERADE maps TCP and UDP into, e.g. "32768-65535" ("": Felix's
+	// default, no range: the kernel picks from 1024-65535).
+	NATPortRange string `yaml:"nat_port_range"`
 }
 
 // Hairpin reports the bridge plugin's hairpin mode (default true).
@@ -188,6 +196,10 @@ type ProviderFirewall struct {
 	// TCPAckPorts is the destination port range ("32768-65535") inbound TCP
 	// packets with ACK set may have; anything else towards the node drops.
 	TCPAckPorts string `yaml:"tcp_ack_ports"`
+	// UDPPorts is the destination port range inbound UDP packets may have
+	// ("32768-65535": UDP answers to the node's ephemeral ports); anything
+	// else towards the node drops. Empty: UDP is not filtered.
+	UDPPorts string `yaml:"udp_ports"`
 }
 
 // semverRE is a release tag: vMAJOR.MINOR.PATCH.
@@ -283,6 +295,12 @@ func (p *Profile) defaults() {
 	}
 	if p.Iptables.Mode == "" {
 		p.Iptables.Mode = "legacy"
+		if p.Sources["iptables_mode"] == "" {
+			if p.Sources == nil {
+				p.Sources = map[string]string{}
+			}
+			p.Sources["iptables_mode"] = DefaultIptablesModeSource
+		}
 	}
 	if p.CNI.Backend == "" {
 		p.CNI.Backend = "vxlan"
@@ -322,6 +340,8 @@ func (p *Profile) validate() error {
 		check fieldCheck
 	}{
 		"provider_firewall.tcp_ack_ports": {p.ProviderFirewall.TCPAckPorts, checkAckPorts},
+		"cni.nat_port_range":              {p.CNI.NATPortRange, checkAckPorts},
+		"provider_firewall.udp_ports":     {p.ProviderFirewall.UDPPorts, checkAckPorts},
 		"firewalld.backend":               {p.Firewalld.Backend, checkBackend},
 		"firewalld.default_zone":          {p.Firewalld.DefaultZone, checkZone},
 	} {
@@ -332,6 +352,9 @@ func (p *Profile) validate() error {
 		}
 	}
 	if err := p.validateNetwork(); err != nil {
+		return err
+	}
+	if err := p.validateSources(); err != nil {
 		return err
 	}
 	for _, ch := range p.MicroK8s.Stop.FlushChains {

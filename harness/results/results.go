@@ -77,6 +77,9 @@ type Cell struct {
 	// (distro, MicroK8s release and snap revision, a kernel profile's
 	// release): the profile's assumptions.
 	Pinned map[string]string `json:"pinned,omitempty"`
+	// PinnedSources is the upstream source (a URL) of each pinned fact, by
+	// name, as the profile gives it (sources:).
+	PinnedSources map[string]string `json:"pinned_sources,omitempty"`
 	// Ran is, per host, what really ran there, read inside the host by
 	// the agent: kernel, iptables of both variants, nft, firewalld,
 	// iproute2, OS, CNI plugins, the pod network the driver built.

@@ -1,9 +1,7 @@
 package runner
 
 import (
-	"fmt"
 	"sort"
-	"strings"
 
 	"lab/harness/agent"
 	"lab/harness/kernel"
@@ -13,32 +11,19 @@ import (
 )
 
 // Pinned returns what the profile pins but the cell does not run for real
-// (a distro name, a MicroK8s release and snap revision, a kernel the node
-// does not boot): the profile's assumptions, shown apart from what ran.
-func Pinned(p *profile.Profile) map[string]string {
+// (profile.Profile.Pinned): the profile's assumptions, shown apart from what
+// ran.
+func Pinned(p *profile.Profile) map[string]string { return p.Pinned() }
+
+// PinnedSources returns the upstream source of each pinned fact the
+// profile gives one for (sources:), shown next to it on the cell page.
+func PinnedSources(p *profile.Profile) map[string]string {
 	out := map[string]string{}
-	set := func(k, v string) {
-		if v != "" && v != "0" {
-			out[k] = v
+	for k := range p.Pinned() {
+		if u := p.Sources[k]; u != "" {
+			out[k] = u
 		}
 	}
-	set("profile", p.Name)
-	set("distro", strings.TrimSpace(p.Distro.Name+" "+p.Distro.Version))
-	set("microk8s", p.MicroK8s.Version)
-	set("snap_revision", fmt.Sprint(p.MicroK8s.Revision))
-	set("kubernetes", p.MicroK8s.Kubernetes)
-	set("cni_plugins", p.CNI.PluginsVersion)
-	set("iptables_mode", p.Iptables.Mode)
-	set("kernel", p.Kernel.Release)
-	var hidden []string
-	for _, h := range p.Kernel.Hidden() {
-		hidden = append(hidden, h.String())
-	}
-	set("kernel_missing", strings.Join(hidden, ","))
-	if p.Firewalld.Enabled {
-		set("firewalld", "enabled, backend "+p.Firewalld.Backend)
-	}
-	set("provider_firewall", p.ProviderFirewall.Name)
 	return out
 }
 

@@ -118,6 +118,9 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		return res
 	}
 	res.Pinned = Pinned(prof)
+	if src := PinnedSources(prof); len(src) > 0 {
+		res.PinnedSources = src
+	}
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute

@@ -196,6 +196,16 @@ func (d Driver) StopMicroK8s(ctx context.Context, node string) error {
 	return n.StopMicroK8s(ctx)
 }
 
+// StopMicroK8sWithoutSudo runs the profile's `microk8s stop` as a user
+// without sudo.
+func (d Driver) StopMicroK8sWithoutSudo(ctx context.Context, node string) (string, error) {
+	n, err := d.node(node)
+	if err != nil {
+		return "", err
+	}
+	return n.StopMicroK8sWithoutSudo(ctx)
+}
+
 // StartMicroK8s runs the profile's `microk8s start`.
 func (d Driver) StartMicroK8s(ctx context.Context, node string) error {
 	n, err := d.node(node)

@@ -51,6 +51,13 @@ func ProviderFirewall(p *profile.Profile) (gateway.Firewall, error) {
 		return fw, fmt.Errorf("profile %s: provider_firewall.tcp_ack_ports: %w", p.Name, err)
 	}
 	fw.AckPorts = &r
+	if p.ProviderFirewall.UDPPorts != "" {
+		u, err := gateway.ParsePortRange(p.ProviderFirewall.UDPPorts)
+		if err != nil {
+			return fw, fmt.Errorf("profile %s: provider_firewall.udp_ports: %w", p.Name, err)
+		}
+		fw.UDPPorts = &u
+	}
 	return fw, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	"lab/harness/agent"
 	"lab/harness/cni"
@@ -84,10 +85,31 @@ func (n *Node) Pods() []*Pod {
 // containers with ctr (no CNI DEL, so portmap's rules stay); 1.32.3 does the
 // same and flushes the chains the fix flushes.
 func (n *Node) StopMicroK8s(ctx context.Context) error {
+	_, err := n.stopMicroK8s(ctx, false)
+	return err
+}
+
+// unprivileged returns the command prefix that runs a command as a user
+// without root or sudo (nobody), like a user's shell running `microk8s stop`.
+func unprivileged() []string {
+	return []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"}
+}
+
+// StopMicroK8sWithoutSudo does what `microk8s stop` does run by a user
+// without sudo (upstream #5005): the same as StopMicroK8s, but the chains
+// the release flushes (the #4963 fix: `iptables-legacy -t nat -F
+// CNI-HOSTPORT-DNAT || true` in remove_all_containers, before #5033 added
+// run_with_sudo) are flushed by an unprivileged process; like the script,
+// stop goes on when that fails. It returns the flushes' output.
+func (n *Node) StopMicroK8sWithoutSudo(ctx context.Context) (string, error) {
+	return n.stopMicroK8s(ctx, true)
+}
+
+func (n *Node) stopMicroK8s(ctx context.Context, withoutSudo bool) (string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !n.running {
-		return fmt.Errorf("microk8s on %s is already stopped", n.Name())
+		return "", fmt.Errorf("microk8s on %s is already stopped", n.Name())
 	}
 	stop := n.cluster.prof.MicroK8s.Stop
 	for _, p := range n.pods {
@@ -96,16 +118,27 @@ func (n *Node) StopMicroK8s(ctx context.Context) error {
 			op = agent.OpPodDelete
 		}
 		if err := n.Call(ctx, op, agent.PodArgs{Pod: p.ns}, nil); err != nil {
-			return fmt.Errorf("microk8s stop on %s: %w", n.Name(), err)
+			return "", fmt.Errorf("microk8s stop on %s: %w", n.Name(), err)
 		}
 	}
+	var out []string
 	for _, chain := range stop.FlushChains {
-		if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"iptables", "-t", "nat", "-F", chain}}); err != nil {
-			return fmt.Errorf("microk8s stop on %s: %w", n.Name(), err)
+		argv := []string{"iptables", "-t", "nat", "-F", chain}
+		if !withoutSudo {
+			if _, err := n.Run(ctx, execx.Cmd{Argv: argv}); err != nil {
+				return "", fmt.Errorf("microk8s stop on %s: %w", n.Name(), err)
+			}
+			continue
 		}
+		res, err := n.Run(ctx, execx.Cmd{Argv: append(unprivileged(), argv...)})
+		text := strings.TrimSpace(string(res.Stdout) + string(res.Stderr))
+		if err != nil && text == "" {
+			text = err.Error()
+		}
+		out = append(out, fmt.Sprintf("$ %s\n%s", strings.Join(argv, " "), text))
 	}
 	n.running = false
-	return nil
+	return strings.Join(out, "\n"), nil
 }
 
 // StartMicroK8s does what `microk8s start` does: kubelet recreates removed sandboxes
@@ -127,6 +160,7 @@ func (n *Node) StartMicroK8s(ctx context.Context) error {
 			return fmt.Errorf("microk8s start on %s: %w", n.Name(), err)
 		}
 	}
+	n.kubeliteForward = n.addKubeliteForward(ctx)
 	n.running = true
 	return nil
 }

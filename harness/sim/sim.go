@@ -147,6 +147,9 @@ type Node struct {
 	// kubeProxyPushed: the binary is in the node; kubeProxyFact says which.
 	kubeProxyPushed bool
 	kubeProxyFact   string
+	// kubeliteForward is what failed of MicroK8s' own FORWARD rules
+	// (kubelite.go), "" when they went in.
+	kubeliteForward string
 }
 
 // BaseEnv is the environment every command on a node starts from.
@@ -311,6 +314,11 @@ func (c *Cluster) AddNode(ctx context.Context, name string) (*Node, error) {
 	if err := c.startFirewalld(ctx, n); err != nil {
 		return nil, err
 	}
+	// MicroK8s starts after the host's firewalld, as on a booting host.
+	failed := n.addKubeliteForward(ctx)
+	n.mu.Lock()
+	n.kubeliteForward = failed
+	n.mu.Unlock()
 	return n, nil
 }
 

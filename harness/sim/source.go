@@ -118,6 +118,11 @@ func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
 					f["kube_proxy"] = h.kubeProxyFact
 				}
 				h.pushMu.Unlock()
+				h.mu.Lock()
+				if h.kubeliteForward != "" {
+					f["kubelite_forward_failed"] = h.kubeliteForward
+				}
+				h.mu.Unlock()
 			}
 			mu.Lock()
 			out[h.Name()] = f
