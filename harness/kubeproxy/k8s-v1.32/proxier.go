@@ -2,15 +2,26 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 
 	v1 "k8s.io/api/core/v1"
 	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
 	"k8s.io/kubernetes/pkg/proxy/iptables"
+	"k8s.io/kubernetes/pkg/proxy/metaproxier"
+	"k8s.io/kubernetes/pkg/proxy/nftables"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
 	utilexec "k8s.io/utils/exec"
 	netutils "k8s.io/utils/net"
+	"sigs.k8s.io/knftables"
+)
+
+// nftInterface and nftTransaction are the knftables this release's nftables
+// Proxier uses (sigs.k8s.io/knftables).
+type (
+	nftInterface   = knftables.Interface
+	nftTransaction = knftables.Transaction
 )
 
 // version is the Kubernetes release this module builds (go.mod pins it).
@@ -57,4 +68,47 @@ func newProvider(ctx context.Context, o options, st *status) (provider, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newNFTProvider builds Kubernetes v1.32's nftables Proxier (beta, the
+// NFTablesProxyMode gate on by default) for one family, or both under the
+// meta proxier, as server_linux.go does with --proxy-mode nftables: with no
+// --nodeport-addresses it uses the node's primary IPs ("primary", the
+// default of the nftables mode since v1.31). Each Proxier's knftables is
+// observed (observeNFT).
+func newNFTProvider(ctx context.Context, o options, st *status) (provider, error) {
+	var ps []*nftables.Proxier
+	for _, fam := range o.families {
+		detector := proxyutil.NewNoOpLocalDetector()
+		for _, c := range o.clusterCIDRs {
+			if netutils.IsIPv6CIDRString(c) == (fam == v1.IPv6Protocol) {
+				detector = proxyutil.NewDetectLocalByCIDR(c)
+			}
+		}
+		var nodeIP net.IP
+		var nodePorts []string
+		for _, s := range o.nodeIPs {
+			if ip := netutils.ParseIPSloppy(s); ip != nil && netutils.IsIPv6(ip) == (fam == v1.IPv6Protocol) {
+				nodeIP = ip
+				bits := "/32"
+				if netutils.IsIPv6(ip) {
+					bits = "/128"
+				}
+				nodePorts = []string{ip.String() + bits}
+			}
+		}
+		p, err := nftables.NewProxier(ctx, fam, o.syncPeriod, o.minSyncPeriod, o.masqAll, o.masqBit,
+			detector, o.hostname, nodeIP, logRecorder{}, nil, nodePorts, false)
+		if err != nil {
+			return nil, fmt.Errorf("unable to create %s proxier: %w", fam, err)
+		}
+		if err := observeNFT(p, fam, st, o.dump); err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) == 2 {
+		return metaproxier.NewMetaProxier(ps[0], ps[1]), nil
+	}
+	return ps[0], nil
 }
