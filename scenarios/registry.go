@@ -85,6 +85,8 @@ type World struct {
 	// NodePort of each NodePort Service by name.
 	services  []*service
 	nodePorts map[string]int
+	// dnsPods are the pods running a DNS server (port 53).
+	dnsPods map[string]bool
 }
 
 // NewWorld returns a world writing observations and evidence into cell.
@@ -92,7 +94,7 @@ func NewWorld(d driver.Driver, cell *results.Cell, log io.Writer) *World {
 	if cell.Observations == nil {
 		cell.Observations = map[string]any{}
 	}
-	return &World{D: d, cell: cell, Log: log, nodePorts: map[string]int{}}
+	return &World{D: d, cell: cell, Log: log, nodePorts: map[string]int{}, dnsPods: map[string]bool{}}
 }
 
 // Observe records a named observation.

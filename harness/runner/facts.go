@@ -39,6 +39,14 @@ func Pinned(p *profile.Profile) map[string]string {
 		set("firewalld", "enabled, backend "+p.Firewalld.Backend)
 	}
 	set("provider_firewall", p.ProviderFirewall.Name)
+	// the node network the profile asks for; the cell's ran facts read it
+	// back inside each node (sysctl KEY, uplink_mtu, pod_mtu, kube_proxy)
+	for k, v := range p.Sysctls {
+		set("sysctl "+k, v)
+	}
+	set("uplink_mtu", fmt.Sprint(p.UplinkMTU))
+	set("pod_mtu", fmt.Sprint(p.CNI.MTU))
+	set("kube_proxy_mode", p.KubeProxy.Mode)
 	return out
 }
 
