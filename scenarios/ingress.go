@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,6 +152,11 @@ func (w *World) kubeProxyRuns(ctx context.Context, node string) error {
 	if err != nil {
 		return err
 	}
+	w.mu.Lock()
+	if !slices.Contains(w.proxyNodes, node) {
+		w.proxyNodes = append(w.proxyNodes, node)
+	}
+	w.mu.Unlock()
 	return w.proxyRulesEvidence(ctx, node, 4, "kube-proxy on "+node+": its rules after the sync")
 }
 

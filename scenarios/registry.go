@@ -87,6 +87,8 @@ type World struct {
 	nodePorts map[string]int
 	// dnsPods are the pods running a DNS server (port 53).
 	dnsPods map[string]bool
+	// proxyNodes are the nodes where kube-proxy runs.
+	proxyNodes []string
 }
 
 // NewWorld returns a world writing observations and evidence into cell.
