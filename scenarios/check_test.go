@@ -95,6 +95,10 @@ func TestCheckCatchesAuthoringMistakes(t *testing.T) {
 		{name: "unknown kube-proxy mode", prof: "kube_proxy:\n  mode: userspace\n", line: 3, want: `"userspace" is not a kube-proxy mode; use iptables or nftables`},
 		{name: "MTU out of range", prof: "uplink_mtu: 99\n", line: 2, want: `"99" is not an MTU`},
 		{name: "pod list for a Service with a typo", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "s" with IPs "10.152.183.9" on port 80 for pods "a,c"`, line: 5, want: `for pod "c", which no earlier step creates`},
+		{name: "endpoint change of an undeclared Service", steps: `    Given a pod "b" on "node1" serving HTTP on port 80` + "\n" + `    When Service "echo" is now backed by pod "b" as "stale"`, line: 5, want: `no Service "echo" declared before this step`},
+		{name: "endpoint change to an undeclared pod", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "echo" with IPs "10.152.183.9" on port 53 for pod "a" with protocol UDP` + "\n" + `    When Service "echo" is now backed by pod "c" as "stale"`, line: 6, want: `Service "echo" is now for pod "c", which no earlier step creates`},
+		{name: "UDP source port out of range", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "echo" with IPs "10.152.183.9" on port 53 for pod "a" with protocol UDP` + "\n" + `    When "node1" sends a UDP datagram from port 70000 to Service "echo" over ipv4 as "u"`, line: 6, want: `bad port "70000"`},
+		{name: "DNS via an undeclared Service", steps: `    When "node1" looks up A "web.default.svc.cluster.local" via Service "kube-dns" as "d"`, line: 4, want: `no Service "kube-dns" declared before this step`},
 		{name: "bad iptables mode", prof: "iptables:\n  mode: nftables\n", line: 3, want: `iptables.mode: "nftables" is not legacy or nft`},
 	}
 	for _, tc := range cases {
