@@ -99,6 +99,8 @@ func TestCheckCatchesAuthoringMistakes(t *testing.T) {
 		{name: "endpoint change to an undeclared pod", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "echo" with IPs "10.152.183.9" on port 53 for pod "a" with protocol UDP` + "\n" + `    When Service "echo" is now backed by pod "c" as "stale"`, line: 6, want: `Service "echo" is now for pod "c", which no earlier step creates`},
 		{name: "UDP source port out of range", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "echo" with IPs "10.152.183.9" on port 53 for pod "a" with protocol UDP` + "\n" + `    When "node1" sends a UDP datagram from port 70000 to Service "echo" over ipv4 as "u"`, line: 6, want: `bad port "70000"`},
 		{name: "DNS via an undeclared Service", steps: `    When "node1" looks up A "web.default.svc.cluster.local" via Service "kube-dns" as "d"`, line: 4, want: `no Service "kube-dns" declared before this step`},
+		{name: "kube-proxy canary steps in nftables mode", prof: "microk8s:\n  kubernetes: v1.32.2\nkube_proxy:\n  mode: nftables\n", steps: `    When kube-proxy re-syncs on "node1"`, line: 4, want: `runs kube-proxy in nftables mode, which has no canary chain`},
+		{name: "firewalld held steps in nftables mode", prof: "microk8s:\n  kubernetes: v1.32.2\nkube_proxy:\n  mode: nftables\n", steps: `    When firewalld is stopped on "node1" before kube-proxy re-syncs`, line: 4, want: `this step needs a profile with kube_proxy.mode iptables`},
 		{name: "bad iptables mode", prof: "iptables:\n  mode: nftables\n", line: 3, want: `iptables.mode: "nftables" is not legacy or nft`},
 	}
 	for _, tc := range cases {
@@ -119,7 +121,8 @@ func TestCheckCatchesAuthoringMistakes(t *testing.T) {
 func TestCheckAcceptsNFTablesWhereSupported(t *testing.T) {
 	for _, v := range []string{"v1.29.15", "v1.32.2"} {
 		prof := "microk8s:\n  kubernetes: " + v + "\nkube_proxy:\n  mode: nftables\n"
-		if probs := checkDir(t, featureText(`    Given kube-proxy runs on "node1"`, ""), prof); len(probs) > 0 {
+		steps := `    Given kube-proxy runs on "node1"` + "\n" + `    When firewalld is stopped on "node1"`
+		if probs := checkDir(t, featureText(steps, ""), prof); len(probs) > 0 {
 			t.Errorf("%s: %v", v, probs)
 		}
 	}

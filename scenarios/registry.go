@@ -36,6 +36,11 @@ type Def struct {
 	// cell, when set, checks the step against the cell's topology so far
 	// at check time (see cellState) and returns a problem or "".
 	cell func(s *cellState, args []string) string
+	// iptablesProxy, when set, says whether the step (with these args)
+	// relies on kube-proxy's iptables mode (its canary chain in the nat
+	// table): `lab check` refuses it on a profile whose kube_proxy.mode is
+	// nftables.
+	iptablesProxy func(args []string) bool
 	// bind returns the step function bound to a world.
 	bind func(w *World) any
 }
