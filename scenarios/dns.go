@@ -51,13 +51,9 @@ func init() {
 }
 
 func (w *World) lookupViaService(ctx context.Context, from, qtype, name, svc, obs string) error {
-	s, err := w.service(svc)
+	s, ip, err := w.serviceIP(svc, "ipv4")
 	if err != nil {
 		return err
-	}
-	ip, ok := s.ip(4)
-	if !ok {
-		return fmt.Errorf("service %q has no IPv4 ClusterIP", svc)
 	}
 	if !s.udp {
 		return fmt.Errorf("service %q is TCP; DNS queries go over UDP: declare it `with protocol UDP`", svc)

@@ -41,17 +41,13 @@ func changeService(s *cellState, args []string) string {
 }
 
 func (w *World) serviceBackedBy(ctx context.Context, name, list, obs string) error {
-	s, err := w.service(name)
+	s, ip, err := w.serviceIP(name, "ipv4")
 	if err != nil {
 		return err
 	}
 	pods, err := w.backends(name, list)
 	if err != nil {
 		return err
-	}
-	ip, ok := s.ip(4)
-	if !ok {
-		return fmt.Errorf("service %q has no IPv4 ClusterIP", name)
 	}
 	before := w.endpoints(s, 4)
 	w.mu.Lock()

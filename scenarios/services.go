@@ -194,14 +194,24 @@ func (w *World) probeHTTP(ctx context.Context, from, what string, addr netip.Add
 	return nil
 }
 
-func (w *World) requestService(ctx context.Context, from, name, fam, obs string) error {
+// serviceIP returns a declared Service and its ClusterIP of the family
+// (ipv4 or ipv6).
+func (w *World) serviceIP(name, fam string) (*service, netip.Addr, error) {
 	s, err := w.service(name)
 	if err != nil {
-		return err
+		return nil, netip.Addr{}, err
 	}
 	ip, ok := s.ip(family(fam))
 	if !ok {
-		return fmt.Errorf("service %q has no %s ClusterIP", name, fam)
+		return nil, netip.Addr{}, fmt.Errorf("service %q has no %s ClusterIP", name, fam)
+	}
+	return s, ip, nil
+}
+
+func (w *World) requestService(ctx context.Context, from, name, fam, obs string) error {
+	s, ip, err := w.serviceIP(name, fam)
+	if err != nil {
+		return err
 	}
 	return w.probeHTTP(ctx, from, "Service "+name, ip, s.port, obs)
 }

@@ -52,13 +52,9 @@ func init() {
 }
 
 func (w *World) udpToService(ctx context.Context, from, srcPort, svc, fam, obs string) error {
-	s, err := w.service(svc)
+	s, ip, err := w.serviceIP(svc, fam)
 	if err != nil {
 		return err
-	}
-	ip, ok := s.ip(family(fam))
-	if !ok {
-		return fmt.Errorf("service %q has no %s ClusterIP", svc, fam)
 	}
 	if !s.udp {
 		return fmt.Errorf("service %q is TCP; declare it `with protocol UDP` to send it datagrams", svc)

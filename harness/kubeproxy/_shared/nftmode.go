@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,7 +15,38 @@ import (
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/features"
+	"k8s.io/kubernetes/pkg/proxy/metaproxier"
+	"k8s.io/kubernetes/pkg/proxy/nftables"
+	netutils "k8s.io/utils/net"
 )
+
+// nftProviders builds one nftables Proxier per family of o with the
+// version's constructor mk (given the family's node IP, nil when none),
+// observes each (observeNFT) and joins two under the meta proxier, as the
+// version's NewDualStackProxier does.
+func nftProviders(o options, st *status, mk func(fam v1.IPFamily, nodeIP net.IP) (*nftables.Proxier, error)) (provider, error) {
+	var ps []*nftables.Proxier
+	for _, fam := range o.families {
+		var nodeIP net.IP
+		for _, s := range o.nodeIPs {
+			if ip := netutils.ParseIPSloppy(s); ip != nil && netutils.IsIPv6(ip) == (fam == v1.IPv6Protocol) {
+				nodeIP = ip
+			}
+		}
+		p, err := mk(fam, nodeIP)
+		if err != nil {
+			return nil, fmt.Errorf("unable to create %s proxier: %w", fam, err)
+		}
+		if err := observeNFT(p, fam, st, o.dump); err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) == 2 {
+		return metaproxier.NewMetaProxier(ps[0], ps[1]), nil
+	}
+	return ps[0], nil
+}
 
 // checkMode applies --feature-gates and refuses a --proxy-mode the
 // version's kube-proxy refuses, with the message of its configuration

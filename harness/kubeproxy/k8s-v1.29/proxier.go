@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 
 	v1 "k8s.io/api/core/v1"
 	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
 	"k8s.io/kubernetes/pkg/proxy/iptables"
-	"k8s.io/kubernetes/pkg/proxy/metaproxier"
 	"k8s.io/kubernetes/pkg/proxy/nftables"
 	proxyutiliptables "k8s.io/kubernetes/pkg/proxy/util/iptables"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
@@ -82,8 +80,7 @@ func newProvider(_ context.Context, o options, st *status) (provider, error) {
 // --nodeport-addresses: every local IP). Each Proxier's knftables is
 // observed (observeNFT).
 func newNFTProvider(_ context.Context, o options, st *status) (provider, error) {
-	var ps []*nftables.Proxier
-	for _, fam := range o.families {
+	return nftProviders(o, st, func(fam v1.IPFamily, nodeIP net.IP) (*nftables.Proxier, error) {
 		detector := proxyutiliptables.NewNoOpLocalDetector()
 		for _, c := range o.clusterCIDRs {
 			if netutils.IsIPv6CIDRString(c) == (fam == v1.IPv6Protocol) {
@@ -94,24 +91,7 @@ func newNFTProvider(_ context.Context, o options, st *status) (provider, error) 
 				detector = d
 			}
 		}
-		var nodeIP net.IP
-		for _, s := range o.nodeIPs {
-			if ip := netutils.ParseIPSloppy(s); ip != nil && netutils.IsIPv6(ip) == (fam == v1.IPv6Protocol) {
-				nodeIP = ip
-			}
-		}
-		p, err := nftables.NewProxier(fam, utilsysctl.New(), o.syncPeriod, o.minSyncPeriod, o.masqAll, o.masqBit,
+		return nftables.NewProxier(fam, utilsysctl.New(), o.syncPeriod, o.minSyncPeriod, o.masqAll, o.masqBit,
 			detector, o.hostname, nodeIP, logRecorder{}, nil, nil, false)
-		if err != nil {
-			return nil, fmt.Errorf("unable to create %s proxier: %w", fam, err)
-		}
-		if err := observeNFT(p, fam, st, o.dump); err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-	}
-	if len(ps) == 2 {
-		return metaproxier.NewMetaProxier(ps[0], ps[1]), nil
-	}
-	return ps[0], nil
+	})
 }

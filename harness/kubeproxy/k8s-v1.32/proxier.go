@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 
 	v1 "k8s.io/api/core/v1"
 	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
 	"k8s.io/kubernetes/pkg/proxy/iptables"
-	"k8s.io/kubernetes/pkg/proxy/metaproxier"
 	"k8s.io/kubernetes/pkg/proxy/nftables"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
@@ -77,38 +75,18 @@ func newProvider(ctx context.Context, o options, st *status) (provider, error) {
 // default of the nftables mode since v1.31). Each Proxier's knftables is
 // observed (observeNFT).
 func newNFTProvider(ctx context.Context, o options, st *status) (provider, error) {
-	var ps []*nftables.Proxier
-	for _, fam := range o.families {
+	return nftProviders(o, st, func(fam v1.IPFamily, nodeIP net.IP) (*nftables.Proxier, error) {
 		detector := proxyutil.NewNoOpLocalDetector()
 		for _, c := range o.clusterCIDRs {
 			if netutils.IsIPv6CIDRString(c) == (fam == v1.IPv6Protocol) {
 				detector = proxyutil.NewDetectLocalByCIDR(c)
 			}
 		}
-		var nodeIP net.IP
 		var nodePorts []string
-		for _, s := range o.nodeIPs {
-			if ip := netutils.ParseIPSloppy(s); ip != nil && netutils.IsIPv6(ip) == (fam == v1.IPv6Protocol) {
-				nodeIP = ip
-				bits := "/32"
-				if netutils.IsIPv6(ip) {
-					bits = "/128"
-				}
-				nodePorts = []string{ip.String() + bits}
-			}
+		if nodeIP != nil {
+			nodePorts = []string{nodeIP.String() + map[bool]string{false: "/32", true: "/128"}[netutils.IsIPv6(nodeIP)]}
 		}
-		p, err := nftables.NewProxier(ctx, fam, o.syncPeriod, o.minSyncPeriod, o.masqAll, o.masqBit,
+		return nftables.NewProxier(ctx, fam, o.syncPeriod, o.minSyncPeriod, o.masqAll, o.masqBit,
 			detector, o.hostname, nodeIP, logRecorder{}, nil, nodePorts, false)
-		if err != nil {
-			return nil, fmt.Errorf("unable to create %s proxier: %w", fam, err)
-		}
-		if err := observeNFT(p, fam, st, o.dump); err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-	}
-	if len(ps) == 2 {
-		return metaproxier.NewMetaProxier(ps[0], ps[1]), nil
-	}
-	return ps[0], nil
+	})
 }
