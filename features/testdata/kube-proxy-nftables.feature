@@ -31,6 +31,27 @@ Feature: kube-proxy in nftables mode
     And observation "iptables_chain_exit" should be "1"
 
     Examples:
-      | profile              |
+      | profile                |
+      | microk8s-1.32-nftables |
+      | microk8s-1.29-nftables |
+
+  Scenario Outline: one dual-stack sync per family in nftables mode (<profile>)
+    Given a Calico node "node1" with pod CIDRs "10.1.0.0/16,fd01::/64"
+    And a pod "web" on "node1" serving HTTP on port 8080
+    And a pod "app" on "node1"
+    And a ClusterIP Service "web" with IPs "10.152.183.10,fd98::10" on port 80 for pod "web"
+    When kube-proxy syncs the ipv6 Services on "node1" as "sync_v6"
+    And kube-proxy syncs the ipv4 Services on "node1" as "sync_v4"
+    And "app" requests HTTP from Service "web" over ipv6 as "service_v6"
+    And "app" requests HTTP from Service "web" over ipv4 as "service_v4"
+    And I run "nft list table ip6 kube-proxy" on "node1" as "ruleset_v6"
+    Then observation "sync_v6" should be "ok"
+    And observation "sync_v4" should be "ok"
+    And observation "service_v6" should be "200"
+    And observation "service_v4" should be "200"
+    And observation "ruleset_v6_output" should be containing "fd98::10 . tcp . 80 : goto service-"
+
+    Examples:
+      | profile                |
       | microk8s-1.32-nftables |
       | microk8s-1.29-nftables |
