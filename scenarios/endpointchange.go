@@ -19,7 +19,7 @@ func init() {
 	register(Def{Subject: "services", Pattern: `^Service "([^"]+)" is now backed by pods? "([^"]+)" as "([^"]+)"$`,
 		Params:  []Param{P("service", Name), P("pods", NameList), P("observation", Name)},
 		cell:    changeService,
-		Doc:     "Replaces a Service's endpoints by these pods (its EndpointSlice changes, as when a pod is replaced; the old pods keep running). Every kube-proxy running (`Given kube-proxy runs on ...`) gets the change and syncs; for a UDP Service, real kube-proxy then deletes the conntrack entries of flows to the ClusterIP that still point to an endpoint the Service lost (Kubernetes v1.29 with the node's `conntrack` program, v1.32 over netlink). Waits up to 3 s for that and records NAME = the number of such stale entries left on the nodes running kube-proxy (0: cleared; a TCP Service's flows are kept by design). The entries before and after are evidence.",
+		Doc:     "Replaces a Service's endpoints by these pods (its EndpointSlice changes, as when a pod is replaced; the old pods keep running). Every kube-proxy running (`Given kube-proxy runs on ...`) gets the change and syncs; for a UDP Service, real kube-proxy then deletes the conntrack entries of flows to the ClusterIP that still point to an endpoint the Service lost (Kubernetes v1.29 with the node's `conntrack` program, v1.32 over netlink). Waits up to 3 s for that and records NAME = the number of such stale entries left on the nodes running kube-proxy (0: cleared; a TCP Service's flows are kept by design). A kube-proxy that could not run `conntrack` (a node without it; MicroK8s bundles one) is an error, not a count. The entries before and after are evidence.",
 		Example: `When Service "echo" is now backed by pod "b" as "stale_udp_flows"`,
 		bind:    func(w *World) any { return w.serviceBackedBy }})
 }
@@ -121,10 +121,19 @@ func (w *World) serviceBackedBy(ctx context.Context, name, list, obs string) err
 		return err
 	}
 	for _, node := range nodes {
-		if k, ok := w.D.KubeProxy(node); ok {
-			w.Evidence(obs+": kube-proxy "+k.Release()+" on "+node+": log (klog)", k.Log())
+		k, ok := w.D.KubeProxy(node)
+		if !ok {
+			continue
+		}
+		w.Evidence(obs+": kube-proxy "+k.Release()+" on "+node+": log (klog)", k.Log())
+		if stale > 0 && strings.Contains(k.Log(), noConntrack) {
+			return fmt.Errorf("kube-proxy %s on %s could not delete the stale UDP conntrack entries: the node has no conntrack program (kube-proxy logged %q); MicroK8s bundles one (snap/snapcraft.yaml stage-packages: conntrack), so run this on a node that has it or a Kubernetes release that clears them over netlink (v1.32)", k.Release(), node, noConntrack)
 		}
 	}
 	w.Observe(obs, stale)
 	return nil
 }
+
+// noConntrack is what kube-proxy (v1.29: pkg/proxy/conntrack execs the
+// conntrack program) logs when the node has none.
+const noConntrack = "error looking for path of conntrack"
