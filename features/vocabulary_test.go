@@ -49,3 +49,42 @@ func TestCountingAMissingChainIsAnError(t *testing.T) {
 		t.Errorf("status %s, error %q; want error naming the missing chain", res.Status, res.Error)
 	}
 }
+
+// TestNetworkFactsPinnedAndRan: a profile's sysctls, MTUs and kube-proxy
+// mode are recorded as pinned (what it asked) and read back inside the node
+// as ran facts.
+func TestNetworkFactsPinnedAndRan(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "facts.feature")
+	writeFile(t, f, `Feature: f
+  Scenario Outline: s on <profile>
+    Given a node "node1"
+    And a pod "a" on "node1" serving HTTP with hostPorts "8080:80"
+    When I run "true" on "node1" as "t"
+    Then observation "t_exit" should be "0"
+    Examples:
+      | profile               |
+      | microk8s-1.31.6-tuned |
+`)
+	ft, err := feature.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := cellOptions(t, "../images").Cell(context.Background(), 0, ft.Cells[0])
+	if res.Status != results.Passed {
+		t.Fatalf("status %s: %s", res.Status, res.Error)
+	}
+	pinned := map[string]string{"sysctl net.ipv4.ip_local_port_range": "40000 40999", "sysctl net.ipv4.conf.all.rp_filter": "1",
+		"uplink_mtu": "1400", "pod_mtu": "1400", "kube_proxy_mode": "iptables"}
+	for k, want := range pinned {
+		if got := res.Pinned[k]; got != want {
+			t.Errorf("pinned %s = %q, want %q", k, got, want)
+		}
+	}
+	ran := map[string]string{"sysctl net.ipv4.ip_local_port_range": "40000 40999", "sysctl net.ipv4.conf.all.rp_filter": "1",
+		"uplink_mtu": "1400 (eth0)", "pod_mtu": "1400 (host ends of 1 pod veths)"}
+	for k, want := range ran {
+		if got := res.Ran["node1"][k]; got != want {
+			t.Errorf("ran node1 %s = %q, want %q", k, got, want)
+		}
+	}
+}

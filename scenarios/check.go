@@ -8,6 +8,7 @@ import (
 
 	"lab/harness/feature"
 	"lab/harness/kernel"
+	"lab/harness/kubeproxy"
 	"lab/harness/profile"
 )
 
@@ -177,6 +178,7 @@ func (c *Checker) Files(files []string) ([]Problem, []feature.Cell) {
 		isValid[v] = true
 	}
 	profiles := map[string]bool{}
+	loaded := map[string]*profile.Profile{}
 	for _, f := range files {
 		ft, err := feature.Parse(f)
 		if err != nil {
@@ -189,6 +191,7 @@ func (c *Checker) Files(files []string) ([]Problem, []feature.Cell) {
 				out = append(out, Problem{File: cl.File, Line: cl.Line, Msg: fmt.Sprintf("unknown profile %q; valid profiles: %s", cl.Profile, strings.Join(valid, ", "))})
 			} else {
 				profiles[cl.Profile] = true
+				out = append(out, c.proxyMode(cl, loaded)...)
 			}
 			out = append(out, c.Cell(cl)...)
 		}
@@ -199,6 +202,28 @@ func (c *Checker) Files(files []string) ([]Problem, []feature.Cell) {
 	}
 	out = append(out, c.Profiles(names)...)
 	return dedupe(out), cells
+}
+
+// proxyMode refuses, on a cell whose profile runs kube-proxy in nftables
+// mode, the steps that rely on its iptables mode (Def.iptablesProxy).
+// loaded caches the profiles; one that does not load is Profiles' problem.
+func (c *Checker) proxyMode(cl feature.Cell, loaded map[string]*profile.Profile) []Problem {
+	p, ok := loaded[cl.Profile]
+	if !ok {
+		p, _ = profile.Load(c.Images, cl.Profile)
+		loaded[cl.Profile] = p
+	}
+	if p == nil || p.KubeProxy.Mode != kubeproxy.ModeNFTables {
+		return nil
+	}
+	var out []Problem
+	for _, s := range cl.Steps {
+		msgs, d, args := c.Step(s.Text)
+		if len(msgs) == 0 && d != nil && d.iptablesProxy != nil && d.iptablesProxy(args) {
+			out = append(out, Problem{File: cl.File, Line: s.Line, Msg: fmt.Sprintf("profile %s runs kube-proxy in nftables mode, which has no canary chain to hold or watch; this step needs a profile with kube_proxy.mode iptables", cl.Profile)})
+		}
+	}
+	return out
 }
 
 // Profiles checks the named profiles (and what they extend).

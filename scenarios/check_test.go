@@ -89,9 +89,18 @@ func TestCheckCatchesAuthoringMistakes(t *testing.T) {
 		{name: "wrong field type", prof: "microk8s:\n  revision: abc\n", line: 3, want: "cannot unmarshal"},
 		{name: "sysctl typo", prof: "sysctls:\n  net.ipv4.ip_forwrd: \"1\"\n", line: 3, want: `no such sysctl on this host's kernel`},
 		{name: "non-network sysctl", prof: "sysctls:\n  kernel.pid_max: \"1000\"\n", line: 3, want: `only network-namespace sysctls`},
-		{name: "kube-proxy nftables mode", prof: "kube_proxy:\n  mode: nftables\n", line: 3, want: `runs the iptables mode only`},
+		{name: "kube-proxy ipvs mode", prof: "kube_proxy:\n  mode: ipvs\n", line: 3, want: `builds kube-proxy's iptables and nftables Proxiers only`},
+		{name: "kube-proxy nftables mode before v1.29", prof: "microk8s:\n  kubernetes: v1.28.15\nkube_proxy:\n  mode: nftables\n", want: `kube_proxy.mode: kube-proxy mode nftables: Kubernetes v1.28.15 has no nftables Proxier`},
+		{name: "kube-proxy nftables mode without a release", prof: "kube_proxy:\n  mode: nftables\n", want: `is not a Kubernetes release like v1.32.2 (microk8s.kubernetes)`},
+		{name: "unknown kube-proxy mode", prof: "kube_proxy:\n  mode: userspace\n", line: 3, want: `"userspace" is not a kube-proxy mode; use iptables or nftables`},
 		{name: "MTU out of range", prof: "uplink_mtu: 99\n", line: 2, want: `"99" is not an MTU`},
 		{name: "pod list for a Service with a typo", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "s" with IPs "10.152.183.9" on port 80 for pods "a,c"`, line: 5, want: `for pod "c", which no earlier step creates`},
+		{name: "endpoint change of an undeclared Service", steps: `    Given a pod "b" on "node1" serving HTTP on port 80` + "\n" + `    When Service "echo" is now backed by pod "b" as "stale"`, line: 5, want: `no Service "echo" declared before this step`},
+		{name: "endpoint change to an undeclared pod", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "echo" with IPs "10.152.183.9" on port 53 for pod "a" with protocol UDP` + "\n" + `    When Service "echo" is now backed by pod "c" as "stale"`, line: 6, want: `Service "echo" is now for pod "c", which no earlier step creates`},
+		{name: "UDP source port out of range", steps: `    Given a pod "a" on "node1" serving HTTP on port 80` + "\n" + `    Given a ClusterIP Service "echo" with IPs "10.152.183.9" on port 53 for pod "a" with protocol UDP` + "\n" + `    When "node1" sends a UDP datagram from port 70000 to Service "echo" over ipv4 as "u"`, line: 6, want: `bad port "70000"`},
+		{name: "DNS via an undeclared Service", steps: `    When "node1" looks up A "web.default.svc.cluster.local" via Service "kube-dns" as "d"`, line: 4, want: `no Service "kube-dns" declared before this step`},
+		{name: "kube-proxy canary steps in nftables mode", prof: "microk8s:\n  kubernetes: v1.32.2\nkube_proxy:\n  mode: nftables\n", steps: `    When kube-proxy re-syncs on "node1"`, line: 4, want: `runs kube-proxy in nftables mode, which has no canary chain`},
+		{name: "firewalld held steps in nftables mode", prof: "microk8s:\n  kubernetes: v1.32.2\nkube_proxy:\n  mode: nftables\n", steps: `    When firewalld is stopped on "node1" before kube-proxy re-syncs`, line: 4, want: `this step needs a profile with kube_proxy.mode iptables`},
 		{name: "bad iptables mode", prof: "iptables:\n  mode: nftables\n", line: 3, want: `iptables.mode: "nftables" is not legacy or nft`},
 	}
 	for _, tc := range cases {
@@ -104,6 +113,18 @@ func TestCheckCatchesAuthoringMistakes(t *testing.T) {
 			}
 			t.Errorf("want a problem at line %d containing %q; got %v", tc.line, tc.want, probs)
 		})
+	}
+}
+
+// TestCheckAcceptsNFTablesWhereSupported: kube-proxy's nftables mode
+// passes lab check on the releases that have the nftables Proxier.
+func TestCheckAcceptsNFTablesWhereSupported(t *testing.T) {
+	for _, v := range []string{"v1.29.15", "v1.32.2"} {
+		prof := "microk8s:\n  kubernetes: " + v + "\nkube_proxy:\n  mode: nftables\n"
+		steps := `    Given kube-proxy runs on "node1"` + "\n" + `    When firewalld is stopped on "node1"`
+		if probs := checkDir(t, featureText(steps, ""), prof); len(probs) > 0 {
+			t.Errorf("%s: %v", v, probs)
+		}
 	}
 }
 

@@ -15,6 +15,9 @@ const DNSTimeout = 3 * time.Second
 // ClusterDomain is the DNS suffix of Service names.
 const ClusterDomain = "svc.cluster.local"
 
+// DNSPort is the port a DNS server pod answers on (UDP).
+const DNSPort = 53
+
 func init() {
 	register(Def{Subject: "dns", Pattern: `^a DNS server in pod "([^"]+)" on "([^"]+)" answering for the Services$`,
 		Params:  []Param{P("pod", Name), P("node", Name)},
@@ -39,6 +42,23 @@ func init() {
 		Doc:     "Sends one DNS query from a node to its own stub resolver (127.0.0.53:53, see `the resolver of ... forwards to pod`), with a 3 s timeout, and records NAME as a lookup via a pod does.",
 		Example: `When "node1" looks up A "web.default.svc.cluster.local" via its resolver as "dns_from_node"`,
 		bind:    func(w *World) any { return w.lookupViaResolver }})
+	register(Def{Subject: "dns", Pattern: `^"([^"]+)" looks up (A|AAAA) "([^"]+)" via Service "([^"]+)" as "([^"]+)"$`,
+		Params:  []Param{P("from", Name), P("type", Text), P("name", Name), P("service", Name), P("observation", Name)},
+		Doc:     "Sends one DNS query (UDP) from a pod (or a node or client) to a Service's IPv4 ClusterIP and port, as pods reach CoreDNS through the kube-dns Service: the Service is declared `with protocol UDP` for the DNS server pod, and only kube-proxy's rules (`Given kube-proxy runs on ...`) lead the query to the pod. Records NAME as a lookup via a pod does (timeout when no rule translates the ClusterIP).",
+		Example: `When "app" looks up A "web.default.svc.cluster.local" via Service "kube-dns" as "dns_via_service"`,
+		cell:    toService(0, 3),
+		bind:    func(w *World) any { return w.lookupViaService }})
+}
+
+func (w *World) lookupViaService(ctx context.Context, from, qtype, name, svc, obs string) error {
+	s, ip, err := w.serviceIP(svc, "ipv4")
+	if err != nil {
+		return err
+	}
+	if !s.udp {
+		return fmt.Errorf("service %q is TCP; DNS queries go over UDP: declare it `with protocol UDP`", svc)
+	}
+	return w.lookup(ctx, from, qtype, name, netip.AddrPortFrom(ip, uint16(s.port)).String(), "Service "+svc, obs)
 }
 
 // podToPod3 is the topology rule of steps sending from args[0] to pod args[3].
@@ -56,6 +76,9 @@ func (w *World) aDNSServer(ctx context.Context, pod, node string) error {
 	if err != nil {
 		return err
 	}
+	w.mu.Lock()
+	w.dnsPods[pod] = true
+	w.mu.Unlock()
 	ip, _ := p.Addr(4)
 	w.Observe("pod_ip_"+pod, ip.String())
 	w.Evidence(fmt.Sprintf("DNS server in pod %s (%s:53): records", pod, ip), ev.String())

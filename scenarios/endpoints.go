@@ -14,11 +14,10 @@ func (w *World) backends(service, list string) ([]string, error) {
 		return nil, fmt.Errorf("service %s: pods: %w", service, err)
 	}
 	for _, pod := range pods {
-		p, ok := w.D.Pod(pod)
-		if !ok {
+		if _, ok := w.D.Pod(pod); !ok {
 			return nil, fmt.Errorf("service %s: no pod %q; add `Given a pod %q on \"NODE\" serving HTTP on port N` first", service, pod, pod)
 		}
-		if p.Port == 0 {
+		if w.podServes(pod) == 0 {
 			return nil, fmt.Errorf("service %s: pod %q serves nothing", service, pod)
 		}
 	}
@@ -30,11 +29,24 @@ func (w *World) backends(service, list string) ([]string, error) {
 func (w *World) endpoints(s *service, fam int) []kubeproxy.Endpoint {
 	var out []kubeproxy.Endpoint
 	for _, name := range s.pods {
-		if p, ok := w.D.Pod(name); ok && p.Port > 0 {
+		if p, ok := w.D.Pod(name); ok && w.podServes(name) > 0 {
 			if a, ok := p.Addr(fam); ok {
-				out = append(out, kubeproxy.Endpoint{IP: a, Port: p.Port})
+				out = append(out, kubeproxy.Endpoint{IP: a, Port: w.podServes(name)})
 			}
 		}
 	}
 	return out
+}
+
+// podServes is the port a pod serves: the HTTP (and UDP echo) port it was
+// created with, 53 for a DNS server pod, 0 for none.
+func (w *World) podServes(pod string) int {
+	w.mu.Lock()
+	dns := w.dnsPods[pod]
+	w.mu.Unlock()
+	if dns {
+		return DNSPort
+	}
+	p, _ := w.D.Pod(pod)
+	return p.Port
 }

@@ -12,15 +12,17 @@ import (
 
 func init() {
 	register(Def{Subject: "firewall", Pattern: `^firewalld is reloaded on "([^"]+)" before kube-proxy re-syncs as "([^"]+)"$`,
-		Params:  []Param{P("node", Name), P("observation", Name)},
-		Doc:     "Runs `firewall-cmd --reload` against the node's firewalld (a profile with firewalld.enabled runs the real daemon in the node, with a private D-Bus) while kube-proxy's canary monitor is held, so the steps that follow see the window a real kube-proxy leaves until its next check (up to its 30 s sync period). Checks first that kube-proxy's canary chain and KUBE-SERVICES are in the node's nat table (the profile's iptables variant; an error otherwise), then records NAME = flushed when they are gone right after the reload, kept otherwise (both tables are evidence). firewalld flushes iptables-nft tables only: kube-proxy's rules survive when they are legacy (MicroK8s' bundled iptables). `I run \"firewall-cmd ...\" on \"node1\"` also reaches the node's own firewalld; without this step the monitor re-syncs on its own.",
-		Example: `When firewalld is reloaded on "node1" before kube-proxy re-syncs as "kube_proxy_rules_after_reload"`,
-		bind:    func(w *World) any { return w.reloadFirewalld }})
+		Params:        []Param{P("node", Name), P("observation", Name)},
+		Doc:           "Runs `firewall-cmd --reload` against the node's firewalld (a profile with firewalld.enabled runs the real daemon in the node, with a private D-Bus) while kube-proxy's canary monitor is held, so the steps that follow see the window a real kube-proxy leaves until its next check (up to its 30 s sync period). Checks first that kube-proxy's canary chain and KUBE-SERVICES are in the node's nat table (the profile's iptables variant; an error otherwise), then records NAME = flushed when they are gone right after the reload, kept otherwise (both tables are evidence). firewalld flushes iptables-nft tables only: kube-proxy's rules survive when they are legacy (MicroK8s' bundled iptables). `I run \"firewall-cmd ...\" on \"node1\"` also reaches the node's own firewalld; without this step the monitor re-syncs on its own.",
+		Example:       `When firewalld is reloaded on "node1" before kube-proxy re-syncs as "kube_proxy_rules_after_reload"`,
+		iptablesProxy: always,
+		bind:          func(w *World) any { return w.reloadFirewalld }})
 	register(Def{Subject: "firewall", Pattern: `^kube-proxy re-syncs on "([^"]+)"$`,
-		Params:  []Param{P("node", Name)},
-		Doc:     "Lets the node's kube-proxy react again (after `... before kube-proxy re-syncs`) and waits until its canary chain is back: at once when its rules were never flushed, else after its monitor noticed the flush (the real one polls every sync period, 30 s) and re-synced every Service. The time it took, its log and the nat table afterwards are evidence.",
-		Example: `When kube-proxy re-syncs on "node1"`,
-		bind:    func(w *World) any { return w.kubeProxyResyncs }})
+		Params:        []Param{P("node", Name)},
+		Doc:           "Lets the node's kube-proxy react again (after `... before kube-proxy re-syncs`) and waits until its canary chain is back: at once when its rules were never flushed, else after its monitor noticed the flush (the real one polls every sync period, 30 s) and re-synced every Service. The time it took, its log and the nat table afterwards are evidence.",
+		Example:       `When kube-proxy re-syncs on "node1"`,
+		iptablesProxy: always,
+		bind:          func(w *World) any { return w.kubeProxyResyncs }})
 	register(Def{Subject: "firewall", Pattern: `^I trace a TCP connection from pod "([^"]+)" to pod "([^"]+)" on "([^"]+)" as "([^"]+)"$`,
 		Params:  []Param{P("from pod", Name), P("to pod", Name), P("node", Name), P("observation", Name)},
 		cell:    podToPod,
@@ -107,3 +109,7 @@ func (w *World) trace(ctx context.Context, from, to, node, obs string) error {
 	}
 	return nil
 }
+
+// always is the iptablesProxy rule of steps that always need kube-proxy's
+// iptables mode.
+func always([]string) bool { return true }

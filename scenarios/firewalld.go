@@ -14,7 +14,9 @@ func init() {
 		Params:  []Param{P("action", Text), P("node", Name), Opt("hold kube-proxy", Text), Opt("observation", Name)},
 		Doc:     "Stops a node's firewalld as `systemctl stop firewalld` does (SIGTERM: it removes its own rules on exit, with its D-Bus), or starts it again (a fresh daemon applying its configuration, and whatever its start does to iptables' tables). With `before kube-proxy re-syncs`, kube-proxy's canary monitor is held first, as for `firewalld is reloaded`, so the next steps see the window until `kube-proxy re-syncs on`. With `as \"NAME\"`, checks first that kube-proxy's canary chain and KUBE-SERVICES are in the nat table (an error otherwise), then records NAME = flushed when they are gone right after, kept otherwise (both tables are evidence).",
 		Example: `When firewalld is started on "node1" before kube-proxy re-syncs as "kube_proxy_rules_after_start"`,
-		bind:    func(w *World) any { return w.firewalldLifecycle }})
+		// holding kube-proxy or checking its rules: its iptables canary
+		iptablesProxy: func(args []string) bool { return args[2] != "" || args[3] != "" },
+		bind:          func(w *World) any { return w.firewalldLifecycle }})
 }
 
 func (w *World) firewalldLifecycle(ctx context.Context, action, node, hold, obs string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,7 +109,7 @@ func (w *World) aNodePortService(name, ips, port, nodePort, pod string) error {
 	if err != nil {
 		return fmt.Errorf("service %s: node port: %w", name, err)
 	}
-	if err := w.aService(name, ips, port, pod, ""); err != nil {
+	if err := w.aService(name, ips, port, pod, "", ""); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -127,7 +128,7 @@ func (w *World) ipv4Services() []kubeproxy.Service {
 		if !ok {
 			continue
 		}
-		ks := kubeproxy.Service{Namespace: "default", Name: s.name, PortName: "http", ClusterIP: ip, Port: s.port, ClientIPAffinity: s.affinity}
+		ks := s.kube(ip)
 		w.mu.Lock()
 		ks.NodePort = w.nodePorts[s.name]
 		w.mu.Unlock()
@@ -151,7 +152,12 @@ func (w *World) kubeProxyRuns(ctx context.Context, node string) error {
 	if err != nil {
 		return err
 	}
-	return w.natEvidence(ctx, node, "kube-proxy on "+node+": nat table after the sync")
+	w.mu.Lock()
+	if !slices.Contains(w.proxyNodes, node) {
+		w.proxyNodes = append(w.proxyNodes, node)
+	}
+	w.mu.Unlock()
+	return w.proxyRulesEvidence(ctx, node, 4, "kube-proxy on "+node+": its rules after the sync")
 }
 
 // natEvidence attaches the node's nat table (profile's variant) as evidence.

@@ -36,6 +36,11 @@ type Def struct {
 	// cell, when set, checks the step against the cell's topology so far
 	// at check time (see cellState) and returns a problem or "".
 	cell func(s *cellState, args []string) string
+	// iptablesProxy, when set, says whether the step (with these args)
+	// relies on kube-proxy's iptables mode (its canary chain in the nat
+	// table): `lab check` refuses it on a profile whose kube_proxy.mode is
+	// nftables.
+	iptablesProxy func(args []string) bool
 	// bind returns the step function bound to a world.
 	bind func(w *World) any
 }
@@ -88,6 +93,10 @@ type World struct {
 	// felixDown are the nodes where a Felix step left calico-node not
 	// ready (one Felix process serves both families).
 	felixDown map[string]bool
+	// dnsPods are the pods running a DNS server (port 53).
+	dnsPods map[string]bool
+	// proxyNodes are the nodes where kube-proxy runs.
+	proxyNodes []string
 }
 
 // NewWorld returns a world writing observations and evidence into cell.
@@ -95,7 +104,7 @@ func NewWorld(d driver.Driver, cell *results.Cell, log io.Writer) *World {
 	if cell.Observations == nil {
 		cell.Observations = map[string]any{}
 	}
-	return &World{D: d, cell: cell, Log: log, nodePorts: map[string]int{}}
+	return &World{D: d, cell: cell, Log: log, nodePorts: map[string]int{}, dnsPods: map[string]bool{}}
 }
 
 // Observe records a named observation.

@@ -15,10 +15,10 @@ import (
 )
 
 func init() {
-	register(Def{Subject: "services", Pattern: `^a ClusterIP Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) for pods? "([^"]+)"( with sessionAffinity ClientIP)?$`,
-		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("pods", NameList), Opt("affinity", Text)},
+	register(Def{Subject: "services", Pattern: `^a ClusterIP Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) for pods? "([^"]+)"( with protocol UDP)?( with sessionAffinity ClientIP)?$`,
+		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("pods", NameList), Opt("protocol", Text), Opt("affinity", Text)},
 		cell:    addService(3),
-		Doc:     "Declares a Service in the default namespace: one ClusterIP per family (comma list, e.g. 10.152.183.10,fd98::10), the port, and the pod backing it, or `for pods \"a,b\"` several (pods serving HTTP on one port, on a Calico or a bridge node; their port is the targetPort; kube-proxy spreads new connections with `-m statistic --mode random`). With `with sessionAffinity ClientIP`, kube-proxy writes `-m recent` rules. Nothing is programmed until kube-proxy syncs.",
+		Doc:     "Declares a Service in the default namespace: one ClusterIP per family (comma list, e.g. 10.152.183.10,fd98::10), the port, and the pod backing it, or `for pods \"a,b\"` several (pods serving HTTP on one port, on a Calico or a bridge node; their port is the targetPort; a DNS server pod's is 53; kube-proxy spreads new connections with `-m statistic --mode random`). With `with protocol UDP` the Service port is UDP (kube-proxy writes `-p udp` rules, and deletes the conntrack entries of a UDP endpoint that goes away); a pod serving HTTP answers UDP on its port too, a DNS server pod answers DNS. With `with sessionAffinity ClientIP`, kube-proxy writes `-m recent` rules. Nothing is programmed until kube-proxy syncs.",
 		Example: `Given a ClusterIP Service "web" with IPs "10.152.183.10,fd98::10" on port 80 for pod "web"`,
 		bind:    func(w *World) any { return w.aService }})
 	register(Def{Subject: "services", Pattern: `^kube-proxy syncs the (ipv4|ipv6) Services on "([^"]+)" as "([^"]+)"$`,
@@ -47,6 +47,26 @@ type service struct {
 	port     int
 	pods     []string
 	affinity bool
+	// udp: the Service port's protocol is UDP (else TCP).
+	udp bool
+}
+
+// proto is the Service port's protocol as kube-proxy's objects name it.
+func (s *service) proto() string {
+	if s.udp {
+		return "udp"
+	}
+	return "tcp"
+}
+
+// kube is the Service's port of one family as kube-proxy is fed it (no
+// endpoints, no node port).
+func (s *service) kube(ip netip.Addr) kubeproxy.Service {
+	name := "http"
+	if s.udp {
+		name = "udp"
+	}
+	return kubeproxy.Service{Namespace: "default", Name: s.name, PortName: name, ClusterIP: ip, Port: s.port, Protocol: s.proto(), ClientIPAffinity: s.affinity}
 }
 
 // service returns a declared Service by name.
@@ -77,7 +97,7 @@ func (s *service) ip(fam int) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-func (w *World) aService(name, ips, port, pod, affinity string) error {
+func (w *World) aService(name, ips, port, pod, proto, affinity string) error {
 	p, err := ParsePort(port)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", name, err)
@@ -90,7 +110,7 @@ func (w *World) aService(name, ips, port, pod, affinity string) error {
 	if err != nil {
 		return err
 	}
-	s := &service{name: name, port: p, pods: pods, affinity: affinity != "", ips: addrs}
+	s := &service{name: name, port: p, pods: pods, affinity: affinity != "", udp: proto != "", ips: addrs}
 	if _, err := w.service(name); err == nil {
 		return fmt.Errorf("service %q declared twice", name)
 	}
@@ -106,10 +126,6 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 	if err != nil {
 		return fmt.Errorf("%w; kube-proxy runs no %s proxier there", err, fam)
 	}
-	n, err := w.runner(node)
-	if err != nil {
-		return err
-	}
 	list := w.declared()
 	var svcs []kubeproxy.Service
 	for _, s := range list {
@@ -117,7 +133,7 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 		if !ok {
 			continue
 		}
-		ks := kubeproxy.Service{Namespace: "default", Name: s.name, PortName: "http", ClusterIP: ip, Port: s.port, ClientIPAffinity: s.affinity}
+		ks := s.kube(ip)
 		ks.Endpoints = w.endpoints(s, f)
 		svcs = append(svcs, ks)
 	}
@@ -126,21 +142,43 @@ func (w *World) kubeProxySync(ctx context.Context, fam, node, obs string) error 
 	if err != nil {
 		return err
 	}
-	save := iptables.Binary(map[int]string{4: "iptables-save", 6: "ip6tables-save"}[f], w.D.Profile().Iptables.Mode)
-	dump, derr := execx.Output(ctx, n, save, "-t", "nat")
-	if derr != nil {
-		dump = derr.Error()
-	}
 	w.Evidence(obs+": kube-proxy "+out.Version+" "+fam+" log (klog)", out.Log)
 	if out.Restore != "" {
-		w.Evidence(obs+": kube-proxy "+out.Version+" "+fam+" iptables-restore input", out.Restore)
+		input := "iptables-restore input"
+		if w.D.Profile().KubeProxy.Mode == kubeproxy.ModeNFTables {
+			input = "nft transaction"
+		}
+		w.Evidence(obs+": kube-proxy "+out.Version+" "+fam+" "+input, out.Restore)
 	}
-	w.RuleDump(obs+": "+save+" -t nat on "+node+" after the sync", dump)
+	if err := w.proxyRulesEvidence(ctx, node, f, obs+": kube-proxy's rules on "+node+" after the sync"); err != nil {
+		w.Evidence(obs+": kube-proxy's rules on "+node+" after the sync", err.Error())
+	}
 	if out.Err != nil {
 		w.Observe(obs, strings.TrimSpace(out.Err.Error()))
 		return nil
 	}
 	w.Observe(obs, "ok")
+	return nil
+}
+
+// proxyRulesEvidence attaches the rules kube-proxy programs for a family
+// (4 or 6) as evidence: the nat table (the profile's iptables variant) in
+// iptables mode; table ip (ip6) kube-proxy, listed by the node's nft, in
+// nftables mode.
+func (w *World) proxyRulesEvidence(ctx context.Context, node string, fam int, name string) error {
+	n, err := w.runner(node)
+	if err != nil {
+		return err
+	}
+	argv := []string{iptables.Binary(map[int]string{4: "iptables-save", 6: "ip6tables-save"}[fam], w.D.Profile().Iptables.Mode), "-t", "nat"}
+	if w.D.Profile().KubeProxy.Mode == kubeproxy.ModeNFTables {
+		argv = []string{"nft", "list", "table", map[int]string{4: "ip", 6: "ip6"}[fam], "kube-proxy"}
+	}
+	dump, err := execx.Output(ctx, n, argv...)
+	if err != nil {
+		return err
+	}
+	w.RuleDump(name+" ("+strings.Join(argv, " ")+")", dump)
 	return nil
 }
 
@@ -156,14 +194,24 @@ func (w *World) probeHTTP(ctx context.Context, from, what string, addr netip.Add
 	return nil
 }
 
-func (w *World) requestService(ctx context.Context, from, name, fam, obs string) error {
+// serviceIP returns a declared Service and its ClusterIP of the family
+// (ipv4 or ipv6).
+func (w *World) serviceIP(name, fam string) (*service, netip.Addr, error) {
 	s, err := w.service(name)
 	if err != nil {
-		return err
+		return nil, netip.Addr{}, err
 	}
 	ip, ok := s.ip(family(fam))
 	if !ok {
-		return fmt.Errorf("service %q has no %s ClusterIP", name, fam)
+		return nil, netip.Addr{}, fmt.Errorf("service %q has no %s ClusterIP", name, fam)
+	}
+	return s, ip, nil
+}
+
+func (w *World) requestService(ctx context.Context, from, name, fam, obs string) error {
+	s, ip, err := w.serviceIP(name, fam)
+	if err != nil {
+		return err
 	}
 	return w.probeHTTP(ctx, from, "Service "+name, ip, s.port, obs)
 }

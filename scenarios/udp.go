@@ -43,6 +43,51 @@ func init() {
 		Doc:     "The payload-size probe towards a port of a node's public address (e.g. a UDP hostPort): records NAME = ok, too big (with NAME_path_mtu) or timeout, as towards a pod. A datagram larger than the node's uplink MTU (the profile's uplink_mtu) is dropped on the way in: timeout.",
 		Example: `When "client" sends a 1472-byte UDP payload without fragmenting to port 5353 of the public address of "node1" as "uplink_1500"`,
 		bind:    func(w *World) any { return w.udpPayloadPublic }})
+	register(Def{Subject: "probes", Pattern: `^"([^"]+)" sends a UDP datagram (?:from port ([^ "]+) )?to Service "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
+		Params:  []Param{P("from", Name), Opt("source port", Port), P("service", Name), P("family", Family), P("observation", Name)},
+		Doc:     "Sends one UDP datagram from a pod (or a node or client) to a UDP Service's ClusterIP of the family and port (declared `with protocol UDP`; kube-proxy must run) and waits 1 s for the answer of the endpoint kube-proxy's rules chose. Records NAME = ok, timeout, refused or unreachable, and NAME_from = the pod that answered. With `from port N` every such datagram leaves from source port N: one conntrack flow, which keeps its endpoint until the entry expires or kube-proxy deletes it.",
+		Example: `When "app" sends a UDP datagram from port 40000 to Service "echo" over ipv4 as "udp_service"`,
+		cell:    toService(0, 2),
+		bind:    func(w *World) any { return w.udpToService }})
+}
+
+func (w *World) udpToService(ctx context.Context, from, srcPort, svc, fam, obs string) error {
+	s, ip, err := w.serviceIP(svc, fam)
+	if err != nil {
+		return err
+	}
+	if !s.udp {
+		return fmt.Errorf("service %q is TCP; declare it `with protocol UDP` to send it datagrams", svc)
+	}
+	addr := net.JoinHostPort(ip.String(), strconv.Itoa(s.port))
+	src, err := w.D.Source(from)
+	if err != nil {
+		return err
+	}
+	var res probe.Result
+	if srcPort != "" {
+		p, err := ParsePort(srcPort)
+		if err != nil {
+			return err
+		}
+		res = src.UDPFrom(ctx, addr, p, UDPTimeout)
+	} else {
+		res = src.UDP(ctx, addr, 32, false, UDPTimeout)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if res.Outcome == "error" {
+		return fmt.Errorf("UDP from %s to %s: %s", from, addr, res.Detail)
+	}
+	w.Observe(obs, res.Outcome)
+	// the pod's echo names it: "pod POD (IP) port N/udp: 32 bytes from PEER"
+	if who, _, ok := strings.Cut(res.Detail, " port "); ok && res.Outcome == probe.Answered {
+		pod, _, _ := strings.Cut(strings.TrimPrefix(who, "pod "), " (")
+		w.Observe(obs+"_from", pod)
+	}
+	w.Evidence(obs+": UDP probe", fmt.Sprintf("32-byte datagram %s (source port %s) -> %s (Service %s): %s after %s: %s\n", from, orAny(srcPort), addr, svc, res.Outcome, res.Elapsed.Round(time.Millisecond), res.Detail))
+	return nil
 }
 
 // podToPod2 is the topology rule of steps sending from args[0] to pod args[2].
@@ -176,4 +221,12 @@ func (w *World) udpPayloadPublic(ctx context.Context, from, size, port, node, ob
 		return err
 	}
 	return w.sendUDP(ctx, from, net.JoinHostPort(pub.String(), strconv.Itoa(p)), "public address of "+node, n, true, obs)
+}
+
+// orAny renders an optional source port.
+func orAny(port string) string {
+	if port == "" {
+		return "any"
+	}
+	return port
 }

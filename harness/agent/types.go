@@ -157,6 +157,8 @@ type UDPArgs struct {
 	Size    int           `json:"size"`
 	NoFrag  bool          `json:"no_frag,omitempty"`
 	Timeout time.Duration `json:"timeout"`
+	// SrcPort, when set, is the source port the datagram is sent from.
+	SrcPort int `json:"src_port,omitempty"`
 }
 
 // UDPBatchArgs sends N datagrams, each from a fresh socket, Concurrency

@@ -14,6 +14,9 @@ func (a *Agent) udp(ctx context.Context, u UDPArgs) (probe.Result, error) {
 	if err != nil {
 		return probe.Result{}, err
 	}
+	if u.SrcPort != 0 {
+		return probe.UDPFrom(ctx, path, u.Addr, u.SrcPort, u.Size, u.Timeout), nil
+	}
 	return probe.UDP(ctx, path, u.Addr, u.Size, u.NoFrag, u.Timeout), nil
 }
 

@@ -51,6 +51,9 @@ type Source interface {
 	// UDP sends one datagram of size bytes to addr (host:port) and waits
 	// for an answer; noFrag forbids fragmentation (a payload-size probe).
 	UDP(ctx context.Context, addr string, size int, noFrag bool, timeout time.Duration) probe.Result
+	// UDPFrom sends one datagram from source port srcPort to addr and
+	// waits for an answer: datagrams from one port are one conntrack flow.
+	UDPFrom(ctx context.Context, addr string, srcPort int, timeout time.Duration) probe.Result
 	// UDPBatch sends n datagrams to addr, each from a fresh socket.
 	UDPBatch(ctx context.Context, addr string, n, concurrency int, timeout time.Duration) (probe.Batch, error)
 	// Lookup asks a DNS server (host:port) for a name's A or AAAA records.

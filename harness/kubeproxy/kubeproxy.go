@@ -152,6 +152,7 @@ type Outcome struct {
 	// Err is the sync's error, iptables' own text (nil: the rules are in).
 	Err error
 	// Log is kube-proxy's klog output; Restore the iptables-restore input
-	// it wrote (empty when the sync failed before the restore).
+	// it wrote, or in nftables mode the nft transaction (empty when the
+	// sync failed before it).
 	Log, Restore string
 }

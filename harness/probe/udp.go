@@ -30,13 +30,25 @@ const (
 // larger than the path MTU comes back as TooBig, with the MTU the kernel
 // learnt in Detail.
 func UDP(ctx context.Context, path, addr string, size int, noFrag bool, timeout time.Duration) Result {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	d := net.Dialer{}
 	if noFrag {
 		d.Control = dontFragment
 	}
+	return udpVia(ctx, path, addr, d, size, timeout)
+}
+
+// UDPFrom sends one datagram of size bytes from source port srcPort (a
+// socket bound to it, reused across calls as a client reusing its port
+// would) to addr and waits for one answer: successive datagrams belong to
+// one conntrack flow.
+func UDPFrom(ctx context.Context, path, addr string, srcPort, size int, timeout time.Duration) Result {
+	return udpVia(ctx, path, addr, net.Dialer{LocalAddr: &net.UDPAddr{Port: srcPort}}, size, timeout)
+}
+
+func udpVia(ctx context.Context, path, addr string, d net.Dialer, size int, timeout time.Duration) Result {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var c net.Conn
 	err := netns.Do(path, func() error {
 		var derr error

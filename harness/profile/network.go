@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"lab/harness/kubeproxy"
 )
 
 // The network fields of a profile: sysctls, MTUs, kube-proxy's mode. Their
@@ -53,12 +55,12 @@ func checkMTU(v string) error {
 
 func checkProxyMode(v string) error {
 	switch v {
-	case "iptables":
+	case kubeproxy.ModeIPTables, kubeproxy.ModeNFTables:
 		return nil
-	case "nftables", "ipvs":
-		return fmt.Errorf("%q: the lab's kube-proxy runs the iptables mode only (nftables and ipvs need the real proxier); use iptables", v)
+	case "ipvs":
+		return fmt.Errorf("%q: the lab builds kube-proxy's iptables and nftables Proxiers only; use iptables or nftables", v)
 	}
-	return fmt.Errorf("%q is not a kube-proxy mode; use iptables", v)
+	return fmt.Errorf("%q is not a kube-proxy mode; use iptables or nftables", v)
 }
 
 func (p *Profile) validateNetwork() error {
@@ -81,6 +83,10 @@ func (p *Profile) validateNetwork() error {
 		return fmt.Errorf("cni.backend: %w", err)
 	}
 	if err := checkProxyMode(p.KubeProxy.Mode); err != nil {
+		return fmt.Errorf("kube_proxy.mode: %w", err)
+	}
+	// the mode must exist in the pinned release's kube-proxy
+	if _, err := kubeproxy.ModeArgs(p.KubeProxy.Mode, p.MicroK8s.Kubernetes); err != nil {
 		return fmt.Errorf("kube_proxy.mode: %w", err)
 	}
 	return nil

@@ -125,8 +125,10 @@ func (c CNI) Hairpin() bool { return c.HairpinMode == nil || *c.HairpinMode }
 
 // KubeProxy configures kube-proxy.
 type KubeProxy struct {
-	// Mode is kube-proxy's proxy mode: iptables (the default; nftables and
-	// ipvs need the real proxier).
+	// Mode is kube-proxy's proxy mode: iptables (the default) or nftables
+	// (its nftables Proxier, where microk8s.kubernetes has it: v1.29 and
+	// v1.30 with the NFTablesProxyMode feature gate, which the lab passes
+	// as a user must; v1.31 and later by default). ipvs is not built.
 	Mode string `yaml:"mode"`
 }
 

@@ -53,19 +53,34 @@ func (p *Profile) Pinned() map[string]string {
 		set("host_forward_policy_"+v, p.Iptables.HostForwardPolicy[v])
 	}
 	set("nat_port_range", p.CNI.NATPortRange)
+	// the node network the profile asks for; the cell's ran facts read it
+	// back inside each node (sysctl KEY, uplink_mtu, pod_mtu, kube_proxy)
+	for k, v := range p.Sysctls {
+		set("sysctl "+k, v)
+	}
+	set("uplink_mtu", fmt.Sprint(p.UplinkMTU))
+	set("pod_mtu", fmt.Sprint(p.CNI.MTU))
+	set("kube_proxy_mode", p.KubeProxy.Mode)
 	return out
 }
 
 // MeasuredBy names the fact of a cell's Ran section (read inside the node)
 // that measures the pinned fact name, "" when none does: the CNI plugins'
 // module version is read from the pushed portmap binary's build info, the
-// Kubernetes release is the kube-proxy binary the node ran (harness/sim).
+// Kubernetes release and kube-proxy's mode are the kube-proxy binary the
+// node ran and its flags, sysctls and MTUs are read back in each node
+// (harness/sim).
 func MeasuredBy(name string) string {
 	switch name {
 	case "cni_plugins":
 		return "cni_plugins"
-	case "kubernetes":
+	case "kubernetes", "kube_proxy_mode":
 		return "kube_proxy"
+	case "uplink_mtu", "pod_mtu":
+		return name
+	}
+	if strings.HasPrefix(name, "sysctl ") {
+		return name
 	}
 	return ""
 }

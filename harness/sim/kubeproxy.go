@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,8 +94,32 @@ func (n *Node) pushKubeProxy(ctx context.Context) (string, error) {
 		return "", err
 	}
 	n.kubeProxyPushed = true
-	n.kubeProxyFact = version + " (Kubernetes' iptables Proxier, " + filepath.Join(c.opts.KubeProxyDir, version, kubeproxy.BinaryName) + ", sha256 " + fileSum(bin) + ")"
+	mode, args := c.proxyMode()
+	flags := ""
+	if len(args) > 0 {
+		flags = ", " + strings.Join(args, " ")
+	}
+	n.kubeProxyFact = version + " (Kubernetes' " + mode + " Proxier" + flags + ", " + filepath.Join(c.opts.KubeProxyDir, version, kubeproxy.BinaryName) + ", sha256 " + fileSum(bin) + ")"
 	return version, nil
+}
+
+// proxyMode returns the profile's kube-proxy mode and the flags its
+// Kubernetes release needs for it (kubeproxy.ModeArgs; Load checked them).
+func (c *Cluster) proxyMode() (string, []string) {
+	mode := c.prof.KubeProxy.Mode
+	if mode == "" {
+		mode = kubeproxy.ModeIPTables
+	}
+	args, _ := kubeproxy.ModeArgs(mode, c.prof.MicroK8s.Kubernetes)
+	return mode, args
+}
+
+// NFTablesMode reports whether kube-proxy runs its nftables Proxier here
+// (the profile's kube_proxy.mode): its rules are then table ip kube-proxy
+// (ip6 kube-proxy), not iptables chains.
+func (c *Cluster) NFTablesMode() bool {
+	mode, _ := c.proxyMode()
+	return mode == kubeproxy.ModeNFTables
 }
 
 func fileSum(path string) string {
@@ -134,11 +159,15 @@ func (n *Node) writeFile(ctx context.Context, data []byte, path string) error {
 
 // flags are kube-proxy's command line for cfg: MicroK8s's own
 // (microk8s-resources/default-args/kube-proxy passes --cluster-cidr and no
-// sync periods, so kube-proxy's defaults of 30 s and 1 s apply).
+// sync periods, so kube-proxy's defaults of 30 s and 1 s apply), plus what
+// the profile's kube_proxy.mode needs (--proxy-mode nftables, and the
+// feature gate where that mode is alpha).
 func (n *Node) kubeProxyArgs(cfg kubeproxy.Config, services, dumpDir string) []string {
-	return []string{kubeProxyBin, "--services", services, "--ip-family", cfg.Family(),
+	_, mode := n.cluster.proxyMode()
+	args := []string{kubeProxyBin, "--services", services, "--ip-family", cfg.Family(),
 		"--cluster-cidr", cfg.ClusterCIDR.String(), "--hostname-override", n.Name(),
 		"--dump-restore", dumpDir, "-v=2"}
+	return append(args, mode...)
 }
 
 // KubeProxyOnce runs kube-proxy on the node for one sync of cfg's family,
@@ -182,7 +211,11 @@ func (n *Node) KubeProxyOnce(ctx context.Context, cfg kubeproxy.Config, svcs []k
 		out.Err = errors.New(lines[0].Error)
 	}
 	fam := map[string]string{"ipv4": "IPv4", "ipv6": "IPv6"}[cfg.Family()]
-	if r, err := n.Run(ctx, execx.Cmd{Argv: []string{"cat", dump + "/restore-" + fam}}); err == nil {
+	input := "/restore-"
+	if n.cluster.NFTablesMode() {
+		input = "/nft-"
+	}
+	if r, err := n.Run(ctx, execx.Cmd{Argv: []string{"cat", dump + input + fam}}); err == nil {
 		out.Restore = string(r.Stdout)
 	}
 	return out, nil

@@ -70,7 +70,7 @@ func TestRealKubeProxy(t *testing.T) {
 	if r := src.HTTP(ctx, "http://10.152.183.20:80/", 5*time.Second); r.Outcome != "200" {
 		t.Errorf("GET the ClusterIP from a pod = %s (%s), want 200", r.Outcome, r.Detail)
 	}
-	if !strings.Contains(k.Log(), `"Kubernetes iptables Proxier without an API server" version="v1.32.2"`) {
+	if !strings.Contains(k.Log(), `"Kubernetes Proxier without an API server" version="v1.32.2" mode="iptables"`) {
 		t.Errorf("kube-proxy's log does not name v1.32.2:\n%s", k.Log())
 	}
 

@@ -61,11 +61,11 @@ type Cluster struct {
 	nextIP  int
 	closers []func()
 
-	routed   routedNets
-	proxies  map[string]*KubeProxy
-	fwd      map[string]*firewalldOf
-	ingress  map[string]string // ingress pod -> node
-	egress   egress
+	routed  routedNets
+	proxies map[string]*KubeProxy
+	fwd     map[string]*firewalldOf
+	ingress map[string]string // ingress pod -> node
+	egress  egress
 	// bridgeNodes counts the nodes given a bridge subnet so far.
 	bridgeNodes int
 }

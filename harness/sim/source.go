@@ -113,6 +113,9 @@ func (c *Cluster) Facts(ctx context.Context) map[string]agent.Facts {
 			}
 			if h.Role == RoleNode {
 				f["pod_network"] = h.podNetwork()
+				for k, v := range h.networkFacts(ctx) {
+					f[k] = v
+				}
 				h.pushMu.Lock()
 				if h.kubeProxyFact != "" {
 					f["kube_proxy"] = h.kubeProxyFact

@@ -1,5 +1,6 @@
 // Command kube-proxy runs Kubernetes' own iptables Proxier
-// (k8s.io/kubernetes/pkg/proxy/iptables) of one Kubernetes version without an
+// (k8s.io/kubernetes/pkg/proxy/iptables), or with --proxy-mode nftables its
+// nftables Proxier (pkg/proxy/nftables), of one Kubernetes version without an
 // API server: the Service and EndpointSlice objects come from a JSON file
 // ({"services": [...], "endpointSlices": [...]}, the API's own JSON), which is
 // re-read when it changes or on SIGHUP. Everything else is the real daemon's:
@@ -52,6 +53,11 @@ type options struct {
 	once          bool
 	dump          string
 	control       bool
+	// mode is --proxy-mode: iptables (the default) or nftables.
+	mode string
+	// gates is --feature-gates (e.g. NFTablesProxyMode=true, which the
+	// nftables mode needs where it is alpha: Kubernetes v1.29 and v1.30).
+	gates string
 }
 
 // provider is what both the single-stack Proxier and the meta proxier offer.
@@ -97,6 +103,8 @@ func parseFlags() options {
 	fs.BoolVar(&o.once, "once", false, "run one sync and exit (1 and iptables' error when it failed)")
 	fs.StringVar(&o.dump, "dump-restore", "", "directory where every iptables-restore input is written (restore-IPv4, restore-IPv6)")
 	fs.BoolVar(&o.control, "control-stdin", false, "read pause/resume lines on stdin; exit at its end")
+	fs.StringVar(&o.mode, "proxy-mode", "iptables", "kube-proxy's --proxy-mode: iptables or nftables")
+	fs.StringVar(&o.gates, "feature-gates", "", "kube-proxy's --feature-gates (key=value pairs, comma separated)")
 	showVersion := fs.Bool("version", false, "print the Kubernetes version and exit")
 	_ = fs.Set("logtostderr", "true")
 	_ = fs.Parse(os.Args[1:])
@@ -147,9 +155,18 @@ func readObjects(path string) (objects, error) {
 func run(o options) error {
 	ctx := context.Background()
 	st := newStatus(os.Stdout)
-	klog.InfoS("Kubernetes iptables Proxier without an API server", "version", version, "families", o.families,
+	klog.InfoS("Kubernetes Proxier without an API server", "version", version, "mode", o.mode, "families", o.families,
 		"syncPeriod", o.syncPeriod, "minSyncPeriod", o.minSyncPeriod, "clusterCIDRs", o.clusterCIDRs, "once", o.once)
-	p, err := newProvider(ctx, o, st)
+	if err := checkMode(o); err != nil {
+		return err
+	}
+	var p provider
+	var err error
+	if o.mode == "nftables" {
+		p, err = newNFTProvider(ctx, o, st)
+	} else {
+		p, err = newProvider(ctx, o, st)
+	}
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,10 @@ module lab/kubeproxy/v1.29
 go 1.23
 
 require (
+	github.com/danwinship/knftables v0.0.13
 	k8s.io/api v0.29.15
 	k8s.io/apimachinery v0.29.15
+	k8s.io/apiserver v0.29.15
 	k8s.io/component-helpers v0.0.0
 	k8s.io/klog/v2 v2.110.1
 	k8s.io/kubernetes v1.29.15
@@ -56,7 +58,6 @@ require (
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	k8s.io/apiextensions-apiserver v0.0.0 // indirect
-	k8s.io/apiserver v0.29.15 // indirect
 	k8s.io/client-go v0.29.15 // indirect
 	k8s.io/component-base v0.29.15 // indirect
 	k8s.io/kube-openapi v0.0.0-20231010175941-2dd684a91f00 // indirect

@@ -7,10 +7,20 @@ import (
 	v1 "k8s.io/api/core/v1"
 	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
 	"k8s.io/kubernetes/pkg/proxy/iptables"
+	"k8s.io/kubernetes/pkg/proxy/nftables"
 	proxyutiliptables "k8s.io/kubernetes/pkg/proxy/util/iptables"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
 	utilexec "k8s.io/utils/exec"
 	netutils "k8s.io/utils/net"
+
+	"github.com/danwinship/knftables"
+)
+
+// nftInterface and nftTransaction are the knftables this release's nftables
+// Proxier uses (github.com/danwinship/knftables).
+type (
+	nftInterface   = knftables.Interface
+	nftTransaction = knftables.Transaction
 )
 
 // version is the Kubernetes release this module builds (go.mod pins it).
@@ -61,4 +71,27 @@ func newProvider(_ context.Context, o options, st *status) (provider, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newNFTProvider builds Kubernetes v1.29's nftables Proxier (alpha: the
+// NFTablesProxyMode gate must be on, --feature-gates
+// NFTablesProxyMode=true) for one family, or both under the meta proxier,
+// as server_others.go does with --proxy-mode nftables (no
+// --nodeport-addresses: every local IP). Each Proxier's knftables is
+// observed (observeNFT).
+func newNFTProvider(_ context.Context, o options, st *status) (provider, error) {
+	return nftProviders(o, st, func(fam v1.IPFamily, nodeIP net.IP) (*nftables.Proxier, error) {
+		detector := proxyutiliptables.NewNoOpLocalDetector()
+		for _, c := range o.clusterCIDRs {
+			if netutils.IsIPv6CIDRString(c) == (fam == v1.IPv6Protocol) {
+				d, err := proxyutiliptables.NewDetectLocalByCIDR(c)
+				if err != nil {
+					return nil, err
+				}
+				detector = d
+			}
+		}
+		return nftables.NewProxier(fam, utilsysctl.New(), o.syncPeriod, o.minSyncPeriod, o.masqAll, o.masqBit,
+			detector, o.hostname, nodeIP, logRecorder{}, nil, nil, false)
+	})
 }

@@ -7,10 +7,19 @@ import (
 	v1 "k8s.io/api/core/v1"
 	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
 	"k8s.io/kubernetes/pkg/proxy/iptables"
+	"k8s.io/kubernetes/pkg/proxy/nftables"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
 	utilexec "k8s.io/utils/exec"
 	netutils "k8s.io/utils/net"
+	"sigs.k8s.io/knftables"
+)
+
+// nftInterface and nftTransaction are the knftables this release's nftables
+// Proxier uses (sigs.k8s.io/knftables).
+type (
+	nftInterface   = knftables.Interface
+	nftTransaction = knftables.Transaction
 )
 
 // version is the Kubernetes release this module builds (go.mod pins it).
@@ -57,4 +66,27 @@ func newProvider(ctx context.Context, o options, st *status) (provider, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newNFTProvider builds Kubernetes v1.32's nftables Proxier (beta, the
+// NFTablesProxyMode gate on by default) for one family, or both under the
+// meta proxier, as server_linux.go does with --proxy-mode nftables: with no
+// --nodeport-addresses it uses the node's primary IPs ("primary", the
+// default of the nftables mode since v1.31). Each Proxier's knftables is
+// observed (observeNFT).
+func newNFTProvider(ctx context.Context, o options, st *status) (provider, error) {
+	return nftProviders(o, st, func(fam v1.IPFamily, nodeIP net.IP) (*nftables.Proxier, error) {
+		detector := proxyutil.NewNoOpLocalDetector()
+		for _, c := range o.clusterCIDRs {
+			if netutils.IsIPv6CIDRString(c) == (fam == v1.IPv6Protocol) {
+				detector = proxyutil.NewDetectLocalByCIDR(c)
+			}
+		}
+		var nodePorts []string
+		if nodeIP != nil {
+			nodePorts = []string{nodeIP.String() + map[bool]string{false: "/32", true: "/128"}[netutils.IsIPv6(nodeIP)]}
+		}
+		return nftables.NewProxier(ctx, fam, o.syncPeriod, o.minSyncPeriod, o.masqAll, o.masqBit,
+			detector, o.hostname, nodeIP, logRecorder{}, nil, nodePorts, false)
+	})
 }
