@@ -16,9 +16,9 @@ KP_BIN    := $(BIN)/kube-proxy
 KP_SHARED := $(wildcard harness/kubeproxy/_shared/*.go)
 KUBE_PROXIES := $(KP_BIN)/v1.29.15/kube-proxy $(KP_BIN)/v1.32.2/kube-proxy
 HIDEXT    := $(BIN)/libhidext.so
-APT_PKGS  := iproute2 iptables nftables firewalld dbus util-linux procps tini gcc libc6-dev chromium debootstrap debian-archive-keyring zstd qemu-system-x86 qemu-utils e2fsprogs openssh-client
+APT_PKGS  := iproute2 iptables nftables conntrack firewalld dbus util-linux procps tini gcc libc6-dev chromium debootstrap debian-archive-keyring zstd qemu-system-x86 qemu-utils e2fsprogs openssh-client
 # the programs those packages provide, to skip apt when all are present
-NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft firewalld firewall-cmd dbus-daemon unshare nsenter tini pkill gcc chromium debootstrap zstd qemu-system-x86_64 qemu-img mkfs.ext4 debugfs ssh
+NEED_CMDS := ip iptables-legacy ip6tables-legacy iptables-nft nft conntrack firewalld firewall-cmd dbus-daemon unshare nsenter tini pkill gcc chromium debootstrap zstd qemu-system-x86_64 qemu-img mkfs.ext4 debugfs ssh
 # lima: limactl and its guest agent, pinned in harness/limaprov/tool/go.mod,
 # built into bin/lima/{bin,share/lima} (the layout Lima expects)
 LIMA_DIR  := $(BIN)/lima

@@ -35,3 +35,4 @@ Feature: UDP Services, DNS through a ClusterIP, and kube-proxy's UDP conntrack c
       | profile                | rules                           | udp_rule                    |
       | microk8s-1.32-calico   | iptables -t nat -S KUBE-SERVICES | -p udp -m comment --comment "default/echo:udp cluster IP" |
       | microk8s-1.32-nftables | nft list table ip kube-proxy    | 10.152.183.60 . udp . 5353  |
+      | microk8s-1.29-wsl2     | iptables -t nat -S KUBE-SERVICES | -p udp -m comment --comment "default/echo:udp cluster IP" |
