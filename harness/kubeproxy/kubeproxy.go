@@ -133,13 +133,17 @@ type SyncLine struct {
 	Sync   int    `json:"sync"`
 	OK     bool   `json:"ok"`
 	Error  string `json:"error,omitempty"`
+	// Applied, set on the line a "reload" prints instead of a sync's, counts
+	// the reloads handed to the Proxier: every sync line after it started
+	// after the change.
+	Applied int `json:"applied,omitempty"`
 }
 
 // ParseSyncLine parses one stdout line of the binary.
 func ParseSyncLine(line []byte) (SyncLine, error) {
 	var l SyncLine
 	err := json.Unmarshal(line, &l)
-	if err == nil && l.Sync == 0 {
+	if err == nil && l.Sync == 0 && l.Applied == 0 {
 		err = fmt.Errorf("not a sync line: %q", line)
 	}
 	return l, err

@@ -49,9 +49,12 @@ type KubeProxy struct {
 	changed chan struct{} // closed and replaced at every sync line
 	syncs   int
 	failed  int
-	lastErr error
-	objects []byte
-	exited  error
+	// applied counts kube-proxy's applied lines (reloads handed over);
+	// syncsAtApplied is the sync count when the last one was read.
+	applied, syncsAtApplied int
+	lastErr                 error
+	objects                 []byte
+	exited                  error
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes and reads.

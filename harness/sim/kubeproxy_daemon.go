@@ -66,6 +66,13 @@ func (k *KubeProxy) read(r io.Reader) {
 			continue
 		}
 		k.mu.Lock()
+		if l.Applied > 0 {
+			k.applied, k.syncsAtApplied = l.Applied, k.syncs
+			close(k.changed)
+			k.changed = make(chan struct{})
+			k.mu.Unlock()
+			continue
+		}
 		k.syncs++
 		k.lastErr = nil
 		if !l.OK {
@@ -86,14 +93,19 @@ func (k *KubeProxy) read(r io.Reader) {
 
 // waitSyncs waits until at least want sync attempts were reported.
 func (k *KubeProxy) waitSyncs(ctx context.Context, want int, timeout time.Duration) error {
+	return k.waitFor(ctx, timeout, fmt.Sprintf("sync %d", want), func() bool { return k.syncs >= want })
+}
+
+// waitFor waits until done (called with k.mu held) holds.
+func (k *KubeProxy) waitFor(ctx context.Context, timeout time.Duration, what string, done func() bool) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		k.mu.Lock()
-		n, exited, ch := k.syncs, k.exited, k.changed
+		ok, n, exited, ch := done(), k.syncs, k.exited, k.changed
 		k.mu.Unlock()
 		switch {
-		case n >= want:
+		case ok:
 			return nil
 		case exited != nil:
 			return fmt.Errorf("kube-proxy on %s: %w; its log:\n%s", k.n.Name(), exited, tail(k.log.String(), 20))
@@ -103,7 +115,7 @@ func (k *KubeProxy) waitSyncs(ctx context.Context, want int, timeout time.Durati
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			return fmt.Errorf("kube-proxy on %s: no sync within %s (%d so far)", k.n.Name(), timeout, n)
+			return fmt.Errorf("kube-proxy on %s: no %s within %s (%d syncs so far)", k.n.Name(), what, timeout, n)
 		}
 	}
 }
@@ -116,12 +128,15 @@ func tail(s string, lines int) string {
 	return string(bytes.Join(l, []byte("\n")))
 }
 
-// update rewrites the Services file; kube-proxy notices the change and runs
-// a (partial) sync, which this waits for. Identical Services sync nothing.
+// update rewrites the Services file and tells kube-proxy to reload it
+// ("reload" on its control stdin): it hands the changes to the Proxier
+// between syncs and prints an applied line; the (partial) sync that follows
+// is the first that includes them, which this waits for. Identical Services
+// sync nothing.
 func (k *KubeProxy) update(ctx context.Context, data []byte) error {
 	k.mu.Lock()
 	same := bytes.Equal(data, k.objects)
-	before := k.syncs
+	reloads := k.applied
 	k.objects = data
 	k.mu.Unlock()
 	if same {
@@ -130,6 +145,15 @@ func (k *KubeProxy) update(ctx context.Context, data []byte) error {
 	if err := k.n.writeFile(ctx, data, kubeProxyDir+"/services.json"); err != nil {
 		return err
 	}
+	if _, err := io.WriteString(k.stream.Stdin(), "reload\n"); err != nil {
+		return fmt.Errorf("kube-proxy on %s: reload: %w", k.n.Name(), err)
+	}
+	if err := k.waitFor(ctx, time.Minute, "the reload", func() bool { return k.applied > reloads }); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	before := k.syncsAtApplied
+	k.mu.Unlock()
 	if err := k.waitSyncs(ctx, before+1, time.Minute); err != nil {
 		return err
 	}

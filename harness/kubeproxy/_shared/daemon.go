@@ -13,7 +13,9 @@
 // on stdin, "pause" (a flush the canary monitor detects is acted on only
 // after "resume": the window between a flush and the re-sync, up to the
 // sync period in a real cluster, stays open as long as a step observes it)
-// and "resume"; the end of stdin ends the process. With
+// and "resume", and "reload" (re-read the file now, then print
+// {"applied":N}: every sync line after it includes the change); the end of
+// stdin ends the process. With
 // --once it runs one sync (what the daemon does on start) and exits 1 with
 // iptables' own error text when it failed.
 //
@@ -31,8 +33,10 @@ import (
 	"os/signal"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -174,7 +178,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	f := feeder{p: p, svcs: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}}
+	f := feeder{p: p, svcs: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}, locks: proxierLocks(p)}
 	f.apply(obj)
 	// As the informers do: every object first, then the synced signals,
 	// which run the first (full) sync synchronously.
@@ -189,13 +193,17 @@ func run(o options) error {
 	go p.SyncLoop()
 	if o.control {
 		go func() {
-			st.control(os.Stdin)
+			st.control(os.Stdin, func() {
+				if err := f.reload(o.services, st); err != nil {
+					klog.ErrorS(err, "Reading the Service and EndpointSlice file")
+				}
+			})
 			klog.InfoS("Exiting: end of standard input")
 			klog.Flush()
 			os.Exit(0)
 		}()
 	}
-	return f.watch(o.services)
+	return f.watch(o.services, !o.control)
 }
 
 // feeder turns the file's objects into the informer events a Proxier gets.
@@ -203,6 +211,32 @@ type feeder struct {
 	p      provider
 	svcs   map[string]*v1.Service
 	slices map[string]*discovery.EndpointSlice
+	// locks are the Proxiers' own mutexes (proxierLocks), which a sync
+	// holds from start to end; mu serialises reloads.
+	locks []*sync.Mutex
+	mu    sync.Mutex
+}
+
+// reload re-reads the file and hands its changes to the Proxier while no
+// sync runs (holding the Proxiers' own locks: their event handlers take
+// none), then prints the applied line: a sync reported after that line
+// started after the change, so it includes it.
+func (f *feeder) reload(path string, st *status) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	obj, err := readObjects(path)
+	if err != nil {
+		return err
+	}
+	for _, l := range f.locks {
+		l.Lock()
+	}
+	f.apply(obj)
+	st.applied()
+	for _, l := range f.locks {
+		l.Unlock()
+	}
+	return nil
 }
 
 func key(ns, name string) string { return ns + "/" + name }
@@ -246,9 +280,10 @@ func (f *feeder) apply(obj objects) {
 	}
 }
 
-// watch re-reads the file when its modification time or size changes, or
-// on SIGHUP, and returns on SIGTERM or SIGINT.
-func (f *feeder) watch(path string) error {
+// watch re-reads the file on SIGHUP and, when poll is set, when its
+// modification time or size changes (with --control-stdin, "reload" does
+// it instead), and returns on SIGTERM or SIGINT.
+func (f *feeder) watch(path string, poll bool) error {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	stamp := func() string {
@@ -269,22 +304,25 @@ func (f *feeder) watch(path string) error {
 				return nil
 			}
 		case <-tick.C:
-			if now := stamp(); now == last {
+			if now := stamp(); !poll || now == last {
 				continue
 			}
 		}
 		last = stamp()
+		f.mu.Lock()
 		obj, err := readObjects(path)
+		if err == nil {
+			f.apply(obj)
+		}
+		f.mu.Unlock()
 		if err != nil {
 			klog.ErrorS(err, "Reading the Service and EndpointSlice file")
-			continue
 		}
-		f.apply(obj)
 	}
 }
 
-// control reads "pause" and "resume" lines.
-func (s *status) control(in *os.File) {
+// control reads "pause", "resume" and "reload" lines.
+func (s *status) control(in *os.File, reload func()) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		switch strings.TrimSpace(sc.Text()) {
@@ -292,6 +330,36 @@ func (s *status) control(in *os.File) {
 			s.setPaused(true)
 		case "resume":
 			s.setPaused(false)
+		case "reload":
+			reload()
 		}
 	}
+}
+
+// proxierLocks finds the mutex each Proxier holds for a whole sync (the
+// iptables and nftables Proxiers' unexported mu), through the dual-stack
+// meta proxier's two; none when the layout is not the expected one (a
+// reload then cannot wait for a running sync, which the log says).
+func proxierLocks(p any) []*sync.Mutex {
+	v := reflect.ValueOf(p)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	v = v.Elem()
+	if f := v.FieldByName("mu"); f.IsValid() && f.Type() == reflect.TypeOf(sync.Mutex{}) {
+		return []*sync.Mutex{(*sync.Mutex)(unsafe.Pointer(f.UnsafeAddr()))}
+	}
+	var out []*sync.Mutex
+	for _, name := range []string{"ipv4Proxier", "ipv6Proxier"} {
+		f := v.FieldByName(name)
+		if !f.IsValid() {
+			continue
+		}
+		inner := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface()
+		out = append(out, proxierLocks(inner)...)
+	}
+	if len(out) == 0 {
+		klog.InfoS("lab: no Proxier lock found; a reload does not wait for a running sync", "type", fmt.Sprintf("%T", p))
+	}
+	return out
 }

@@ -27,6 +27,21 @@ type status struct {
 	first  map[v1.IPFamily]error
 	paused bool
 	resume *sync.Cond
+	// reloads counts the applied lines.
+	reloads int
+}
+
+// appliedLine is printed after a reload handed the file's changes over.
+type appliedLine struct {
+	Applied int `json:"applied"`
+}
+
+// applied prints the next applied line.
+func (s *status) applied() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reloads++
+	_ = s.enc.Encode(appliedLine{Applied: s.reloads})
 }
 
 // syncLine is one line on stdout.
