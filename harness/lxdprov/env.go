@@ -22,7 +22,12 @@ import (
 // env is one cell: nodes copied from the image's base snapshot, and LXD
 // bridge networks.
 type env struct {
-	c         lxd.InstanceServer
+	c         lxd.InstanceServer // creates instances on the cell's member
+	root      lxd.InstanceServer // the remote without a target (cluster-wide calls)
+	members   []string           // the cluster's members ("" off a cluster)
+	member    string             // the member the cell is placed on
+	release   func()             // ends the cell's placement
+	remote    string             // the remote's label
 	prefix    string
 	source    string // base/snapshot the nodes are copied from
 	local     bool   // the daemon runs on this host (its bridges are ours to tune)
@@ -38,6 +43,16 @@ type env struct {
 
 // Userspace says which image and daemon the cell's nodes run.
 func (e *env) Userspace() string { return e.userspace }
+
+// Describe records the remote and, on a cluster, the member the cell's
+// nodes ran on.
+func (e *env) Describe() map[string]string {
+	out := map[string]string{"lxd_remote": e.remote}
+	if e.member != "" {
+		out["lxd_member"] = e.member
+	}
+	return out
+}
 
 // AddNode copies the base snapshot into a new container, starts it and
 // waits until its init has set the node up.
@@ -135,7 +150,7 @@ func (e *env) network(network string, addr netip.Prefix) (string, error) {
 	}
 	name := networkName(e.prefix, network)
 	e.networks[network] = name // registered first: Close removes a half-made one
-	err := e.c.CreateNetwork(api.NetworksPost{Name: name, Type: "bridge", NetworkPut: api.NetworkPut{
+	err := createNetwork(e.root, e.members, api.NetworksPost{Name: name, Type: "bridge", NetworkPut: api.NetworkPut{
 		Description: "lab cell " + e.prefix + " network " + network,
 		Config: map[string]string{
 			"ipv4.address": "none", "ipv6.address": "none", "ipv4.nat": "false",
@@ -233,5 +248,6 @@ func (e *env) Close(ctx context.Context) error {
 	}
 	e.instances, e.networks, e.closed = nil, map[string]string{}, true
 	e.mu.Unlock()
-	return removeAll(e.c, insts, nets)
+	defer e.release()
+	return removeAll(e.root, insts, nets)
 }

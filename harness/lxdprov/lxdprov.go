@@ -64,6 +64,11 @@ func New() provider.Provider {
 	return NewWith(Options{NsenterExec: os.Getenv("LAB_LXD_EXEC") == "nsenter"})
 }
 
+// NewOn returns the LXD provider with default options on remote r.
+func NewOn(r Remote) provider.Provider {
+	return NewWith(Options{Remote: r, NsenterExec: os.Getenv("LAB_LXD_EXEC") == "nsenter"})
+}
+
 // NewWith returns the LXD provider with opts.
 func NewWith(opts Options) provider.Provider {
 	if opts.ImageRoot == "" {
@@ -83,6 +88,8 @@ type Provider struct {
 	// bases are the base instances prepared or used for this provider's
 	// run(s); Shutdown removes them.
 	bases map[string]bool
+	// place records live cells per cluster member (placement.go).
+	place placer
 }
 
 // Name is "lxd".
@@ -112,6 +119,9 @@ func (p *Provider) Check(ctx context.Context) error {
 		return unavailable("needs root for the local LXD socket; run as root (sudo)")
 	}
 	c, err := p.client(ctx)
+	if err != nil && p.opts.Remote.URL != "" {
+		return unavailable("remote %s does not answer: %v (check that the daemon listens there: `lxc info %s:`)", p.opts.Remote.label(), err, p.opts.Remote.Name)
+	}
 	if err != nil {
 		return unavailable("no LXD daemon answers: %v (run `make lxd` to install, start and initialise Debian's LXD)", err)
 	}
@@ -184,7 +194,19 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if err != nil {
 		return nil, err
 	}
-	src, err := ensureBase(ctx, c, img, pool, p.opts.Remote.Target, runOf(prefix))
+	members, err := p.cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	member, release, err := p.placeCell(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target, tc := p.opts.Remote.Target, c
+	if member != "" {
+		target, tc = member, c.UseTarget(member)
+	}
+	src, err := ensureBase(ctx, tc, img, pool, target, runOf(prefix))
 	p.mu.Lock()
 	if p.bases == nil {
 		p.bases = map[string]bool{}
@@ -192,12 +214,18 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	p.bases[strings.TrimSuffix(src, "/"+baseSnapshot)] = true // registered before the check: a half-made base goes too
 	p.mu.Unlock()
 	if err != nil {
+		release()
 		return nil, err
 	}
 	local := p.opts.Remote.URL == ""
-	return &env{c: c, prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
-		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(c)),
-		nodes:     map[string]*ctNode{}, networks: map[string]string{}}, nil
+	e := &env{c: tc, root: c, members: members, member: member, release: release, remote: p.opts.Remote.label(),
+		prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
+		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(tc)),
+		nodes:     map[string]*ctNode{}, networks: map[string]string{}}
+	if member != "" {
+		e.userspace += " (placed on member " + member + ")"
+	}
+	return e, nil
 }
 
 // owned lists the instances and networks of prefix.
