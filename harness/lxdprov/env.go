@@ -26,6 +26,7 @@ type env struct {
 	root      lxd.InstanceServer // the remote without a target (cluster-wide calls)
 	members   []string           // the cluster's members ("" off a cluster)
 	member    string             // the member the cell is placed on
+	load      int                // the provider's cells on that member then, this one included
 	release   func()             // ends the cell's placement
 	remote    string             // the remote's label
 	prefix    string
@@ -50,6 +51,7 @@ func (e *env) Describe() map[string]string {
 	out := map[string]string{"lxd_remote": e.remote}
 	if e.member != "" {
 		out["lxd_member"] = e.member
+		out["lxd_member_load"] = fmt.Sprintf("%d of the run's cells on %s when placed (this one included)", e.load, e.member)
 	}
 	return out
 }

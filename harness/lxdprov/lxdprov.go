@@ -51,22 +51,22 @@ type Options struct {
 	// InstanceType is Container (default) or VirtualMachine (real
 	// infrastructure only: needs an LXD with the qemu driver).
 	InstanceType string
-	// NsenterExec runs node commands with nsenter into the container's
-	// init (local daemon only) instead of LXD's exec API: ~10 ms instead
-	// of ~80 ms a command on this loaded machine. Files still go through
-	// the file API. Off by default (LAB_LXD_EXEC=nsenter turns it on in New).
+	// NsenterExec runs node commands, and copies files in, with nsenter
+	// into the container's init (a daemon on this host only) instead of
+	// LXD's exec and file APIs: one process instead of an API operation
+	// and its websockets. On in New and NewOn unless LAB_LXD_EXEC=api.
 	NsenterExec bool
 }
 
 // New returns the LXD provider on the local daemon with default options
-// (LAB_LXD_EXEC=nsenter selects Options.NsenterExec).
+// (Options.NsenterExec unless LAB_LXD_EXEC=api).
 func New() provider.Provider {
-	return NewWith(Options{NsenterExec: os.Getenv("LAB_LXD_EXEC") == "nsenter"})
+	return NewOn(Remote{})
 }
 
 // NewOn returns the LXD provider with default options on remote r.
 func NewOn(r Remote) provider.Provider {
-	return NewWith(Options{Remote: r, NsenterExec: os.Getenv("LAB_LXD_EXEC") == "nsenter"})
+	return NewWith(Options{Remote: r, NsenterExec: os.Getenv("LAB_LXD_EXEC") != "api"})
 }
 
 // NewWith returns the LXD provider with opts.
@@ -198,7 +198,7 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if err != nil {
 		return nil, err
 	}
-	member, release, err := p.placeCell(ctx)
+	member, load, release, err := p.placeCell(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 		return nil, err
 	}
 	local := p.opts.Remote.URL == ""
-	e := &env{c: tc, root: c, members: members, member: member, release: release, remote: p.opts.Remote.label(),
+	e := &env{c: tc, root: c, members: members, member: member, load: load, release: release, remote: p.opts.Remote.label(),
 		prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
 		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(tc)),
 		nodes:     map[string]*ctNode{}, networks: map[string]string{}}

@@ -80,11 +80,12 @@ func (p *Provider) Members(ctx context.Context) ([]string, error) {
 }
 
 // placeCell picks the member of a new cell and counts it busy until the
-// returned release is called ("" and a no-op off a cluster).
-func (p *Provider) placeCell(ctx context.Context) (string, func(), error) {
+// returned release is called ("" and a no-op off a cluster); load is how
+// many of the provider's cells run there with it (itself included).
+func (p *Provider) placeCell(ctx context.Context) (member string, load int, release func(), err error) {
 	ms, err := p.Members(ctx)
 	if err != nil || len(ms) == 0 {
-		return "", func() {}, err
+		return "", 0, func() {}, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -103,7 +104,7 @@ func (p *Provider) placeCell(ctx context.Context) (string, func(), error) {
 		}
 	}
 	done := false
-	return best, func() {
+	return best, pl.busy[best], func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if !done {

@@ -16,9 +16,12 @@ func TestPlaceCell(t *testing.T) {
 	var got []string
 	var releases []func()
 	for i := 0; i < 6; i++ {
-		m, rel, err := p.placeCell(ctx)
+		m, load, rel, err := p.placeCell(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := i/3 + 1; load != want {
+			t.Errorf("cell %d on %s: load %d, want %d", i, m, load, want)
 		}
 		got = append(got, m)
 		releases = append(releases, rel)
@@ -28,7 +31,7 @@ func TestPlaceCell(t *testing.T) {
 	}
 	releases[1]() // m2 frees a slot
 	releases[1]() // twice counts once
-	if m, _, _ := p.placeCell(ctx); m != "m2" {
+	if m, _, _, _ := p.placeCell(ctx); m != "m2" {
 		t.Errorf("after m2 freed a cell: placed on %s", m)
 	}
 	if p.place.busy["m2"] != 2 || p.place.busy["m1"] != 2 || p.place.busy["m3"] != 2 {
@@ -36,7 +39,7 @@ func TestPlaceCell(t *testing.T) {
 	}
 	// A pinned Target or a daemon off a cluster places nothing.
 	p.opts.Remote.Target = "m1"
-	if m, _, err := p.placeCell(ctx); m != "" || err != nil {
+	if m, _, _, err := p.placeCell(ctx); m != "" || err != nil {
 		t.Errorf("with Target: placed on %q (%v)", m, err)
 	}
 }
