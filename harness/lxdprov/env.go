@@ -184,7 +184,10 @@ func (e *env) addNIC(ctx context.Context, inst, ifname, bridge string) (string, 
 			return "", fmt.Errorf("%s already has an interface %s", inst, ifname)
 		}
 		put := in.Writable()
-		put.Devices[ifname] = map[string]string{"type": "nic", "nictype": "bridged", "parent": bridge, "name": ifname}
+		// "network", not nictype bridged + parent: LXD resolves its own
+		// managed bridge (a parent is looked up in the daemon's /sys, which
+		// need not be its network namespace's).
+		put.Devices[ifname] = map[string]string{"type": "nic", "network": bridge, "name": ifname}
 		op, err := e.c.UpdateInstance(inst, put, etag)
 		if err == nil {
 			err = op.WaitContext(ctx)

@@ -116,6 +116,16 @@ func ensureImage(c lxd.InstanceServer, img *image.Image) (string, error) {
 	if a, _, err := c.GetImageAlias(alias); err == nil {
 		return a.Target, nil
 	}
+	// One import at a time (cells placed on several members prepare their
+	// bases at once; LXD refuses a second image with the same fingerprint).
+	unlock, err := lockFile(strings.ReplaceAll(alias, "/", "-"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if a, _, err := c.GetImageAlias(alias); err == nil {
+		return a.Target, nil
+	}
 	meta, err := metadataTar(img)
 	if err != nil {
 		return "", err
