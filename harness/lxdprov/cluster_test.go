@@ -97,9 +97,6 @@ func TestCluster(t *testing.T) {
 	const perMember = 2
 	// Two cells x 2 attempts: four at once, two on each member.
 	jobs := runner.Expand(cells, []provider.Provider{p}, 2, 1)
-	for i := range jobs {
-		jobs[i].Index = i
-	}
 	// The nodes' location, read from LXD (`lxc list`) while the cells run.
 	located := map[string]string{}
 	stop, polled := make(chan struct{}), make(chan struct{})

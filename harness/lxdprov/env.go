@@ -40,6 +40,9 @@ type env struct {
 	nodes     map[string]*ctNode
 	networks  map[string]string // cell network -> LXD network name
 	closed    bool
+	spare     *spare         // the next node's copy (spare.go)
+	spares    int            // spares begun
+	copying   sync.WaitGroup // spare copies under way
 }
 
 // Userspace says which image and daemon the cell's nodes run.
@@ -74,22 +77,12 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 	}
 	e.instances = append(e.instances, inst)
 	e.mu.Unlock()
-	op, err := e.c.CreateInstance(api.InstancesPost{
-		Name: inst, Type: api.InstanceTypeContainer,
-		Source: api.InstanceSource{Type: "copy", Source: e.source, InstanceOnly: true},
-		InstancePut: api.InstancePut{
-			Profiles:    []string{},
-			Config:      map[string]string{"user.lab.prefix": e.prefix, "user.lab.node": name},
-			Description: "lab cell " + e.prefix + " node " + name,
-		},
-	})
-	if err == nil {
-		err = op.WaitContext(ctx)
+	if !e.takeSpare(ctx, inst) {
+		if err := e.copyBase(ctx, inst); err != nil {
+			return nil, fmt.Errorf("lxd: node %s: %w", name, err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("lxd: create node %s (%s from %s): %w", name, inst, e.source, err)
-	}
-	op, err = e.c.UpdateInstanceState(inst, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
+	op, err := e.c.UpdateInstanceState(inst, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
 	if err == nil {
 		err = op.WaitContext(ctx)
 	}
@@ -254,5 +247,6 @@ func (e *env) Close(ctx context.Context) error {
 	e.instances, e.networks, e.closed = nil, map[string]string{}, true
 	e.mu.Unlock()
 	defer e.release()
+	e.copying.Wait()
 	return removeAll(e.root, insts, nets)
 }

@@ -225,6 +225,9 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if member != "" {
 		e.userspace += " (placed on member " + member + ")"
 	}
+	e.mu.Lock()
+	e.startSpare() // the first node's copy, while the cell sets up
+	e.mu.Unlock()
 	return e, nil
 }
 
