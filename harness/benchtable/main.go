@@ -99,7 +99,7 @@ func rows(b map[string]metrics, order []string) []row {
 	}
 	for _, l := range []struct {
 		bench, fig string
-		t       target
+		t          target
 	}{
 		{"BenchmarkLXDCell/cold", "lxd cell cold (image import + run's base + cell)", target{}},
 		{"BenchmarkLXDCell/reused", "lxd cell reused (copied from the run's base)", target{Max: 3, Text: "< 3 s"}},
