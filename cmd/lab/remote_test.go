@@ -35,14 +35,8 @@ func TestRemoteBadInput(t *testing.T) {
 		{[]string{"clean", "--remote", "nope"}, `no LXD remote "nope"`},
 	} {
 		code, _, stderr := lab(tc.args...)
-		if code != exitUsage {
-			t.Errorf("lab %v: exit %d, want 2 (stderr %q)", tc.args, code, stderr)
-		}
-		if !strings.Contains(stderr, tc.want) {
-			t.Errorf("lab %v: stderr %q, want it to contain %q", tc.args, stderr, tc.want)
-		}
-		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
-			t.Errorf("lab %v: stderr has %d lines, want one", tc.args, n+1)
+		if got := strings.TrimSpace(stderr); code != exitUsage || !strings.Contains(got, tc.want) || strings.Contains(got, "\n") {
+			t.Errorf("lab %v: exit %d, stderr %q; want exit 2 and one line containing %q", tc.args, code, stderr, tc.want)
 		}
 	}
 }

@@ -15,27 +15,44 @@ import (
 	"lab/harness/testenv"
 )
 
-// cell returns the rhel-firewalld cell of profile and runner options on p
-// with the static agent.
-func cell(t testing.TB, p *lxdprov.Provider, profile string) (*runner.Options, feature.Cell) {
+// cellOptions are runner options on p with the static agent, in a run of
+// their own, and the cells of the features named (all when none).
+func cellOptions(t testing.TB, p *lxdprov.Provider, features ...string) (*runner.Options, []feature.Cell) {
 	t.Helper()
 	plugins, hidext := testenv.Prereqs(t)
 	root, err := locate.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ft, err := feature.Parse(filepath.Join(root, "features", "rhel-firewalld.feature"))
-	if err != nil {
-		t.Fatal(err)
+	if len(features) == 0 {
+		features = []string{"*"}
+	}
+	var cells []feature.Cell
+	for _, name := range features {
+		files, _ := filepath.Glob(filepath.Join(root, "features", name+".feature"))
+		for _, f := range files {
+			ft, err := feature.Parse(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cells = append(cells, ft.Cells...)
+		}
 	}
 	run, err := runner.NewRun()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { run.Close() })
-	opts := &runner.Options{Provider: p, ProfilesDir: filepath.Join(root, "images"), PluginDir: plugins, KubeProxyDir: testenv.KubeProxy(t, testenv.KubeProxyVersions...),
-		HidextLib: hidext, Run: run, AgentExe: testenv.StaticAgent(t)}
-	for _, c := range ft.Cells {
+	return &runner.Options{Provider: p, ProfilesDir: filepath.Join(root, "images"), PluginDir: plugins, KubeProxyDir: testenv.KubeProxy(t, testenv.KubeProxyVersions...),
+		HidextLib: hidext, Run: run, AgentExe: testenv.StaticAgent(t)}, cells
+}
+
+// cell returns the first rhel-firewalld cell of profile and runner options
+// on p.
+func cell(t testing.TB, p *lxdprov.Provider, profile string) (*runner.Options, feature.Cell) {
+	t.Helper()
+	opts, cells := cellOptions(t, p, "rhel-firewalld")
+	for _, c := range cells {
 		if c.Profile == profile {
 			return opts, c
 		}

@@ -127,7 +127,7 @@ func TestCluster(t *testing.T) {
 	for _, c := range res {
 		member := c.Environment["lxd_member"]
 		t.Logf("%s on %s: %s (%s; %d ms)", c.ID, member, c.Verdict, c.Environment["lxd_member_load"], c.DurationMS)
-		want := map[string]string{"ubuntu-22.04": results.VerdictClean, "rhel-9.5": results.VerdictReproduced}[c.Profile]
+		want := map[string]string{"ubuntu-22.04": results.VerdictClean, "microk8s-1.29-wsl2-stock": results.VerdictReproduced}[c.Profile]
 		if c.Verdict != want {
 			t.Errorf("%s on %s: %s, want %s (%s): %s", c.ID, member, c.Verdict, want, c.Status, c.Error)
 		}
@@ -165,10 +165,24 @@ func TestCluster(t *testing.T) {
 	}
 }
 
-// clusterCells are the rhel-firewalld cells of ubuntu-22.04 (absent) and
-// rhel-9.5 (reproduced) of its first outline, with runner options on p.
+// clusterCells are two light cells (no firewalld): rhel-firewalld on
+// ubuntu-22.04 (clean) and wsl2-missing-modules on the stock WSL2 kernel
+// (reproduced), with runner options on p and a cell timeout for a machine
+// this loaded.
 func clusterCells(t *testing.T, p *lxdprov.Provider) (*runner.Options, []feature.Cell) {
-	opts, first := cell(t, p, "ubuntu-22.04")
-	_, second := cell(t, p, "rhel-9.5")
-	return opts, []feature.Cell{first, second}
+	opts, all := cellOptions(t, p, "rhel-firewalld", "wsl2-missing-modules")
+	opts.Timeout = 6 * time.Minute
+	var cells []feature.Cell
+	for _, want := range []string{"ubuntu-22.04", "microk8s-1.29-wsl2-stock"} {
+		for _, c := range all {
+			if c.Profile == want {
+				cells = append(cells, c)
+				break
+			}
+		}
+	}
+	if len(cells) != 2 {
+		t.Fatalf("cells %v", cells)
+	}
+	return opts, cells
 }

@@ -40,6 +40,7 @@ type env struct {
 	nodes     map[string]*ctNode
 	networks  map[string]string // cell network -> LXD network name
 	closed    bool
+	cheapCopy bool           // the pool copies by snapshot: keep a spare
 	spare     *spare         // the next node's copy (spare.go)
 	spares    int            // spares begun
 	copying   sync.WaitGroup // spare copies under way
@@ -84,7 +85,7 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 	}
 	op, err := e.c.UpdateInstanceState(inst, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
 	if err == nil {
-		err = op.WaitContext(ctx)
+		err = waitOp(ctx, op)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lxd: start node %s (%s): %w", name, inst, err)
@@ -183,7 +184,7 @@ func (e *env) addNIC(ctx context.Context, inst, ifname, bridge string) (string, 
 		put.Devices[ifname] = map[string]string{"type": "nic", "network": bridge, "name": ifname}
 		op, err := e.c.UpdateInstance(inst, put, etag)
 		if err == nil {
-			err = op.WaitContext(ctx)
+			err = waitOp(ctx, op)
 		}
 		if err != nil && api.StatusErrorCheck(err, 412) && attempt < 5 {
 			continue // a concurrent change: read again

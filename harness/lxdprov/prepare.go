@@ -239,7 +239,7 @@ func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, poo
 		},
 	})
 	if err == nil {
-		err = op.WaitContext(ctx)
+		err = waitOp(ctx, op)
 	}
 	if err != nil {
 		return "", fmt.Errorf("lxd: create base %s: %w", base, err)
@@ -251,7 +251,7 @@ func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, poo
 	}
 	op, err = c.CreateInstanceSnapshot(base, api.InstanceSnapshotsPost{Name: baseSnapshot})
 	if err == nil {
-		err = op.WaitContext(ctx)
+		err = waitOp(ctx, op)
 	}
 	if err != nil {
 		return "", fmt.Errorf("lxd: snapshot %s: %w", base, err)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -110,8 +110,8 @@ func LoadRemote(name string, dirs []string) (Remote, error) {
 	if len(files) == 0 {
 		files = []string{filepath.Join(dirs[0], LXDConfigFile) + " (missing)"}
 	}
-	sort.Strings(known)
-	return Remote{}, &UnknownRemoteError{Name: name, Known: unique(known), Files: files}
+	slices.Sort(known)
+	return Remote{}, &UnknownRemoteError{Name: name, Known: slices.Compact(known), Files: files}
 }
 
 // remoteFrom turns a config.yml entry found in dir into a Remote.
@@ -154,15 +154,4 @@ func remoteFrom(name, dir string, dirs []string, r lxcRemote) (Remote, error) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-// unique returns sorted vals without repeats.
-func unique(vals []string) []string {
-	var out []string
-	for i, v := range vals {
-		if i == 0 || v != vals[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	lxd "github.com/canonical/lxd/client"
 	"github.com/canonical/lxd/shared/api"
 )
 
@@ -19,6 +20,18 @@ type spare struct {
 	name string
 	done chan struct{}
 	err  error
+}
+
+// waitOp waits for an LXD operation. When ctx ends first it still waits
+// for the operation itself (LXD goes on with it: an instance being created
+// or started cannot be deleted), then returns ctx's error.
+func waitOp(ctx context.Context, op lxd.Operation) error {
+	err := op.WaitContext(ctx)
+	if ctx.Err() != nil {
+		_ = op.Wait()
+		return ctx.Err()
+	}
+	return err
 }
 
 // spareName is the instance name of the environment's nth spare ("--"
@@ -37,7 +50,7 @@ func (e *env) copyBase(ctx context.Context, inst string) error {
 		},
 	})
 	if err == nil {
-		err = op.WaitContext(ctx)
+		err = waitOp(ctx, op)
 	}
 	if err != nil {
 		return fmt.Errorf("lxd: create %s from %s: %w", inst, e.source, err)
@@ -45,9 +58,14 @@ func (e *env) copyBase(ctx context.Context, inst string) error {
 	return nil
 }
 
-// startSpare begins copying the next spare (e.mu held). The copy runs to
-// its end whatever happens to the cell: Close waits for it, then deletes.
+// startSpare begins copying the next spare (e.mu held) when copies are
+// cheap (not on a dir pool, where a copy is a whole rootfs). The copy runs
+// to its end whatever happens to the cell: Close waits for it, then
+// deletes it.
 func (e *env) startSpare() {
+	if !e.cheapCopy {
+		return
+	}
 	sp := &spare{name: spareName(e.prefix, e.spares), done: make(chan struct{})}
 	e.spares++
 	e.spare = sp
@@ -90,7 +108,14 @@ func (e *env) takeSpare(ctx context.Context, inst string) bool {
 	}
 	op, err := e.c.RenameInstance(sp.name, api.InstancePost{Name: inst})
 	if err == nil {
-		err = op.WaitContext(ctx)
+		err = waitOp(ctx, op)
 	}
 	return err == nil
+}
+
+// cheapCopies says whether the pool copies an instance by snapshot (every
+// driver but dir, which copies the whole rootfs).
+func cheapCopies(c lxd.InstanceServer, pool string) bool {
+	p, _, err := c.GetStoragePool(pool)
+	return err == nil && p.Driver != "dir"
 }
