@@ -278,14 +278,21 @@ func deleteInstance(c lxd.InstanceServer, name string) error {
 			return fmt.Errorf("lxd: stop %s: %w", name, err)
 		}
 	}
-	op, err := c.DeleteInstance(name)
-	if err == nil {
-		err = op.Wait()
-	}
-	if err != nil && !api.StatusErrorCheck(err, 404) {
+	// An instance LXD is still creating (a spare copy, the operation of a
+	// killed process) cannot be deleted until that ends: wait for it.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		op, err := c.DeleteInstance(name)
+		if err == nil {
+			err = op.Wait()
+		}
+		switch {
+		case err == nil, api.StatusErrorCheck(err, 404):
+			return nil
+		case strings.Contains(err.Error(), "is busy running") && time.Now().Before(deadline):
+			continue
+		}
 		return fmt.Errorf("lxd: delete %s: %w", name, err)
 	}
-	return nil
 }
 
 // Forget removes the bases this provider prepared of node image name and
