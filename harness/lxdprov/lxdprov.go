@@ -211,7 +211,7 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if p.bases == nil {
 		p.bases = map[string]bool{}
 	}
-	p.bases[strings.TrimSuffix(src, "/"+baseSnapshot)] = true // registered before the check: a half-made base goes too
+	p.bases[baseName(runOf(prefix), img, target)] = true // registered before the check: a half-made base goes too
 	p.mu.Unlock()
 	if err != nil {
 		release()
