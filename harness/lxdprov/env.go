@@ -40,10 +40,6 @@ type env struct {
 	nodes     map[string]*ctNode
 	networks  map[string]string // cell network -> LXD network name
 	closed    bool
-	cheapCopy bool           // the pool copies by snapshot: keep a spare
-	spare     *spare         // the next node's copy (spare.go)
-	spares    int            // spares begun
-	copying   sync.WaitGroup // spare copies under way
 }
 
 // Userspace says which image and daemon the cell's nodes run.
@@ -78,10 +74,8 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 	}
 	e.instances = append(e.instances, inst)
 	e.mu.Unlock()
-	if !e.takeSpare(ctx, inst) {
-		if err := e.copyBase(ctx, inst); err != nil {
-			return nil, fmt.Errorf("lxd: node %s: %w", name, err)
-		}
+	if err := e.copyBase(ctx, inst); err != nil {
+		return nil, fmt.Errorf("lxd: node %s: %w", name, err)
 	}
 	op, err := e.c.UpdateInstanceState(inst, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
 	if err == nil {
@@ -248,6 +242,37 @@ func (e *env) Close(ctx context.Context) error {
 	e.instances, e.networks, e.closed = nil, map[string]string{}, true
 	e.mu.Unlock()
 	defer e.release()
-	e.copying.Wait()
 	return removeAll(e.root, insts, nets)
+}
+
+// waitOp waits for an LXD operation. When ctx ends first it still waits
+// for the operation itself (LXD goes on with it: an instance being created
+// or started cannot be deleted), then returns ctx's error.
+func waitOp(ctx context.Context, op lxd.Operation) error {
+	err := op.WaitContext(ctx)
+	if ctx.Err() != nil {
+		_ = op.Wait()
+		return ctx.Err()
+	}
+	return err
+}
+
+// copyBase creates inst as a stopped copy of the base snapshot.
+func (e *env) copyBase(ctx context.Context, inst string) error {
+	op, err := e.c.CreateInstance(api.InstancesPost{
+		Name: inst, Type: api.InstanceTypeContainer,
+		Source: api.InstanceSource{Type: "copy", Source: e.source, InstanceOnly: true},
+		InstancePut: api.InstancePut{
+			Profiles:    []string{},
+			Config:      map[string]string{"user.lab.prefix": e.prefix},
+			Description: "lab cell " + e.prefix,
+		},
+	})
+	if err == nil {
+		err = waitOp(ctx, op)
+	}
+	if err != nil {
+		return fmt.Errorf("lxd: create %s from %s: %w", inst, e.source, err)
+	}
+	return nil
 }

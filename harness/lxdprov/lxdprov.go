@@ -218,16 +218,13 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 		return nil, err
 	}
 	local := p.opts.Remote.URL == ""
-	e := &env{c: tc, root: c, members: members, cheapCopy: cheapCopies(c, pool), member: member, load: load, release: release, remote: p.opts.Remote.label(),
+	e := &env{c: tc, root: c, members: members, member: member, load: load, release: release, remote: p.opts.Remote.label(),
 		prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
 		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(tc)),
 		nodes:     map[string]*ctNode{}, networks: map[string]string{}}
 	if member != "" {
 		e.userspace += " (placed on member " + member + ")"
 	}
-	e.mu.Lock()
-	e.startSpare() // the first node's copy, while the cell sets up
-	e.mu.Unlock()
 	return e, nil
 }
 
