@@ -37,6 +37,9 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	if err != nil {
 		return err
 	}
+	// What providers keep across a run's cells (LXD's bases, lima's VMs)
+	// goes when the run ends (the call was lost when execute moved here).
+	defer shutdown(ctx, provs, stderr)
 	var jobs []runner.Job
 	var doc *results.Run
 	if f.resume != "" {
