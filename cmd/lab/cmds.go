@@ -101,6 +101,7 @@ type runFlags struct {
 	keep      bool
 	verbose   bool
 	deadline  time.Duration
+	remote    string
 	// noSite skips the site in OUT (nightly publishes its own).
 	noSite bool
 }
@@ -118,6 +119,7 @@ func (f *runFlags) register(fs *flag.FlagSet, d dirs) {
 	fs.StringVar(&f.resume, "resume", "", "complete the run RUN_ID (a run killed halfway) in its own directory")
 	fs.BoolVar(&f.keep, "keep", false, "keep failed cells' nodes for `lab shell CELL NODE`; `lab clean --kept` removes them")
 	fs.BoolVar(&f.verbose, "v", false, "print each step as it runs (clearest with -j 1)")
+	fs.StringVar(&f.remote, "remote", "", remoteHelp)
 	fs.DurationVar(&f.deadline, "deadline", 0, "stop the whole run after this long (e.g. 3h): running cells tear down and are not stored; --resume finishes it (default none)")
 }
 
@@ -222,6 +224,7 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
 	all := fs.Bool("all", false, "also remove the resources of runs that are still running")
 	kept := fs.Bool("kept", false, "also remove kept cells (--keep); without it they survive every clean")
+	remote := fs.String("remote", "", "also clean the lxd provider's dead runs on this LXD remote (lxc's config.yml, as for run)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -239,6 +242,13 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if name != "netns" {
 			provs = append(provs, providers[name]())
 		}
+	}
+	if *remote != "" {
+		rp, err := remoteProviders([]string{"lxd"}, *remote)
+		if err != nil {
+			return err
+		}
+		provs = append(provs, rp...)
 	}
 	removed, err := runner.Clean(context.WithoutCancel(ctx), runner.CleanOptions{All: *all, Kept: *kept, Providers: provs})
 	vms, verr := limaprov.CleanDead(context.WithoutCancel(ctx), func(name string) bool { return *all || runner.DeadRun(name) })

@@ -28,22 +28,20 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	if err := f.check(); err != nil {
 		return err
 	}
-	var provs []provider.Provider
 	if len(f.providers) == 0 {
 		f.providers = multiFlag{"netns"}
 	}
 	f.providers = unique(f.providers)
 	f.profiles = unique(f.profiles)
-	for _, name := range f.providers {
-		p, err := providerByName(name)
-		if err != nil {
-			return err
-		}
-		provs = append(provs, p)
+	provs, err := remoteProviders(f.providers, f.remote)
+	if err != nil {
+		return err
 	}
+	// What providers keep across a run's cells (LXD's bases, lima's VMs)
+	// goes when the run ends (the call was lost when execute moved here).
+	defer shutdown(ctx, provs, stderr)
 	var jobs []runner.Job
 	var doc *results.Run
-	var err error
 	if f.resume != "" {
 		doc, jobs, err = resumePlan(d, f, provs)
 	} else {
@@ -58,6 +56,10 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 		if err := p.Check(ctx); err != nil {
 			return usagef("%v", err)
 		}
+	}
+	parallel, err := perMember(ctx, provs, f.jobs, stdout)
+	if err != nil {
+		return err
 	}
 	pluginDir, err := cni.PluginDir()
 	if err != nil {
@@ -115,7 +117,7 @@ func execute(ctx context.Context, d dirs, targets []string, f runFlags, stdout, 
 	fmt.Fprintf(stdout, "run %s: %d cell(s) to run of %d planned, -j %d, seed %d\n", run.ID, len(jobs), len(doc.Planned), f.jobs, doc.Seed)
 	pr := newProgress(stdout, len(jobs), isTerminal(os.Stdout) && !f.verbose)
 	setAbandons(ctx, func() string { return pr.abandons(run) })
-	opts.RunJobs(ctx, jobs, f.jobs, pr.event)
+	opts.RunJobs(ctx, jobs, parallel, pr.event)
 	pr.finish()
 	setAbandons(ctx, nil)
 	all, skipped, err := store.Scan()

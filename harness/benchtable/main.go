@@ -97,6 +97,21 @@ func rows(b map[string]metrics, order []string) []row {
 	if ok1 && ok2 && j2 > 0 {
 		add("speedup -j2 over -j1", j1/j2, "x", target{Min: 1.7, Text: ">= 1.7x"})
 	}
+	for _, l := range []struct {
+		bench, fig string
+		t          target
+	}{
+		{"BenchmarkLXDCell/cold", "lxd cell cold (image import + run's base + cell)", target{}},
+		{"BenchmarkLXDCell/reused", "lxd cell reused (copied from the run's base)", target{Max: 3, Text: "< 3 s"}},
+		{"BenchmarkLXDCell/reused-api", "lxd cell reused, LXD exec/file APIs", target{}},
+	} {
+		if v, ok := b[l.bench]["s/cell"]; ok {
+			add(l.fig, v, "s", l.t)
+		}
+	}
+	if m, ok := b["BenchmarkLXDMatrix/j2"]; ok {
+		add(fmt.Sprintf("lxd matrix -j2 (%.0f cells)", m["cells/op"]), m["s/matrix"], "s", target{})
+	}
 	if m, ok := b["BenchmarkPeakRSS"]; ok {
 		add("lab peak RSS (lab matrix -j 2)", m["peak-rss-MB"], "MB", target{Max: 100, Text: "< 100 MB"})
 	}

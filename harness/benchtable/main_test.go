@@ -14,6 +14,10 @@ BenchmarkMatrix/j1-2 	1	1 ns/op	9.0 median-s/matrix	19 cells/op
 BenchmarkMatrix/j2-2 	1	1 ns/op	6.0 median-s/matrix	19 cells/op
 BenchmarkPeakRSS-2 	1	1 ns/op	42.5 peak-rss-MB
 BenchmarkBaseline-2 	3	1 ns/op	1.2 lab-s	0.6 ratio	2.0 shell-s
+BenchmarkLXDCell/cold-2 	3	1 ns/op	20.1 s/cell
+BenchmarkLXDCell/reused-2 	3	1 ns/op	4.5 s/cell
+BenchmarkLXDCell/reused-api-2 	3	1 ns/op	9.0 s/cell
+BenchmarkLXDMatrix/j2-2 	1	1 ns/op	120 s/matrix	27 cells/op
 `
 	b, order := parse(strings.NewReader(in), io.Discard)
 	got := map[string]row{}
@@ -21,16 +25,22 @@ BenchmarkBaseline-2 	3	1 ns/op	1.2 lab-s	0.6 ratio	2.0 shell-s
 		got[r.figure] = r
 	}
 	for fig, want := range map[string]string{
-		"cell dnat-stop-start/microk8s-1.31.6/L33": "met",
-		"cell dnat-stop-start/microk8s-1.32.2/L34": "MISSED",
-		"whole netns matrix -j2":                   "MISSED",
-		"speedup -j2 over -j1":                     "MISSED",
-		"lab peak RSS (lab matrix -j 2)":           "met",
-		"lab / shell":                              "MISSED",
+		"cell dnat-stop-start/microk8s-1.31.6/L33":         "met",
+		"cell dnat-stop-start/microk8s-1.32.2/L34":         "MISSED",
+		"whole netns matrix -j2":                           "MISSED",
+		"speedup -j2 over -j1":                             "MISSED",
+		"lab peak RSS (lab matrix -j 2)":                   "met",
+		"lab / shell":                                      "MISSED",
+		"lxd cell reused (copied from the run's base)":     "MISSED",
+		"lxd cell cold (image import + run's base + cell)": "",
+		"lxd matrix -j2 (27 cells)":                        "",
 	} {
 		if got[fig].status != want {
 			t.Errorf("%s: %+v, want %s", fig, got[fig], want)
 		}
+	}
+	if got["lxd cell reused (copied from the run's base)"].value != "4.50 s" || got["lxd matrix -j2 (27 cells)"].value != "120.00 s" {
+		t.Errorf("lxd rows: %+v", got)
 	}
 	if got["speedup -j2 over -j1"].value != "1.50 x" {
 		t.Errorf("speedup = %q", got["speedup -j2 over -j1"].value)

@@ -2,22 +2,27 @@ package lxdprov_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"lab/harness/execx"
+	"lab/harness/feature"
 	"lab/harness/lxdprov"
+	"lab/harness/provider"
+	"lab/harness/results"
+	"lab/harness/runner"
 )
 
-// TestCluster builds a 2-member LXD cluster on this machine (each member a
-// daemon in its own network namespace, joined by a veth pair, with its own
-// LXD_DIR and a private mount namespace), places a cell's node on each
-// member with the provider's Target, and runs commands in both.
-func TestCluster(t *testing.T) {
-	t.Parallel()
-	available(t)
+// startCluster builds a 2-member LXD cluster on this machine (each member
+// a daemon in its own network namespace, joined by a veth pair, with its
+// own LXD_DIR and a private mount namespace), removed when the test ends.
+// It returns the first member (its unix socket reaches the cluster).
+func startCluster(t *testing.T) daemon {
+	t.Helper()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "lab-lxd-cluster-")
 	if err != nil {
@@ -57,35 +62,127 @@ func TestCluster(t *testing.T) {
 	if got := m1.run(t, "", "lxc", "cluster", "list", "--format", "csv"); strings.Count(got, "ONLINE") != 2 {
 		t.Fatalf("cluster members:\n%s", got)
 	}
-	members := map[string]*lxdprov.Provider{}
-	for _, member := range []string{"m1", "m2"} {
-		members[member] = lxdprov.NewWith(lxdprov.Options{Remote: lxdprov.Remote{Name: "cluster", Socket: filepath.Join(m1.dir, "unix.socket"), Target: member}}).(*lxdprov.Provider)
+	return m1
+}
+
+// TestCluster reaches a 2-member cluster as a remote of an lxc
+// config.yml (as `lab --remote NAME` does), and runs cells through the
+// runner's pool at -j 2 per member: every cell records the member it was
+// placed on, both members run two cells at once, the nodes really are on
+// that member (LXD's own location), and the verdicts are those of the
+// features. Nothing of the run is left on the cluster.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	available(t) // the local daemon answers and the image is built
+	ctx := context.Background()
+	m1 := startCluster(t)
+	conf := t.TempDir()
+	yml := fmt.Sprintf("remotes:\n  labcluster:\n    addr: unix://%s\n    protocol: lxd\n", filepath.Join(m1.dir, "unix.socket"))
+	if err := os.WriteFile(filepath.Join(conf, lxdprov.LXDConfigFile), []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	shutAtEnd(t, members["m1"], members["m2"])
-	for _, member := range []string{"m1", "m2"} {
-		p := members[member]
-		if err := p.Check(ctx); err != nil {
-			t.Fatal(err)
-		}
-		e := env(t, p, "")
-		n, err := e.AddNode(ctx, "on-"+member)
-		if err != nil {
-			logs, _ := filepath.Glob(filepath.Join(dir, "*", "lxd", "logs", "*", "lxc.log"))
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				t.Logf("%s:\n%s", l, b)
+	r, err := lxdprov.LoadRemote("labcluster", []string{conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := shutAtEnd(t, lxdprov.NewOn(r).(*lxdprov.Provider))
+	if err := p.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := p.Members(ctx)
+	if err != nil || strings.Join(ms, " ") != "m1 m2" {
+		t.Fatalf("members %v, %v", ms, err)
+	}
+	opts, cells := clusterCells(t, p)
+	const perMember = 2
+	// Two cells x 2 attempts: four at once, two on each member.
+	jobs := runner.Expand(cells, []provider.Provider{p}, 2, 1)
+	// The nodes' location, read from LXD (`lxc list`) while the cells run.
+	located := map[string]string{}
+	stop, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			res, _ := (execx.Host{}).Run(ctx, execx.Cmd{Argv: []string{"lxc", "list", "--format", "csv", "-c", "nL"}, Env: m1.env})
+			for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+				if name, loc, ok := strings.Cut(line, ","); ok && !strings.Contains(name, "-base-") {
+					located[name] = loc
+				}
 			}
-			t.Fatal(err)
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+			}
 		}
-		if h := out(t, n, "hostname"); h != "on-"+member {
-			t.Errorf("hostname %q", h)
+	}()
+	res := opts.RunJobs(ctx, jobs, perMember*len(ms), nil)
+	close(stop)
+	<-polled
+	if len(res) != len(jobs) {
+		t.Fatalf("%d results of %d jobs", len(res), len(jobs))
+	}
+	used := map[string]int{}
+	maxLoad := map[string]string{}
+	for _, c := range res {
+		member := c.Environment["lxd_member"]
+		t.Logf("%s on %s: %s (%s; %d ms)", c.ID, member, c.Verdict, c.Environment["lxd_member_load"], c.DurationMS)
+		want := map[string]string{"ubuntu-22.04": results.VerdictClean, "microk8s-1.29-wsl2-stock": results.VerdictReproduced}[c.Profile]
+		if c.Verdict != want {
+			t.Errorf("%s on %s: %s, want %s (%s): %s", c.ID, member, c.Verdict, want, c.Status, c.Error)
 		}
-		if u, _ := e.(interface{ Userspace() string }); u == nil || !strings.Contains(u.Userspace(), "cluster member") {
-			t.Errorf("the environment does not say it runs on a cluster member")
+		used[member]++
+		if l := c.Environment["lxd_member_load"]; l > maxLoad[member] {
+			maxLoad[member] = l
 		}
-		loc := m1.run(t, "", "lxc", "list", "--format", "csv", "-c", "nL")
-		if !strings.Contains(loc, "-on-"+member+","+member) {
-			t.Errorf("node on-%s not placed on %s:\n%s", member, member, loc)
+		if !strings.Contains(c.Environment["node_userspace"], "placed on member "+member) {
+			t.Errorf("%s: node_userspace %q does not name member %s", c.ID, c.Environment["node_userspace"], member)
 		}
 	}
+	if used["m1"] != 2 || used["m2"] != 2 {
+		t.Errorf("cells per member %v, want 2 on each", used)
+	}
+	for _, m := range ms {
+		if !strings.HasPrefix(maxLoad[m], fmt.Sprint(perMember)+" ") {
+			t.Errorf("member %s never ran %d cells at once (%q)", m, perMember, maxLoad[m])
+		}
+	}
+	for name, loc := range located {
+		if loc != "m1" && loc != "m2" {
+			t.Errorf("instance %s located on %q", name, loc)
+		}
+	}
+	if len(located) == 0 {
+		t.Error("no node seen on the cluster while the cells ran")
+	}
+	if left, _ := p.Leftovers(ctx, opts.Run.Prefix+"-"); len(left) > 0 {
+		// the bases go at Shutdown; nothing of a cell stays
+		for _, l := range left {
+			if !strings.Contains(l, "-base-") {
+				t.Errorf("left after the cells: %s", l)
+			}
+		}
+	}
+}
+
+// clusterCells are two light cells (no firewalld): rhel-firewalld on
+// ubuntu-22.04 (clean) and wsl2-missing-modules on the stock WSL2 kernel
+// (reproduced), with runner options on p and a cell timeout for a machine
+// this loaded.
+func clusterCells(t *testing.T, p *lxdprov.Provider) (*runner.Options, []feature.Cell) {
+	opts, all := cellOptions(t, p, "rhel-firewalld", "wsl2-missing-modules")
+	opts.Timeout = 6 * time.Minute
+	var cells []feature.Cell
+	for _, want := range []string{"ubuntu-22.04", "microk8s-1.29-wsl2-stock"} {
+		for _, c := range all {
+			if c.Profile == want {
+				cells = append(cells, c)
+				break
+			}
+		}
+	}
+	if len(cells) != 2 {
+		t.Fatalf("cells %v", cells)
+	}
+	return opts, cells
 }

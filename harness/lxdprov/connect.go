@@ -26,8 +26,11 @@ type Remote struct {
 	// ServerCert is the PEM file of the remote's own certificate, pinned:
 	// the connection fails when the server presents another one.
 	ServerCert string
-	// Target places instances on this member of an LXD cluster ("": the
-	// cluster chooses).
+	// Project is the LXD project ("" or "default": the default one).
+	Project string
+	// Target places every instance on this member of an LXD cluster (""
+	// on a cluster: the provider places each cell on a member, see
+	// placement.go).
 	Target string
 }
 
@@ -101,6 +104,9 @@ func (r Remote) connect(ctx context.Context) (lxd.InstanceServer, error) {
 	}
 	if r.URL != "" && srv.Auth != "trusted" {
 		return nil, fmt.Errorf("lxd remote %s: the client certificate is not trusted (auth %q)", r.label(), srv.Auth)
+	}
+	if r.Project != "" && r.Project != "default" {
+		c = c.UseProject(r.Project)
 	}
 	if r.Target != "" {
 		c = c.UseTarget(r.Target)

@@ -22,7 +22,13 @@ import (
 // env is one cell: nodes copied from the image's base snapshot, and LXD
 // bridge networks.
 type env struct {
-	c         lxd.InstanceServer
+	c         lxd.InstanceServer // creates instances on the cell's member
+	root      lxd.InstanceServer // the remote without a target (cluster-wide calls)
+	members   []string           // the cluster's members ("" off a cluster)
+	member    string             // the member the cell is placed on
+	load      int                // the provider's cells on that member then, this one included
+	release   func()             // ends the cell's placement
+	remote    string             // the remote's label
 	prefix    string
 	source    string // base/snapshot the nodes are copied from
 	local     bool   // the daemon runs on this host (its bridges are ours to tune)
@@ -38,6 +44,17 @@ type env struct {
 
 // Userspace says which image and daemon the cell's nodes run.
 func (e *env) Userspace() string { return e.userspace }
+
+// Describe records the remote and, on a cluster, the member the cell's
+// nodes ran on.
+func (e *env) Describe() map[string]string {
+	out := map[string]string{"lxd_remote": e.remote}
+	if e.member != "" {
+		out["lxd_member"] = e.member
+		out["lxd_member_load"] = fmt.Sprintf("%d of the run's cells on %s when placed (this one included)", e.load, e.member)
+	}
+	return out
+}
 
 // AddNode copies the base snapshot into a new container, starts it and
 // waits until its init has set the node up.
@@ -57,24 +74,12 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 	}
 	e.instances = append(e.instances, inst)
 	e.mu.Unlock()
-	op, err := e.c.CreateInstance(api.InstancesPost{
-		Name: inst, Type: api.InstanceTypeContainer,
-		Source: api.InstanceSource{Type: "copy", Source: e.source, InstanceOnly: true},
-		InstancePut: api.InstancePut{
-			Profiles:    []string{},
-			Config:      map[string]string{"user.lab.prefix": e.prefix, "user.lab.node": name},
-			Description: "lab cell " + e.prefix + " node " + name,
-		},
-	})
-	if err == nil {
-		err = op.WaitContext(ctx)
+	if err := e.copyBase(ctx, inst); err != nil {
+		return nil, fmt.Errorf("lxd: node %s: %w", name, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("lxd: create node %s (%s from %s): %w", name, inst, e.source, err)
-	}
-	op, err = e.c.UpdateInstanceState(inst, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
+	op, err := e.c.UpdateInstanceState(inst, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
 	if err == nil {
-		err = op.WaitContext(ctx)
+		err = waitOp(ctx, op)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lxd: start node %s (%s): %w", name, inst, err)
@@ -135,7 +140,7 @@ func (e *env) network(network string, addr netip.Prefix) (string, error) {
 	}
 	name := networkName(e.prefix, network)
 	e.networks[network] = name // registered first: Close removes a half-made one
-	err := e.c.CreateNetwork(api.NetworksPost{Name: name, Type: "bridge", NetworkPut: api.NetworkPut{
+	err := createNetwork(e.root, e.members, api.NetworksPost{Name: name, Type: "bridge", NetworkPut: api.NetworkPut{
 		Description: "lab cell " + e.prefix + " network " + network,
 		Config: map[string]string{
 			"ipv4.address": "none", "ipv6.address": "none", "ipv4.nat": "false",
@@ -167,10 +172,13 @@ func (e *env) addNIC(ctx context.Context, inst, ifname, bridge string) (string, 
 			return "", fmt.Errorf("%s already has an interface %s", inst, ifname)
 		}
 		put := in.Writable()
-		put.Devices[ifname] = map[string]string{"type": "nic", "nictype": "bridged", "parent": bridge, "name": ifname}
+		// "network", not nictype bridged + parent: LXD resolves its own
+		// managed bridge (a parent is looked up in the daemon's /sys, which
+		// need not be its network namespace's).
+		put.Devices[ifname] = map[string]string{"type": "nic", "network": bridge, "name": ifname}
 		op, err := e.c.UpdateInstance(inst, put, etag)
 		if err == nil {
-			err = op.WaitContext(ctx)
+			err = waitOp(ctx, op)
 		}
 		if err != nil && api.StatusErrorCheck(err, 412) && attempt < 5 {
 			continue // a concurrent change: read again
@@ -233,5 +241,38 @@ func (e *env) Close(ctx context.Context) error {
 	}
 	e.instances, e.networks, e.closed = nil, map[string]string{}, true
 	e.mu.Unlock()
-	return removeAll(e.c, insts, nets)
+	defer e.release()
+	return removeAll(e.root, insts, nets)
+}
+
+// waitOp waits for an LXD operation. When ctx ends first it still waits
+// for the operation itself (LXD goes on with it: an instance being created
+// or started cannot be deleted), then returns ctx's error.
+func waitOp(ctx context.Context, op lxd.Operation) error {
+	err := op.WaitContext(ctx)
+	if ctx.Err() != nil {
+		_ = op.Wait()
+		return ctx.Err()
+	}
+	return err
+}
+
+// copyBase creates inst as a stopped copy of the base snapshot.
+func (e *env) copyBase(ctx context.Context, inst string) error {
+	op, err := e.c.CreateInstance(api.InstancesPost{
+		Name: inst, Type: api.InstanceTypeContainer,
+		Source: api.InstanceSource{Type: "copy", Source: e.source, InstanceOnly: true},
+		InstancePut: api.InstancePut{
+			Profiles:    []string{},
+			Config:      map[string]string{"user.lab.prefix": e.prefix},
+			Description: "lab cell " + e.prefix,
+		},
+	})
+	if err == nil {
+		err = waitOp(ctx, op)
+	}
+	if err != nil {
+		return fmt.Errorf("lxd: create %s from %s: %w", inst, e.source, err)
+	}
+	return nil
 }

@@ -51,17 +51,22 @@ type Options struct {
 	// InstanceType is Container (default) or VirtualMachine (real
 	// infrastructure only: needs an LXD with the qemu driver).
 	InstanceType string
-	// NsenterExec runs node commands with nsenter into the container's
-	// init (local daemon only) instead of LXD's exec API: ~10 ms instead
-	// of ~80 ms a command on this loaded machine. Files still go through
-	// the file API. Off by default (LAB_LXD_EXEC=nsenter turns it on in New).
+	// NsenterExec runs node commands, and copies files in, with nsenter
+	// into the container's init (a daemon on this host only) instead of
+	// LXD's exec and file APIs: one process instead of an API operation
+	// and its websockets. On in New and NewOn unless LAB_LXD_EXEC=api.
 	NsenterExec bool
 }
 
 // New returns the LXD provider on the local daemon with default options
-// (LAB_LXD_EXEC=nsenter selects Options.NsenterExec).
+// (Options.NsenterExec unless LAB_LXD_EXEC=api).
 func New() provider.Provider {
-	return NewWith(Options{NsenterExec: os.Getenv("LAB_LXD_EXEC") == "nsenter"})
+	return NewOn(Remote{})
+}
+
+// NewOn returns the LXD provider with default options on remote r.
+func NewOn(r Remote) provider.Provider {
+	return NewWith(Options{Remote: r, NsenterExec: os.Getenv("LAB_LXD_EXEC") != "api"})
 }
 
 // NewWith returns the LXD provider with opts.
@@ -83,6 +88,8 @@ type Provider struct {
 	// bases are the base instances prepared or used for this provider's
 	// run(s); Shutdown removes them.
 	bases map[string]bool
+	// place records live cells per cluster member (placement.go).
+	place placer
 }
 
 // Name is "lxd".
@@ -112,6 +119,9 @@ func (p *Provider) Check(ctx context.Context) error {
 		return unavailable("needs root for the local LXD socket; run as root (sudo)")
 	}
 	c, err := p.client(ctx)
+	if err != nil && p.opts.Remote.URL != "" {
+		return unavailable("remote %s does not answer: %v (check that the daemon listens there: `lxc info %s:`)", p.opts.Remote.label(), err, p.opts.Remote.Name)
+	}
 	if err != nil {
 		return unavailable("no LXD daemon answers: %v (run `make lxd` to install, start and initialise Debian's LXD)", err)
 	}
@@ -184,20 +194,38 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if err != nil {
 		return nil, err
 	}
-	src, err := ensureBase(ctx, c, img, pool, p.opts.Remote.Target, runOf(prefix))
+	members, err := p.cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	member, load, release, err := p.placeCell(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target, tc := p.opts.Remote.Target, c
+	if member != "" {
+		target, tc = member, c.UseTarget(member)
+	}
+	src, err := ensureBase(ctx, tc, img, pool, target, runOf(prefix))
 	p.mu.Lock()
 	if p.bases == nil {
 		p.bases = map[string]bool{}
 	}
-	p.bases[strings.TrimSuffix(src, "/"+baseSnapshot)] = true // registered before the check: a half-made base goes too
+	p.bases[baseName(runOf(prefix), img, target)] = true // registered before the check: a half-made base goes too
 	p.mu.Unlock()
 	if err != nil {
+		release()
 		return nil, err
 	}
 	local := p.opts.Remote.URL == ""
-	return &env{c: c, prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
-		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(c)),
-		nodes:     map[string]*ctNode{}, networks: map[string]string{}}, nil
+	e := &env{c: tc, root: c, members: members, member: member, load: load, release: release, remote: p.opts.Remote.label(),
+		prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
+		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(tc)),
+		nodes:     map[string]*ctNode{}, networks: map[string]string{}}
+	if member != "" {
+		e.userspace += " (placed on member " + member + ")"
+	}
+	return e, nil
 }
 
 // owned lists the instances and networks of prefix.

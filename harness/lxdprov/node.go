@@ -275,11 +275,23 @@ func (n *ctNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node
 	return s, nil
 }
 
-// CopyIn pushes src to dst through LXD's file API, creating dst's
-// directories.
+// CopyIn pushes src to dst, creating dst's directories: through LXD's
+// file API, or with nsenter (the node's own mkdir, cat and mv, so paths
+// resolve inside the node) when commands go that way. Either way dst is
+// replaced, never written over in place (a running binary stays intact).
 func (n *ctNode) CopyIn(ctx context.Context, src, dst string, mode os.FileMode) error {
 	if !filepath.IsAbs(dst) {
 		return fmt.Errorf("copy into %s: destination %q is not absolute", n.name, dst)
+	}
+	if n.pid != 0 {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+		}
+		if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", copyIn, "copy-in", dst, strconv.FormatUint(uint64(mode.Perm()), 8)}, Stdin: b}); err != nil {
+			return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+		}
+		return nil
 	}
 	f, err := os.Open(src)
 	if err != nil {
@@ -297,3 +309,7 @@ func (n *ctNode) CopyIn(ctx context.Context, src, dst string, mode os.FileMode) 
 	}
 	return nil
 }
+
+// copyIn writes stdin to $1 with mode $2 (octal) inside the node: a
+// temporary file beside it, renamed over it.
+const copyIn = `set -e; mkdir -p "$(dirname "$1")"; cat > "$1.lab-tmp"; chmod "$2" "$1.lab-tmp"; mv -f "$1.lab-tmp" "$1"`

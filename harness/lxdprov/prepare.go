@@ -116,6 +116,16 @@ func ensureImage(c lxd.InstanceServer, img *image.Image) (string, error) {
 	if a, _, err := c.GetImageAlias(alias); err == nil {
 		return a.Target, nil
 	}
+	// One import at a time (cells placed on several members prepare their
+	// bases at once; LXD refuses a second image with the same fingerprint).
+	unlock, err := lockFile(strings.ReplaceAll(alias, "/", "-"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if a, _, err := c.GetImageAlias(alias); err == nil {
+		return a.Target, nil
+	}
 	meta, err := metadataTar(img)
 	if err != nil {
 		return "", err
@@ -229,7 +239,7 @@ func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, poo
 		},
 	})
 	if err == nil {
-		err = op.WaitContext(ctx)
+		err = waitOp(ctx, op)
 	}
 	if err != nil {
 		return "", fmt.Errorf("lxd: create base %s: %w", base, err)
@@ -241,7 +251,7 @@ func ensureBase(ctx context.Context, c lxd.InstanceServer, img *image.Image, poo
 	}
 	op, err = c.CreateInstanceSnapshot(base, api.InstanceSnapshotsPost{Name: baseSnapshot})
 	if err == nil {
-		err = op.WaitContext(ctx)
+		err = waitOp(ctx, op)
 	}
 	if err != nil {
 		return "", fmt.Errorf("lxd: snapshot %s: %w", base, err)
@@ -268,14 +278,21 @@ func deleteInstance(c lxd.InstanceServer, name string) error {
 			return fmt.Errorf("lxd: stop %s: %w", name, err)
 		}
 	}
-	op, err := c.DeleteInstance(name)
-	if err == nil {
-		err = op.Wait()
-	}
-	if err != nil && !api.StatusErrorCheck(err, 404) {
+	// An instance LXD is still creating (a spare copy, the operation of a
+	// killed process) cannot be deleted until that ends: wait for it.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		op, err := c.DeleteInstance(name)
+		if err == nil {
+			err = op.Wait()
+		}
+		switch {
+		case err == nil, api.StatusErrorCheck(err, 404):
+			return nil
+		case strings.Contains(err.Error(), "is busy running") && time.Now().Before(deadline):
+			continue
+		}
 		return fmt.Errorf("lxd: delete %s: %w", name, err)
 	}
-	return nil
 }
 
 // Forget removes the bases this provider prepared of node image name and

@@ -70,8 +70,17 @@ func startDaemon(t *testing.T, dir, netns string) daemon {
 		"lxd", "--group", "lxd", "--logfile", filepath.Join(dir, "lxd.log")}
 	if netns != "" {
 		// nsenter, not `ip netns exec`: that remounts /sys and hides the
-		// cgroup hierarchy LXD needs.
-		argv = append([]string{"nsenter", "--net=/run/netns/" + netns, "--"}, argv...)
+		// cgroup hierarchy LXD needs. /sys is remounted here too, so LXD
+		// sees its own namespace's interfaces (a NIC's bridge is looked up
+		// in /sys/class/net), with the cgroup hierarchy bound back.
+		cg := filepath.Join(dir, "cgroup")
+		if err := os.MkdirAll(cg, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		argv = append([]string{"nsenter", "--net=/run/netns/" + netns, "--",
+			"unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+			`mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --rbind "$0" /sys/fs/cgroup && umount -l "$0" && exec "$@"`, cg},
+			argv[5:]...)
 	}
 	p, err := execx.Start(execx.Cmd{Argv: argv, Env: d.env}, filepath.Join(dir, "out.log"), nil)
 	if err != nil {

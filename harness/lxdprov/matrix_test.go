@@ -1,0 +1,42 @@
+package lxdprov_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"lab/harness/lxdprov"
+	"lab/harness/provider"
+	"lab/harness/results"
+	"lab/harness/runner"
+)
+
+// BenchmarkLXDMatrix times the whole matrix (every cell of every feature)
+// on the local LXD at -j 2, from the run's first cell (its bases prepared
+// then) to the last teardown; every cell must end with its expected
+// verdict. The node images the profiles name must be built.
+func BenchmarkLXDMatrix(b *testing.B) {
+	available(b)
+	b.Run("j2", func(b *testing.B) {
+		var total time.Duration
+		cells := 0
+		for n := 0; n < b.N; n++ {
+			p := shutAtEnd(b, lxdprov.New().(*lxdprov.Provider))
+			opts, all := cellOptions(b, p)
+			cells = len(all)
+			jobs := runner.Expand(all, []provider.Provider{p}, 1, uint64(n+1))
+			t0 := time.Now()
+			for _, res := range opts.RunJobs(context.Background(), jobs, 2, nil) {
+				if results.Bad(res.Verdict) {
+					b.Errorf("cell %s: %s: %s", res.ID, res.Verdict, res.Error)
+				}
+			}
+			total += time.Since(t0)
+			if err := p.Shutdown(context.Background()); err != nil {
+				b.Error(err)
+			}
+		}
+		b.ReportMetric(total.Seconds()/float64(b.N), "s/matrix")
+		b.ReportMetric(float64(cells), "cells/op")
+	})
+}
