@@ -53,6 +53,11 @@ type Profile struct {
 	UplinkMTU int `yaml:"uplink_mtu"`
 	// KubeProxy configures kube-proxy.
 	KubeProxy KubeProxy `yaml:"kube_proxy"`
+	// Driver is what builds the cell's cluster: sim (default) or microk8s
+	// (the real snap in a VM; see vm.go).
+	Driver string `yaml:"driver"`
+	// VM pins a virtual-machine node (real infrastructure only).
+	VM VM `yaml:"vm"`
 	// File is the path the profile was loaded from.
 	File string `yaml:"-"`
 }
@@ -290,6 +295,9 @@ func (p *Profile) defaults() {
 	if p.KubeProxy.Mode == "" {
 		p.KubeProxy.Mode = "iptables"
 	}
+	if p.Driver == "" {
+		p.Driver = DriverSim
+	}
 }
 
 func (p *Profile) validate() error {
@@ -332,6 +340,9 @@ func (p *Profile) validate() error {
 		}
 	}
 	if err := p.validateNetwork(); err != nil {
+		return err
+	}
+	if err := p.validateVM(); err != nil {
 		return err
 	}
 	for _, ch := range p.MicroK8s.Stop.FlushChains {
