@@ -170,9 +170,9 @@ func TestVMRequestShapes(t *testing.T) {
 		t.Errorf("user-data does not start with #cloud-config:\n%s", ud)
 	}
 	var cc struct {
-		PackageUpdate bool       `yaml:"package_update"`
-		Packages      []string   `yaml:"packages"`
-		RunCmd        [][]string `yaml:"runcmd"`
+		PackageUpdate bool                                          `yaml:"package_update"`
+		Packages      []string                                      `yaml:"packages"`
+		RunCmd        [][]string                                    `yaml:"runcmd"`
 		WriteFiles    []struct{ Path, Permissions, Content string } `yaml:"write_files"`
 		PowerState    struct {
 			Mode      string
