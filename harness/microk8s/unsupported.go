@@ -82,7 +82,9 @@ func (c *Cluster) AddInternetHost(context.Context, string, string, int) (driver.
 }
 
 // InternetHost: there are none.
-func (c *Cluster) InternetHost(string) (driver.InternetHost, bool) { return driver.InternetHost{}, false }
+func (c *Cluster) InternetHost(string) (driver.InternetHost, bool) {
+	return driver.InternetHost{}, false
+}
 
 // Masquerade is not supported (Calico and flannel of the snap write their
 // own egress NAT).
