@@ -39,6 +39,11 @@ func Pinned(p *profile.Profile) map[string]string {
 		set("firewalld", "enabled, backend "+p.Firewalld.Backend)
 	}
 	set("provider_firewall", p.ProviderFirewall.Name)
+	if p.Driver != profile.DriverSim {
+		set("driver", p.Driver)
+	}
+	set("vm_image", p.VM.Image)
+	set("vm_kernel_package", p.VM.KernelPackage)
 	return out
 }
 
