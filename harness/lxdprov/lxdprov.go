@@ -145,7 +145,7 @@ func checkVM(c lxd.InstanceServer) error {
 	}
 	_ = deleteInstance(c, name)
 	if err != nil {
-		return &provider.UnavailableError{Provider: "lxd", Reason: fmt.Sprintf(
+		return &provider.UnavailableError{Provider: "lxd-vm", Reason: fmt.Sprintf(
 			"LXD %s (drivers %q) refuses a virtual machine: %v; VM mode needs real infrastructure (KVM, vhost_vsock, LXD's qemu driver)",
 			srv.Environment.ServerVersion, srv.Environment.Driver, err)}
 	}

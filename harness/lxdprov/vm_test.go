@@ -3,6 +3,7 @@ package lxdprov_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -265,4 +266,26 @@ func TestVMUserDataKey(t *testing.T) {
 	if _, err := pe.NewProfileEnv(ctx, "lab-vmtest-3", &plain); err == nil || !strings.Contains(err.Error(), "set vm.image") {
 		t.Errorf("a profile without a VM: %v", err)
 	}
+}
+
+// TestVMRefusalHere asks this machine's LXD for VM mode: where LXD
+// refuses virtual machines (no vhost_vsock, no qemu driver) the provider
+// is unavailable with LXD's own reason, and its probe instance is gone;
+// on real infrastructure Check passes.
+func TestVMRefusalHere(t *testing.T) {
+	available(t)
+	p := lxdprov.NewVM()
+	err := p.Check(context.Background())
+	if err == nil {
+		t.Log("this LXD runs virtual machines")
+		return
+	}
+	var ue *provider.UnavailableError
+	if !errors.As(err, &ue) || ue.Provider != "lxd-vm" || !strings.Contains(ue.Reason, "refuses a virtual machine: ") {
+		t.Fatalf("Check: %v", err)
+	}
+	if left, err := p.Leftovers(context.Background(), "lab-vmprobe-"); err != nil || len(left) > 0 {
+		t.Errorf("the probe VM is left: %v, %v", left, err)
+	}
+	t.Skipf("VM mode needs real infrastructure; here: %s", ue.Reason)
 }
