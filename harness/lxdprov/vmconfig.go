@@ -48,14 +48,14 @@ const bootKernel = `#!/bin/sh
 # lab-boot-kernel RELEASE: boot /boot/vmlinuz-RELEASE by default.
 set -eu
 rel=$1
-test -e "/boot/vmlinuz-$rel" || { echo "lab-boot-kernel: /boot/vmlinuz-$rel is not installed" >&2; exit 1; }
+boot=${LAB_BOOT:-/boot} cfg=${LAB_GRUB_CFG:-/boot/grub/grub.cfg} grubd=${LAB_GRUB_D:-/etc/default/grub.d}
+test -e "$boot/vmlinuz-$rel" || { echo "lab-boot-kernel: $boot/vmlinuz-$rel is not installed" >&2; exit 1; }
 update-grub
-cfg=/boot/grub/grub.cfg
 sub=$(awk -F"'" '/^submenu /{print $2; exit}' "$cfg")
 entry=$(awk -F"'" -v t="with Linux $rel" '/^[[:space:]]*menuentry / && substr($2, length($2)-length(t)+1) == t {print $2; exit}' "$cfg")
 test -n "$entry" || { echo "lab-boot-kernel: no GRUB entry for $rel in $cfg" >&2; exit 1; }
-mkdir -p /etc/default/grub.d
-echo "GRUB_DEFAULT=\"${sub:+$sub>}$entry\"" > /etc/default/grub.d/99-lab-kernel.cfg
+mkdir -p "$grubd"
+echo "GRUB_DEFAULT=\"${sub:+$sub>}$entry\"" > "$grubd/99-lab-kernel.cfg"
 update-grub
 `
 
