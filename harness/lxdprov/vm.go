@@ -68,7 +68,7 @@ func (p *vmProvider) NewProfileEnv(ctx context.Context, prefix string, prof *pro
 		env: &env{c: c, prefix: prefix, local: local,
 			userspace: fmt.Sprintf("LXD VM of %s booted into %s, %s", prof.VM.Image, kernel, serverVersion(c)),
 			nodes:     map[string]*ctNode{}, networks: map[string]string{}},
-		prof: prof, pool: pool, cloudInit: c.HasExtension("cloud_init"), target: p.opts.Remote.Target,
+		prof: prof, pool: pool, cloudInit: c.HasExtension("cloud_init"),
 	}, nil
 }
 
@@ -78,8 +78,7 @@ type vmEnv struct {
 	*env
 	prof      *profile.Profile
 	pool      string
-	cloudInit bool   // the daemon has the cloud_init API extension
-	target    string // the cluster member (LXD's target), if any
+	cloudInit bool // the daemon has the cloud_init API extension (the client already targets Remote.Target)
 }
 
 // AddNode creates and starts a VM node and waits until it is ready (see
@@ -104,11 +103,7 @@ func (e *vmEnv) AddNode(ctx context.Context, name string) (node.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := e.c
-	if e.target != "" {
-		c = c.UseTarget(e.target)
-	}
-	op, err := c.CreateInstance(req)
+	op, err := e.c.CreateInstance(req)
 	if err == nil {
 		err = op.WaitContext(ctx)
 	}
