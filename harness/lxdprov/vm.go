@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,8 +21,8 @@ import (
 // user-data that installs snapd, the pinned kernel package and
 // vm.packages, points GRUB at the pinned kernel and reboots into it. A
 // node is ready when LXD's agent answers exec in the VM, the VM runs the
-// pinned kernel after that reboot (a new boot id), and `cloud-init
-// status --wait` reports done. Commands and files then go through LXD's
+// pinned kernel in a boot begun after GRUB's default was set to it, and
+// `cloud-init status --wait` reports done. Commands and files then go through LXD's
 // exec and file APIs (lxd-agent), as for containers; cell networks are
 // extra bridged NICs, as for containers.
 
@@ -127,44 +128,54 @@ func (e *vmEnv) AddNode(ctx context.Context, name string) (node.Node, error) {
 	return n, nil
 }
 
-// bootState asks a VM for its kernel release and boot id (an error while
-// LXD's agent in the VM does not answer: booting or rebooting).
-func bootState(ctx context.Context, n node.Node) (release, bootID string, err error) {
-	res, err := n.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", "uname -r; cat /proc/sys/kernel/random/boot_id"}})
+// bootCheck prints, in a VM: the running kernel release, the boot's
+// start (btime of /proc/stat) and the time lab-boot-kernel set GRUB's
+// default (its file's mtime, 0 before).
+const bootCheck = `uname -r; awk '/^btime/ {print $2}' /proc/stat; stat -c %Y ` + grubDefaultFile + ` 2>/dev/null || echo 0`
+
+// grubDefaultFile is what lab-boot-kernel writes before cloud-init reboots.
+const grubDefaultFile = "/etc/default/grub.d/99-lab-kernel.cfg"
+
+// bootState asks a VM for its kernel release and whether this boot began
+// after GRUB's default was set to the pinned kernel (the reboot into it);
+// an error while LXD's agent in the VM does not answer (booting).
+func bootState(ctx context.Context, n node.Node) (release string, rebooted bool, err error) {
+	res, err := n.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", bootCheck}})
 	if err != nil {
-		return "", "", err
+		return "", false, err
 	}
 	f := strings.Fields(string(res.Stdout))
-	if len(f) != 2 {
-		return "", "", fmt.Errorf("uname -r and boot_id printed %q", res.Stdout)
+	if len(f) != 3 {
+		return "", false, fmt.Errorf("boot check printed %q", res.Stdout)
 	}
-	return f[0], f[1], nil
+	btime, err1 := strconv.ParseInt(f[1], 10, 64)
+	set, err2 := strconv.ParseInt(f[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", false, fmt.Errorf("boot check printed %q", res.Stdout)
+	}
+	return f[0], set > 0 && btime > set, nil
 }
 
-// waitVM waits until the VM's agent answers, then, with a pinned kernel
-// release, until the VM rebooted (a boot id other than the first one
-// seen) into that release, then until cloud-init is done. cloud-init's
-// failure is the error, with its long status.
+// waitVM waits until the VM's agent answers and, with a pinned kernel
+// release, until the VM runs a boot begun after lab-boot-kernel set
+// GRUB's default (cloud-init's reboot; a VM first reached after it counts
+// too), on that release; then until cloud-init is done. Another release
+// after the reboot, or cloud-init's failure, is the error.
 func waitVM(ctx context.Context, n node.Node, release string, poll time.Duration) error {
-	var first, lastErr string
+	var lastErr string
 	var seen []string
 	for {
-		rel, id, err := bootState(ctx, n)
-		switch {
-		case err != nil:
+		rel, rebooted, err := bootState(ctx, n)
+		if err != nil {
 			lastErr = err.Error()
-		case first == "":
-			first = id
-			seen = append(seen, rel)
-		case id != first && !contains(seen, rel):
+		} else if !contains(seen, rel) {
 			seen = append(seen, rel)
 		}
-		ready := err == nil && (release == "" || id != first && rel == release)
-		if ready {
+		if err == nil && (release == "" || rebooted && rel == release) {
 			break
 		}
-		if err == nil && release != "" && id != first && rel != release {
-			return fmt.Errorf("rebooted into kernel %s, not the pinned %s (vm.kernel_package %s): GRUB did not take lab-boot-kernel's default", rel, release, "linux-image-"+release)
+		if err == nil && rebooted && rel != release {
+			return fmt.Errorf("rebooted into kernel %s, not the pinned %s (vm.kernel_package linux-image-%s): GRUB did not take lab-boot-kernel's default", rel, release, release)
 		}
 		select {
 		case <-ctx.Done():

@@ -47,24 +47,26 @@ func loadVMProfile(t *testing.T) *profile.Profile {
 	return p
 }
 
-// bootingVM answers commands as a VM does whose first boot runs
-// cloud-init on the image's kernel and reboots into afterKernel: the
-// first `uname -r; boot_id` shows the image's kernel, later ones the new
-// kernel with a new boot id.
-func bootingVM(afterKernel string) lxdfake.ExecFunc {
+// bootingVM answers commands as a VM does whose first boot (btime 1000)
+// runs cloud-init on the image's kernel, where lab-boot-kernel sets
+// GRUB's default at 2000, and which then reboots (btime 3000) into
+// afterKernel. firstSeen is the number of boot checks answered by the
+// first boot (0: the VM is first reached after its reboot).
+func bootingVM(afterKernel string, firstSeen int) lxdfake.ExecFunc {
 	var mu sync.Mutex
-	boots := map[string]int{}
+	checks := map[string]int{}
 	return func(c lxdfake.ExecCall) (string, string, int) {
 		mu.Lock()
 		defer mu.Unlock()
-		switch strings.Join(c.Command, " ") {
-		case "sh -c uname -r; cat /proc/sys/kernel/random/boot_id":
-			boots[c.Instance]++
-			if boots[c.Instance] == 1 {
-				return "6.8.0-100-generic\n0000-first-boot\n", "", 0
+		cmd := strings.Join(c.Command, " ")
+		switch {
+		case strings.HasPrefix(cmd, "sh -c uname -r; awk '/^btime/ {print $2}' /proc/stat; stat -c %Y /etc/default/grub.d/99-lab-kernel.cfg"):
+			checks[c.Instance]++
+			if checks[c.Instance] <= firstSeen {
+				return "6.8.0-100-generic\n1000\n0\n", "", 0
 			}
-			return afterKernel + "\n1111-second-boot\n", "", 0
-		case "cloud-init status --wait":
+			return afterKernel + "\n3000\n2000\n", "", 0
+		case cmd == "cloud-init status --wait":
 			return "status: done\n", "", 0
 		}
 		return "", "unexpected command", 127
@@ -100,7 +102,7 @@ func startFake(t *testing.T, exec lxdfake.ExecFunc) (*lxdfake.Server, provider.P
 // commands, and its removal.
 func TestVMRequestShapes(t *testing.T) {
 	prof := loadVMProfile(t)
-	srv, pe := startFake(t, bootingVM("6.8.0-57-generic"))
+	srv, pe := startFake(t, bootingVM("6.8.0-57-generic", 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	env, err := pe.NewProfileEnv(ctx, "lab-vmtest-0", prof)
@@ -196,8 +198,8 @@ func TestVMRequestShapes(t *testing.T) {
 		cmds = append(cmds, fmt.Sprintf("%s: %s <%s>", e.Instance, strings.Join(e.Command, " "), e.Stdin))
 	}
 	wantCmds := []string{
-		"lab-vmtest-0-node1: sh -c uname -r; cat /proc/sys/kernel/random/boot_id <>",
-		"lab-vmtest-0-node1: sh -c uname -r; cat /proc/sys/kernel/random/boot_id <>",
+		"lab-vmtest-0-node1: sh -c uname -r; awk '/^btime/ {print $2}' /proc/stat; stat -c %Y /etc/default/grub.d/99-lab-kernel.cfg 2>/dev/null || echo 0 <>",
+		"lab-vmtest-0-node1: sh -c uname -r; awk '/^btime/ {print $2}' /proc/stat; stat -c %Y /etc/default/grub.d/99-lab-kernel.cfg 2>/dev/null || echo 0 <>",
 		"lab-vmtest-0-node1: cloud-init status --wait <>",
 		"lab-vmtest-0-node1: cloud-init status --wait <stdin reaches the VM>",
 	}
@@ -213,7 +215,7 @@ func TestVMRequestShapes(t *testing.T) {
 // pinned one fails its boot, naming both, and Close still removes it.
 func TestVMWrongKernel(t *testing.T) {
 	prof := loadVMProfile(t)
-	srv, pe := startFake(t, bootingVM("6.8.0-100-generic"))
+	srv, pe := startFake(t, bootingVM("6.8.0-100-generic", 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	env, err := pe.NewProfileEnv(ctx, "lab-vmtest-1", prof)
@@ -232,12 +234,33 @@ func TestVMWrongKernel(t *testing.T) {
 	}
 }
 
+// TestVMFirstReachedAfterReboot: a VM whose agent first answers after
+// cloud-init's reboot is ready at once, with no poll wait.
+func TestVMFirstReachedAfterReboot(t *testing.T) {
+	prof := loadVMProfile(t)
+	srv, pe := startFake(t, bootingVM("6.8.0-57-generic", 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	env, err := pe.NewProfileEnv(ctx, "lab-vmtest-4", prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close(ctx)
+	start := time.Now()
+	if _, err := env.AddNode(ctx, "node1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Execs()); n != 2 || time.Since(start) > time.Second {
+		t.Errorf("%d commands in %s, want the boot check and cloud-init's wait, without polling", n, time.Since(start))
+	}
+}
+
 // TestVMUserDataKey: a daemon without the cloud_init extension (LXD
 // before 5.5) gets user.user-data; a profile without a VM is refused.
 func TestVMUserDataKey(t *testing.T) {
 	prof := loadVMProfile(t)
 	prof.VM.KernelPackage = "" // no reboot: ready after the first answer
-	srv, pe := startFake(t, bootingVM(""))
+	srv, pe := startFake(t, bootingVM("", 1))
 	srv.Extensions = []string{"instances", "virtual-machines"}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
