@@ -162,7 +162,7 @@ func (c *Cluster) addNode(ctx context.Context, name string) (*host, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := run(ctx, h, nil, "snap", "install", "microk8s", "--channel", ch, "--classic", "--revision", strconv.Itoa(rev)); err != nil {
+	if _, err := run(ctx, h, nil, "snap", "install", "microk8s", "--classic", "--channel", ch, "--revision", strconv.Itoa(rev)); err != nil {
 		return nil, err
 	}
 	return h, c.waitReady(ctx, h)

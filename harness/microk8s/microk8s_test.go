@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
@@ -100,6 +101,15 @@ func loadProfile(t *testing.T) *profile.Profile {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func b2(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func out(t *testing.T, n node.Node, argv ...string) string {
@@ -221,20 +231,39 @@ func TestDriverAgainstFakeSnap(t *testing.T) {
 		}
 		docs = append(docs, m)
 	}
-	wantSvc := []map[string]any{
-		{"apiVersion": "v1", "kind": "Service",
-			"metadata": map[string]any{"name": "web", "namespace": "default", "labels": map[string]any{"app.kubernetes.io/managed-by": "lab"}},
-			"spec": map[string]any{"clusterIP": "10.152.183.10", "type": "NodePort", "sessionAffinity": "ClientIP",
-				"sessionAffinityConfig": map[string]any{"clientIP": map[string]any{"timeoutSeconds": 10800}},
-				"ports":                 []any{map[string]any{"port": 80, "protocol": "TCP", "nodePort": 30080}}}},
-		{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-			"metadata":    map[string]any{"name": "web-lab", "namespace": "default", "labels": map[string]any{"kubernetes.io/service-name": "web", "endpointslice.kubernetes.io/managed-by": "lab"}},
-			"addressType": "IPv4",
-			"endpoints":   []any{map[string]any{"addresses": []any{"10.1.84.1"}, "conditions": map[string]any{"ready": true}}},
-			"ports":       []any{map[string]any{"port": 80, "protocol": "TCP"}}},
+	// The Service and its EndpointSlice are what the sim's kube-proxy is
+	// given (kubeproxy.Objects), as a YAML stream.
+	objs, err := kubeproxy.Objects([]kubeproxy.Service{svc})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if diff := cmp.Diff(wantSvc, docs); diff != "" {
+	var o struct{ Services, EndpointSlices []map[string]any }
+	if err := json.Unmarshal(objs, &o); err != nil {
+		t.Fatal(err)
+	}
+	wantSvc := append(o.Services, o.EndpointSlices...)
+	var gotSvc []map[string]any
+	for _, d := range docs {
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		gotSvc = append(gotSvc, m)
+	}
+	if diff := cmp.Diff(wantSvc, gotSvc); diff != "" {
 		t.Errorf("Service manifests (-want +got):\n%s", diff)
+	}
+	if len(gotSvc) != 2 || gotSvc[0]["kind"] != "Service" || gotSvc[1]["kind"] != "EndpointSlice" ||
+		!strings.Contains(string(b2(t, gotSvc)), `"clusterIP":"10.152.183.10"`) || !strings.Contains(string(b2(t, gotSvc)), `"nodePort":30080`) ||
+		!strings.Contains(string(b2(t, gotSvc)), `"addresses":["10.1.84.1"]`) || !strings.Contains(string(b2(t, gotSvc)), `"sessionAffinity":"ClientIP"`) {
+		t.Errorf("Service manifests: %s", b2(t, gotSvc))
+	}
+	if err := d.RunKubeProxy(ctx, "node1", kubeproxy.Config{}, []kubeproxy.Service{{Name: "x", ClusterIP: netip.MustParseAddr("10.96.0.10"), Port: 80}}); err == nil || !strings.Contains(err.Error(), "outside MicroK8s' Service range 10.152.183.0/24") {
+		t.Errorf("a ClusterIP outside the range: %v", err)
 	}
 
 	// What the driver cannot do says so; one MicroK8s node per cell.

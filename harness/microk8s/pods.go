@@ -2,6 +2,7 @@ package microk8s
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -50,7 +51,7 @@ func podManifest(name string, ports []cni.PortMapping) obj {
 	for _, p := range ports {
 		cp := obj{"containerPort": p.ContainerPort, "protocol": "TCP"}
 		if p.HostPort != 0 {
-			cp["hostPort"] = p.HostPort + 1
+			cp["hostPort"] = p.HostPort
 		}
 		if p.Protocol != "" && !strings.EqualFold(p.Protocol, "tcp") {
 			cp["protocol"] = strings.ToUpper(p.Protocol)
@@ -176,58 +177,35 @@ func (c *Cluster) PodsOf(nodeName string) ([]driver.Pod, error) {
 	return out, nil
 }
 
-// serviceManifests are a Service without selector and its EndpointSlice:
-// exactly the ClusterIP, port and endpoints the step describes, for the
-// snap's own kube-proxy to program.
-func serviceManifests(s kubeproxy.Service) ([]any, error) {
-	if !ServiceCIDR.Contains(s.ClusterIP) {
-		return nil, fmt.Errorf("Service %s/%s: ClusterIP %s is outside MicroK8s' Service range %s", s.Namespace, s.Name, s.ClusterIP, ServiceCIDR)
-	}
-	ns := s.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	proto := "TCP"
-	if s.Protocol != "" {
-		proto = strings.ToUpper(s.Protocol)
-	}
-	port := obj{"port": s.Port, "protocol": proto}
-	if s.PortName != "" {
-		port["name"] = s.PortName
-	}
-	spec := obj{"clusterIP": s.ClusterIP.String(), "ports": []obj{port}, "type": "ClusterIP"}
-	if s.NodePort != 0 {
-		spec["type"] = "NodePort"
-		port["nodePort"] = s.NodePort
-	}
-	if s.ClientIPAffinity {
-		secs := s.AffinitySeconds
-		if secs == 0 {
-			secs = 10800
+// serviceObjects are the Services and their EndpointSlices exactly as
+// the sim's kube-proxy is given them (kubeproxy.Objects: the ClusterIP,
+// port and endpoints the step describes, a Service without selector), for
+// the snap's own kube-proxy to program.
+func serviceObjects(svcs []kubeproxy.Service) ([]any, error) {
+	for _, s := range svcs {
+		if !ServiceCIDR.Contains(s.ClusterIP) {
+			return nil, fmt.Errorf("Service %s/%s: ClusterIP %s is outside MicroK8s' Service range %s", s.Namespace, s.Name, s.ClusterIP, ServiceCIDR)
 		}
-		spec["sessionAffinity"] = "ClientIP"
-		spec["sessionAffinityConfig"] = obj{"clientIP": obj{"timeoutSeconds": secs}}
 	}
-	family := "IPv4"
-	if s.ClusterIP.Is6() {
-		family = "IPv6"
+	data, err := kubeproxy.Objects(svcs)
+	if err != nil {
+		return nil, err
 	}
-	var eps []obj
-	epPort := 0
-	for _, e := range s.Endpoints {
-		eps = append(eps, obj{"addresses": []string{e.IP.String()}, "conditions": obj{"ready": true}})
-		epPort = e.Port
+	var o struct {
+		Services       []obj `json:"services"`
+		EndpointSlices []obj `json:"endpointSlices"`
 	}
-	slicePort := obj{"port": epPort, "protocol": proto}
-	if s.PortName != "" {
-		slicePort["name"] = s.PortName
+	if err := json.Unmarshal(data, &o); err != nil {
+		return nil, err
 	}
-	svc := obj{"apiVersion": "v1", "kind": "Service",
-		"metadata": obj{"name": s.Name, "namespace": ns, "labels": obj{"app.kubernetes.io/managed-by": "lab"}}, "spec": spec}
-	slice := obj{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-		"metadata":    obj{"name": s.Name + "-lab", "namespace": ns, "labels": obj{"kubernetes.io/service-name": s.Name, "endpointslice.kubernetes.io/managed-by": "lab"}},
-		"addressType": family, "endpoints": eps, "ports": []obj{slicePort}}
-	return []any{svc, slice}, nil
+	var out []any
+	for _, s := range o.Services {
+		out = append(out, s)
+	}
+	for _, s := range o.EndpointSlices {
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // RunKubeProxy applies the Services: the snap runs its own kube-proxy,
@@ -238,13 +216,9 @@ func (c *Cluster) RunKubeProxy(ctx context.Context, nodeName string, cfg kubepro
 	if err != nil {
 		return err
 	}
-	var objs []any
-	for _, s := range svcs {
-		o, err := serviceManifests(s)
-		if err != nil {
-			return err
-		}
-		objs = append(objs, o...)
+	objs, err := serviceObjects(svcs)
+	if err != nil {
+		return err
 	}
 	if len(objs) == 0 {
 		return nil
