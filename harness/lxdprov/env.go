@@ -36,27 +36,35 @@ type env struct {
 	closed    bool
 }
 
+// reserve checks a new node's name and registers its instance name
+// before it is created, so Close removes a half-made one.
+func (e *env) reserve(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, "/ \t\n") {
+		return "", fmt.Errorf("bad node name %q", name)
+	}
+	inst := instanceName(e.prefix, name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return "", errors.New("lxd: environment already closed")
+	}
+	if _, dup := e.nodes[name]; dup {
+		return "", fmt.Errorf("node %q already exists in this cell", name)
+	}
+	e.instances = append(e.instances, inst)
+	return inst, nil
+}
+
 // Userspace says which image and daemon the cell's nodes run.
 func (e *env) Userspace() string { return e.userspace }
 
 // AddNode copies the base snapshot into a new container, starts it and
 // waits until its init has set the node up.
 func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
-	if name == "" || strings.ContainsAny(name, "/ \t\n") {
-		return nil, fmt.Errorf("bad node name %q", name)
+	inst, err := e.reserve(name)
+	if err != nil {
+		return nil, err
 	}
-	inst := instanceName(e.prefix, name)
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, errors.New("lxd: environment already closed")
-	}
-	if _, dup := e.nodes[name]; dup {
-		e.mu.Unlock()
-		return nil, fmt.Errorf("node %q already exists in this cell", name)
-	}
-	e.instances = append(e.instances, inst)
-	e.mu.Unlock()
 	op, err := e.c.CreateInstance(api.InstancesPost{
 		Name: inst, Type: api.InstanceTypeContainer,
 		Source: api.InstanceSource{Type: "copy", Source: e.source, InstanceOnly: true},

@@ -2,7 +2,6 @@ package lxdprov
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -85,21 +84,10 @@ type vmEnv struct {
 // AddNode creates and starts a VM node and waits until it is ready (see
 // the VM mode comment above).
 func (e *vmEnv) AddNode(ctx context.Context, name string) (node.Node, error) {
-	if name == "" || strings.ContainsAny(name, "/ \t\n") {
-		return nil, fmt.Errorf("bad node name %q", name)
+	inst, err := e.reserve(name)
+	if err != nil {
+		return nil, err
 	}
-	inst := instanceName(e.prefix, name)
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, errors.New("lxd: environment already closed")
-	}
-	if _, dup := e.nodes[name]; dup {
-		e.mu.Unlock()
-		return nil, fmt.Errorf("node %q already exists in this cell", name)
-	}
-	e.instances = append(e.instances, inst) // registered first: Close removes a half-made VM
-	e.mu.Unlock()
 	req, err := vmRequest(e.prof, e.prefix, name, inst, e.pool, e.cloudInit)
 	if err != nil {
 		return nil, err
