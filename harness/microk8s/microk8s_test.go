@@ -103,20 +103,12 @@ func loadProfile(t *testing.T) *profile.Profile {
 	return p
 }
 
-func b2(t *testing.T, v any) []byte {
+// recorded is a file the fake wrote in a node's /var/lib/lab-fake.
+func recorded(t *testing.T, n node.Node, file string) string {
 	t.Helper()
-	b, err := json.Marshal(v)
+	s, err := execx.Output(context.Background(), n, "cat", "/var/lib/lab-fake/"+file)
 	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func out(t *testing.T, n node.Node, argv ...string) string {
-	t.Helper()
-	s, err := execx.Output(context.Background(), n, argv...)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the fake's %s in %s: %v", file, n.Name(), err)
 	}
 	return s
 }
@@ -181,7 +173,7 @@ func TestDriverAgainstFakeSnap(t *testing.T) {
 	}
 
 	n1, _ := env.Node("node1")
-	calls := strings.Split(strings.TrimSpace(out(t, n1, "cat", "/var/lib/lab-fake/calls")), "\n")
+	calls := strings.Split(strings.TrimSpace(recorded(t, n1, "calls")), "\n")
 	want := []string{
 		"snap install microk8s --classic --channel 1.32/stable --revision 7731",
 		"microk8s status --wait-ready --timeout 600",
@@ -203,12 +195,12 @@ func TestDriverAgainstFakeSnap(t *testing.T) {
 		t.Errorf("commands on node1 (-want +got):\n%s", diff)
 	}
 	cl, _ := env.Node("client")
-	if got := strings.TrimSpace(out(t, cl, "cat", "/var/lib/lab-fake/calls")); got != "curl -sS -o /dev/null -w %{http_code} --connect-timeout 1.000 --max-time 1.000 http://"+pub.String()+":80/" {
+	if got := strings.TrimSpace(recorded(t, cl, "calls")); got != "curl -sS -o /dev/null -w %{http_code} --connect-timeout 1.000 --max-time 1.000 http://"+pub.String()+":80/" {
 		t.Errorf("commands on the client: %q", got)
 	}
 
 	var pod map[string]any
-	if err := yaml.Unmarshal([]byte(out(t, n1, "cat", "/var/lib/lab-fake/apply-1.yaml")), &pod); err != nil {
+	if err := yaml.Unmarshal([]byte(recorded(t, n1, "apply-1.yaml")), &pod); err != nil {
 		t.Fatal(err)
 	}
 	wantPod := map[string]any{"apiVersion": "v1", "kind": "Pod",
@@ -222,7 +214,7 @@ func TestDriverAgainstFakeSnap(t *testing.T) {
 	if diff := cmp.Diff(wantPod, pod); diff != "" {
 		t.Errorf("pod manifest (-want +got):\n%s", diff)
 	}
-	dec := yaml.NewDecoder(strings.NewReader(out(t, n1, "cat", "/var/lib/lab-fake/apply-2.yaml")))
+	dec := yaml.NewDecoder(strings.NewReader(recorded(t, n1, "apply-2.yaml")))
 	var docs []map[string]any
 	for {
 		var m map[string]any
@@ -257,10 +249,11 @@ func TestDriverAgainstFakeSnap(t *testing.T) {
 	if diff := cmp.Diff(wantSvc, gotSvc); diff != "" {
 		t.Errorf("Service manifests (-want +got):\n%s", diff)
 	}
-	if len(gotSvc) != 2 || gotSvc[0]["kind"] != "Service" || gotSvc[1]["kind"] != "EndpointSlice" ||
-		!strings.Contains(string(b2(t, gotSvc)), `"clusterIP":"10.152.183.10"`) || !strings.Contains(string(b2(t, gotSvc)), `"nodePort":30080`) ||
-		!strings.Contains(string(b2(t, gotSvc)), `"addresses":["10.1.84.1"]`) || !strings.Contains(string(b2(t, gotSvc)), `"sessionAffinity":"ClientIP"`) {
-		t.Errorf("Service manifests: %s", b2(t, gotSvc))
+	all, _ := json.Marshal(gotSvc)
+	for _, want := range []string{`"kind":"Service"`, `"kind":"EndpointSlice"`, `"clusterIP":"10.152.183.10"`, `"nodePort":30080`, `"addresses":["10.1.84.1"]`, `"sessionAffinity":"ClientIP"`} {
+		if !strings.Contains(string(all), want) {
+			t.Errorf("Service manifests lack %s: %s", want, all)
+		}
 	}
 	if err := d.RunKubeProxy(ctx, "node1", kubeproxy.Config{}, []kubeproxy.Service{{Name: "x", ClusterIP: netip.MustParseAddr("10.96.0.10"), Port: 80}}); err == nil || !strings.Contains(err.Error(), "outside MicroK8s' Service range 10.152.183.0/24") {
 		t.Errorf("a ClusterIP outside the range: %v", err)

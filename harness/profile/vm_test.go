@@ -7,21 +7,13 @@ import (
 
 func TestVMProfileLoads(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, "vm", `driver: microk8s
-microk8s: {version: "1.32.2", channel: 1.32/stable, revision: 7731}
-vm:
-  image: ubuntu:24.04
-  kernel_package: linux-image-6.8.0-57-generic
-  packages: [iptables, curl]
-  cpus: 2
-  memory: 4GiB
-  disk: 20GiB
-`)
+	write(t, dir, "base", "microk8s: {version: \"1.31.6\", channel: 1.31/stable, revision: 7661}\n")
+	write(t, dir, "vm", "extends: [base]\ndriver: microk8s\nvm: {image: \"ubuntu:22.04\", kernel_package: linux-image-5.15.0-139-generic, packages: [conntrack], cpus: 4, memory: 8GiB}\n")
 	p, err := Load(dir, "vm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.NeedsVM() || p.VM.KernelRelease() != "6.8.0-57-generic" || p.VM.CPUs != 2 || p.Driver != DriverMicroK8s {
+	if !p.NeedsVM() || p.VM.KernelRelease() != "5.15.0-139-generic" || p.VM.CPUs != 4 || p.MicroK8s.Revision != 7661 || p.Driver != DriverMicroK8s {
 		t.Errorf("loaded %+v", p)
 	}
 	write(t, dir, "plain", "microk8s: {version: \"1.32.2\"}\n")
