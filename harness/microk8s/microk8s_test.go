@@ -47,9 +47,9 @@ func (e fakeEnv) AddNode(ctx context.Context, name string) (node.Node, error) {
 	return n, err
 }
 
-// dockerEnv starts a docker-provider cell of the default node image,
-// skipping the test when docker or the image is not there.
-func dockerEnv(t *testing.T) provider.Env {
+// dockerProvider is the docker provider, skipping the test when no
+// engine answers or the default node image is not built.
+func dockerProvider(t *testing.T) provider.Provider {
 	t.Helper()
 	testenv.Root(t)
 	p := dockerprov.New()
@@ -67,6 +67,24 @@ func dockerEnv(t *testing.T) provider.Env {
 	if _, ok := (&image.Store{Root: image.DefaultRoot}).Get(r); !ok {
 		t.Skipf("node image %s is not built; run `lab images build %s`", dockerprov.DefaultImage, dockerprov.DefaultImage)
 	}
+	return p
+}
+
+// fakeScript is the absolute path of testdata/fake.sh.
+func fakeScript(t *testing.T) string {
+	t.Helper()
+	fake, err := filepath.Abs("testdata/fake.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fake
+}
+
+// dockerEnv starts a docker-provider cell whose nodes get the fakes;
+// nothing of it may be left when the test ends.
+func dockerEnv(t *testing.T) provider.Env {
+	t.Helper()
+	p := dockerProvider(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	pre := "lab-mk8s-" + hex.EncodeToString(b)
@@ -82,11 +100,7 @@ func dockerEnv(t *testing.T) provider.Env {
 			t.Errorf("left after Close: %v", left)
 		}
 	})
-	fake, err := filepath.Abs("testdata/fake.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fakeEnv{Env: env, fake: fake}
+	return fakeEnv{Env: env, fake: fakeScript(t)}
 }
 
 func loadProfile(t *testing.T) *profile.Profile {
