@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -311,4 +312,72 @@ func TestVMRefusalHere(t *testing.T) {
 		t.Errorf("the probe VM is left: %v, %v", left, err)
 	}
 	t.Skipf("VM mode needs real infrastructure; here: %s", ue.Reason)
+}
+
+// TestVMNetworkAndRemove connects a VM node to a cell network through the
+// fake LXD: the bridge's config, the NIC hot-plugged into the VM, the
+// address set inside by MAC; then Remove of the prefix deletes the VM and
+// the network, and Leftovers sees nothing.
+func TestVMNetworkAndRemove(t *testing.T) {
+	prof := loadVMProfile(t)
+	prof.VM.KernelPackage = ""
+	srv, pe := startFake(t, func(c lxdfake.ExecCall) (string, string, int) {
+		if strings.HasPrefix(strings.Join(c.Command, " "), "sh -c uname -r") {
+			return "6.8.0-100-generic\n1000\n0\n", "", 0
+		}
+		return "", "", 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	env, err := pe.NewProfileEnv(ctx, "lab-vmtest-5", prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := env.AddNode(ctx, "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Connect(ctx, n, "public", "lab0", netip.MustParsePrefix("198.51.100.10/24")); err != nil {
+		t.Fatal(err)
+	}
+	nets := srv.Networks()
+	if len(nets) != 1 {
+		t.Fatalf("networks %v", nets)
+	}
+	var netPost api.NetworksPost
+	var put api.InstancePut
+	for _, r := range srv.Requests() {
+		switch {
+		case r.Method == "POST" && r.Path == "/1.0/networks":
+			if err := json.Unmarshal(r.Body, &netPost); err != nil {
+				t.Fatal(err)
+			}
+		case r.Method == "PUT" && r.Path == "/1.0/instances/lab-vmtest-5-node1":
+			if err := json.Unmarshal(r.Body, &put); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if netPost.Type != "bridge" || netPost.Config["ipv4.address"] != "none" || netPost.Config["ipv4.nat"] != "false" ||
+		netPost.Config["user.lab.prefix"] != "lab-vmtest-5" || netPost.Config["user.lab.subnet"] != "198.51.100.0/24" {
+		t.Errorf("network request %+v", netPost)
+	}
+	if diff := cmp.Diff(map[string]string{"type": "nic", "nictype": "bridged", "parent": nets[0], "name": "lab0"}, put.Devices["lab0"]); diff != "" {
+		t.Errorf("the VM's NIC (-want +got):\n%s", diff)
+	}
+	execs := srv.Execs()
+	last := execs[len(execs)-1].Command
+	if len(last) != 7 || last[3] != "setup-nic" || !strings.HasPrefix(last[4], "00:16:3e:") || last[5] != "lab0" || last[6] != "198.51.100.10/24" {
+		t.Errorf("address set inside the VM with %q", last)
+	}
+	p := lxdprov.NewWith(lxdprov.Options{InstanceType: lxdprov.VirtualMachine, Remote: lxdprov.Remote{Socket: srv.Socket}})
+	if left, err := p.Leftovers(ctx, "lab-vmtest-5"); err != nil || len(left) != 2 {
+		t.Errorf("before Remove: %v, %v", left, err)
+	}
+	if err := p.Remove(ctx, "lab-vmtest-5"); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := p.Leftovers(ctx, "lab-vmtest-5"); err != nil || len(left) != 0 || len(srv.Instances()) != 0 || len(srv.Networks()) != 0 {
+		t.Errorf("after Remove: %v, %v; instances %v, networks %v", left, err, srv.Instances(), srv.Networks())
+	}
 }

@@ -57,6 +57,7 @@ type Server struct {
 	calls     []ExecCall
 	instances map[string]*api.Instance
 	ops       map[string]*op
+	networks  map[string]*api.Network
 	events    []*websocket.Conn
 	nextID    int
 }
@@ -75,8 +76,8 @@ func Start(dir string, exec ExecFunc) (*Server, error) {
 		exec = func(ExecCall) (string, string, int) { return "", "", 0 }
 	}
 	s := &Server{Socket: filepath.Join(dir, "unix.socket"), exec: exec,
-		Extensions: []string{"instances", "virtual-machines", "cloud_init", "container_exec_recording"},
-		instances:  map[string]*api.Instance{}, ops: map[string]*op{}}
+		Extensions: []string{"instances", "virtual-machines", "cloud_init", "container_exec_recording", "network"},
+		instances:  map[string]*api.Instance{}, ops: map[string]*op{}, networks: map[string]*api.Network{}}
 	ln, err := net.Listen("unix", s.Socket)
 	if err != nil {
 		return nil, fmt.Errorf("lxdfake: listen on %s: %w", s.Socket, err)
@@ -161,6 +162,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			"eth0": {"type": "nic", "network": "lxdbr0", "name": "eth0"}}})
 	case path == "/1.0/instances" && r.Method == http.MethodPost:
 		s.create(w, r)
+	case path == "/1.0/instances" && r.Method == http.MethodGet:
+		s.listInstances(w)
+	case path == "/1.0/networks" || len(parts) == 3 && parts[1] == "networks":
+		s.network(w, r, strings.TrimPrefix(strings.TrimPrefix(path, "/1.0/networks"), "/"))
 	case len(parts) == 3 && parts[1] == "instances":
 		s.instance(w, r, parts[2])
 	case len(parts) == 4 && parts[1] == "instances" && parts[3] == "state" && r.Method == http.MethodPut:
@@ -216,7 +221,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		cfg[k] = v
 	}
 	s.instances[req.Name] = &api.Instance{Name: req.Name, Type: string(req.Type), Status: "Stopped", StatusCode: api.Stopped,
-		Config: cfg, Devices: req.Devices, Profiles: req.Profiles}
+		Config: cfg, Devices: map[string]map[string]string{}, Profiles: req.Profiles}
+	for k, v := range req.Devices {
+		s.instances[req.Name].Devices[k] = v
+	}
 	s.mu.Unlock()
 	async(w, s.newOp("task", true, nil))
 }
@@ -236,6 +244,8 @@ func (s *Server) instance(w http.ResponseWriter, r *http.Request, name string) {
 		sync200(w, in)
 	case r.Method == http.MethodDelete:
 		async(w, s.newOp("task", true, nil))
+	case r.Method == http.MethodPut:
+		s.update(w, r, in)
 	default:
 		fail(w, http.StatusMethodNotAllowed, "lxdfake: %s of an instance is not part of the fake", r.Method)
 	}
