@@ -258,6 +258,7 @@ func (c *Cluster) Runner(name string) (execx.Runner, error) {
 
 type pathRunner struct{ n node.Node }
 
+// Run runs cmd with the host PATH unless cmd sets an environment.
 func (r pathRunner) Run(ctx context.Context, cmd execx.Cmd) (execx.Result, error) {
 	if cmd.Env == nil {
 		cmd.Env = []string{"PATH=" + hostPath}
