@@ -72,27 +72,27 @@ func (s hostSource) ReadFile(ctx context.Context, path string) (string, error) {
 	return run(ctx, s.h, nil, "cat", path)
 }
 
-// UDP UDP probes are not supported.
+// UDP: UDP probes are not supported.
 func (s hostSource) UDP(context.Context, string, int, bool, time.Duration) probe.Result {
 	return probe.Result{Outcome: "error", Detail: "UDP probes: " + errUnsupported.Error()}
 }
 
-// UDPBatch UDP batches are not supported.
+// UDPBatch: UDP batches are not supported.
 func (s hostSource) UDPBatch(context.Context, string, int, int, time.Duration) (probe.Batch, error) {
 	return probe.Batch{}, fmt.Errorf("UDP batches: %w", errUnsupported)
 }
 
-// Lookup DNS lookups are not supported.
+// Lookup: DNS lookups are not supported.
 func (s hostSource) Lookup(context.Context, string, string, string, time.Duration) dns.Result {
 	return dns.Result{Outcome: "error", Detail: "DNS lookups: " + errUnsupported.Error()}
 }
 
-// Dial Connect probes are not supported.
+// Dial: connect probes are not supported.
 func (s hostSource) Dial(context.Context, string, time.Duration) error {
 	return fmt.Errorf("connect probes: %w", errUnsupported)
 }
 
-// Batch Connection batches are not supported.
+// Batch: connection batches are not supported.
 func (s hostSource) Batch(context.Context, string, int, int, time.Duration) (probe.Batch, error) {
 	return probe.Batch{}, fmt.Errorf("connection batches: %w", errUnsupported)
 }
