@@ -2,7 +2,6 @@ package lxdprov
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -12,30 +11,15 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// imageRemotes are the simplestreams remotes the lxc client knows by
-// default (canonical/lxd lxc/config/default.go); a vm.image without a
-// remote is an alias on the daemon itself.
-var imageRemotes = map[string]string{
-	"ubuntu":               "https://cloud-images.ubuntu.com/releases/",
-	"ubuntu-daily":         "https://cloud-images.ubuntu.com/daily/",
-	"ubuntu-minimal":       "https://cloud-images.ubuntu.com/minimal/releases/",
-	"ubuntu-minimal-daily": "https://cloud-images.ubuntu.com/minimal/daily/",
-	"images":               "https://images.lxd.canonical.com",
-}
-
 // vmSource is the instance source of a profile's vm.image.
 func vmSource(img string) (api.InstanceSource, error) {
 	remote, alias, ok := strings.Cut(img, ":")
 	if !ok {
 		return api.InstanceSource{Type: "image", Alias: img}, nil
 	}
-	server, known := imageRemotes[remote]
+	server, known := profile.ImageRemote(remote)
 	if !known {
-		names := make([]string, 0, len(imageRemotes))
-		for n := range imageRemotes {
-			names = append(names, n)
-		}
-		return api.InstanceSource{}, fmt.Errorf("vm.image %q: unknown image remote %q; use one of lxc's default remotes (%s) or an alias on the daemon", img, remote, strings.Join(sorted(names), ", "))
+		return api.InstanceSource{}, fmt.Errorf("vm.image %q: unknown image remote %q; use one of lxc's default remotes (%s) or an alias on the daemon", img, remote, strings.Join(profile.ImageRemoteNames(), ", "))
 	}
 	return api.InstanceSource{Type: "image", Alias: alias, Server: server, Protocol: "simplestreams", Mode: "pull"}, nil
 }
@@ -146,9 +130,4 @@ func vmRequest(prof *profile.Profile, prefix, name, inst, pool string, hasCloudI
 			Description: "lab cell " + prefix + " node " + name + " (VM)",
 		},
 	}, nil
-}
-
-func sorted(s []string) []string {
-	sort.Strings(s)
-	return s
 }

@@ -66,7 +66,35 @@ func checkVMImage(v string) error {
 	if !vmImageRE.MatchString(v) {
 		return fmt.Errorf("%q is not an LXD image like ubuntu:24.04 or images:debian/12/cloud", v)
 	}
+	if remote, _, ok := strings.Cut(v, ":"); ok {
+		if _, known := ImageRemote(remote); !known {
+			return fmt.Errorf("%q: unknown image remote %q; use one of lxc's default remotes (%s) or an alias on the daemon", v, remote, strings.Join(ImageRemoteNames(), ", "))
+		}
+	}
 	return nil
+}
+
+// ImageRemote is the simplestreams URL of one of the image remotes the
+// lxc client knows by default (canonical/lxd lxc/config/default.go).
+func ImageRemote(name string) (url string, ok bool) {
+	switch name {
+	case "ubuntu":
+		return "https://cloud-images.ubuntu.com/releases/", true
+	case "ubuntu-daily":
+		return "https://cloud-images.ubuntu.com/daily/", true
+	case "ubuntu-minimal":
+		return "https://cloud-images.ubuntu.com/minimal/releases/", true
+	case "ubuntu-minimal-daily":
+		return "https://cloud-images.ubuntu.com/minimal/daily/", true
+	case "images":
+		return "https://images.lxd.canonical.com", true
+	}
+	return "", false
+}
+
+// ImageRemoteNames lists the remotes ImageRemote knows.
+func ImageRemoteNames() []string {
+	return []string{"images", "ubuntu", "ubuntu-daily", "ubuntu-minimal", "ubuntu-minimal-daily"}
 }
 
 func checkKernelPackage(v string) error {

@@ -35,6 +35,8 @@ func TestVMProfileProblems(t *testing.T) {
 		{"vm: {kernel_package: linux-image-6.8.0-57-generic}\n", "vm: set vm.image"},
 		{"vm: {image: \"ubuntu:24.04; rm\"}\n", "vm.image: "},
 		{"microk8s: {channel: \"1.32/stable --dangerous\"}\n", "microk8s.channel: "},
+		{"vm: {image: \"cloud:24.04\"}\n", `unknown image remote "cloud"; use one of lxc's default remotes (images, ubuntu,`},
+		{"vm: {image: \"my-alias\"}\n", ""},
 	} {
 		dir := t.TempDir()
 		write(t, dir, "p", c.body)
