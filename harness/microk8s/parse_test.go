@@ -3,6 +3,7 @@ package microk8s
 import (
 	"testing"
 
+	"lab/harness/cni"
 	"lab/harness/probe"
 )
 
@@ -40,5 +41,21 @@ udp      17 29 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 src=2.2.2.2 dst=1.1.1.1 s
 	}
 	if v, rev, ok := snapList("Name      Version  Rev   Tracking     Publisher   Notes\nmicrok8s  v1.32.2  7731  1.32/stable  canonical** classic\n"); !ok || v != "v1.32.2" || rev != "7731" {
 		t.Errorf("snapList: %q %q %v", v, rev, ok)
+	}
+}
+
+// TestPodManifestGroupsPorts: two hostPorts to one container port, and
+// one port over TCP and UDP, make one container serving that port (two
+// netexec processes could not both bind it).
+func TestPodManifestGroupsPorts(t *testing.T) {
+	m := podManifest("p", []cni.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}, {HostPort: 9090, ContainerPort: 80, Protocol: "tcp"},
+		{HostPort: 53, ContainerPort: 53, Protocol: "udp"}, {HostPort: 53, ContainerPort: 53, Protocol: "tcp"}})
+	cs := m["spec"].(obj)["containers"].([]obj)
+	if len(cs) != 2 || cs[0]["name"] != "http-80" || cs[1]["name"] != "http-53" || len(cs[0]["ports"].([]obj)) != 2 || len(cs[1]["ports"].([]obj)) != 2 ||
+		cs[1]["ports"].([]obj)[0]["protocol"] != "UDP" || cs[0]["ports"].([]obj)[1]["hostPort"] != 9090 {
+		t.Errorf("containers %v", cs)
+	}
+	if cs := podManifest("q", nil)["spec"].(obj)["containers"].([]obj); len(cs) != 1 || cs[0]["name"] != "pause" {
+		t.Errorf("a pod without ports: %v", cs)
 	}
 }

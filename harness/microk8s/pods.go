@@ -44,11 +44,16 @@ func manifest(objs ...any) ([]byte, error) {
 
 type obj = map[string]any
 
-// podManifest is a Pod serving HTTP (and UDP) on each port, with
-// hostPorts when given.
+// podManifest is a Pod serving HTTP and UDP on each container port (one
+// agnhost container per distinct port: netexec answers both protocols on
+// it), with the hostPorts mapped to it when given.
 func podManifest(name string, ports []cni.PortMapping) obj {
-	var containers []obj
+	var order []int
+	byPort := map[int][]obj{}
 	for _, p := range ports {
+		if _, seen := byPort[p.ContainerPort]; !seen {
+			order = append(order, p.ContainerPort)
+		}
 		cp := obj{"containerPort": p.ContainerPort, "protocol": "TCP"}
 		if p.HostPort != 0 {
 			cp["hostPort"] = p.HostPort
@@ -56,11 +61,16 @@ func podManifest(name string, ports []cni.PortMapping) obj {
 		if p.Protocol != "" && !strings.EqualFold(p.Protocol, "tcp") {
 			cp["protocol"] = strings.ToUpper(p.Protocol)
 		}
+		byPort[p.ContainerPort] = append(byPort[p.ContainerPort], cp)
+	}
+	var containers []obj
+	for _, port := range order {
+		ps := strconv.Itoa(port)
 		containers = append(containers, obj{
-			"name":  "http-" + strconv.Itoa(p.ContainerPort),
+			"name":  "http-" + ps,
 			"image": ServerImage,
-			"args":  []string{"netexec", "--http-port=" + strconv.Itoa(p.ContainerPort), "--udp-port=" + strconv.Itoa(p.ContainerPort)},
-			"ports": []obj{cp},
+			"args":  []string{"netexec", "--http-port=" + ps, "--udp-port=" + ps},
+			"ports": byPort[port],
 		})
 	}
 	if len(containers) == 0 {
