@@ -116,7 +116,8 @@ func (c *Cluster) AddClient(ctx context.Context, name string) error {
 
 // AddNode boots a node with the profile's snap and, for a flannel
 // profile, MicroK8s' flannel instead of its default Calico (`microk8s
-// disable ha-cluster --force`, as MicroK8s documents). One node per cell:
+// disable ha-cluster --force`: the snap's script switches to flannel and
+// etcd; --force as the node is alone). One node per cell:
 // joining nodes (`microk8s add-node` / `join`) is not implemented.
 func (c *Cluster) AddNode(ctx context.Context, name string) error {
 	h, err := c.addNode(ctx, name)
