@@ -122,6 +122,8 @@ func (s *Server) finish(o *op, code int, errMsg string) {
 	ev, _ := json.Marshal(o.Operation)
 	listeners := append([]*websocket.Conn(nil), s.events...)
 	s.mu.Unlock()
+	s.evMu.Lock() // a websocket takes one writer at a time
+	defer s.evMu.Unlock()
 	for _, c := range listeners {
 		_ = c.WriteJSON(api.Event{Type: "operation", Timestamp: time.Now(), Metadata: ev})
 	}

@@ -52,6 +52,7 @@ type Server struct {
 	ln   net.Listener
 	exec ExecFunc
 
+	evMu      sync.Mutex // serialises writes to the event websockets
 	mu        sync.Mutex
 	requests  []Request
 	calls     []ExecCall
