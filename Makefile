@@ -31,7 +31,7 @@ SITE      ?= reports/site
 # provider packages whose tests boot containers or VMs and make bridges and
 # rules on the host: `make test` runs them after the others, one at a time,
 # so the tests that compare the host before and after a run never see them
-PROVIDER_PKGS := /harness/(dockerprov|lxdprov|limaprov)$$
+PROVIDER_PKGS := /harness/(dockerprov|lxdprov|limaprov|microk8s)$$
 # fuzz: seconds per fuzz target in `make fuzz`
 FUZZTIME  ?= 20s
 # fuzz: seconds per fuzz target within `make test`

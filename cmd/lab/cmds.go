@@ -236,10 +236,11 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("clean needs root to remove network namespaces; run it with sudo")
 	}
 	// netns runs are cleaned by their namespaces; the other providers by
-	// what they list of each dead run.
+	// what they list of each dead run (lxd's list has lxd-vm's VMs: the
+	// same daemon).
 	var provs []provider.Provider
 	for _, name := range sortedKeys(providers) {
-		if name != "netns" {
+		if name != "netns" && name != vmProvider {
 			provs = append(provs, providers[name]())
 		}
 	}

@@ -234,6 +234,9 @@ func newPlan(d dirs, targets []string, f runFlags, provs []provider.Provider) (*
 	if len(sel) == 0 {
 		return nil, nil, usagef("no cells match --tags %q (tags of the selected scenarios: see `lab list`)", f.tags)
 	}
+	if err := checkVMCells(d, sel, provs); err != nil {
+		return nil, nil, err
+	}
 	if n := len(sel) * len(provs) * f.repeat; n > maxJobs {
 		return nil, nil, usagef("%d cells x %d provider(s) x --repeat %d = %d attempts, more than %d; lower --repeat or select fewer cells", len(sel), len(provs), f.repeat, n, maxJobs)
 	}

@@ -29,13 +29,17 @@ func TestBadInputIsOneLineExit2(t *testing.T) {
 	os.WriteFile(undef, []byte("Feature: x\n  Scenario Outline: y\n    Given a node \"n\"\n    And the moon is full\n    Examples:\n      | profile |\n      | microk8s-1.31.6 |\n"), 0o644)
 	unknownProf := filepath.Join(dir, "prof.feature")
 	os.WriteFile(unknownProf, []byte("Feature: x\n  Scenario Outline: y\n    Given a node \"n\"\n    Examples:\n      | profile |\n      | nope-1.0 |\n"), 0o644)
+	vmFeat := filepath.Join(dir, "vm.feature")
+	os.WriteFile(vmFeat, []byte("Feature: x\n  Scenario Outline: y\n    Given a node \"n\"\n    Examples:\n      | profile |\n      | microk8s-1.32.2-vm |\n"), 0o644)
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"run", "no-such-scenario"}, `unknown scenario "no-such-scenario"; valid scenarios: `},
 		{[]string{"run", "dnat-stop-start", "--profile", "microk8s-9.9"}, `unknown profile "microk8s-9.9"; valid profiles: `},
-		{[]string{"run", "dnat-stop-start", "--provider", "vbox"}, `unknown provider "vbox"; available providers: docker, lima, lxd, netns`},
+		{[]string{"run", "dnat-stop-start", "--provider", "vbox"}, `unknown provider "vbox"; available providers: docker, lima, lxd, lxd-vm, netns`},
+		{[]string{"run", vmFeat}, `profile microk8s-1.32.2-vm (driver microk8s, vm.image "ubuntu:22.04") runs only on --provider lxd-vm (LXD virtual machines on real infrastructure), not netns`},
+		{[]string{"run", "dnat-stop-start", "--provider", "lxd-vm", "--profile", "microk8s-1.32.2"}, `--provider lxd-vm boots the profile's VM, and profile microk8s-1.32.2 pins none: set vm.image`},
 		{[]string{"run", bad}, "bad.feature: (6:7): inconsistent cell count"},
 		{[]string{"run", undef}, `undef.feature:4: undefined step "the moon is full"; see ` + "`lab steps`"},
 		{[]string{"run", unknownProf}, `prof.feature:6: unknown profile "nope-1.0"`},

@@ -38,6 +38,7 @@ var providers = map[string]func() provider.Provider{
 	"netns":  netnsprov.New,
 	"docker": dockerprov.New,
 	"lxd":    lxdprov.New,
+	"lxd-vm": lxdprov.NewVM,
 	"lima":   limaprov.New,
 }
 

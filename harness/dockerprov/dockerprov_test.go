@@ -15,7 +15,6 @@ import (
 
 	"lab/harness/dockerprov"
 	"lab/harness/execx"
-	"lab/harness/image"
 	"lab/harness/node"
 	"lab/harness/provider"
 	"lab/harness/testenv"
@@ -26,21 +25,8 @@ import (
 func docker(t testing.TB) provider.Provider {
 	t.Helper()
 	testenv.Root(t)
-	p := dockerprov.New()
-	if err := p.Check(context.Background()); err != nil {
-		var ue *provider.UnavailableError
-		if errors.As(err, &ue) {
-			t.Skip(err.Error())
-		}
-		t.Fatal(err)
-	}
-	r, err := image.Load("../../images/recipes", dockerprov.DefaultImage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := (&image.Store{Root: image.DefaultRoot}).Get(r); !ok {
-		t.Skipf("node image %s is not built; run `lab images build %s`", dockerprov.DefaultImage, dockerprov.DefaultImage)
-	}
+	p := testenv.Provider(t, dockerprov.New())
+	testenv.NodeImage(t, "../../images/recipes", dockerprov.DefaultImage)
 	return p
 }
 

@@ -42,6 +42,25 @@ type env struct {
 	closed    bool
 }
 
+// reserve checks a new node's name and registers its instance name
+// before it is created, so Close removes a half-made one.
+func (e *env) reserve(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, "/ \t\n") {
+		return "", fmt.Errorf("bad node name %q", name)
+	}
+	inst := instanceName(e.prefix, name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return "", errors.New("lxd: environment already closed")
+	}
+	if _, dup := e.nodes[name]; dup {
+		return "", fmt.Errorf("node %q already exists in this cell", name)
+	}
+	e.instances = append(e.instances, inst)
+	return inst, nil
+}
+
 // Userspace says which image and daemon the cell's nodes run.
 func (e *env) Userspace() string { return e.userspace }
 
@@ -59,21 +78,10 @@ func (e *env) Describe() map[string]string {
 // AddNode copies the base snapshot into a new container, starts it and
 // waits until its init has set the node up.
 func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
-	if name == "" || strings.ContainsAny(name, "/ \t\n") {
-		return nil, fmt.Errorf("bad node name %q", name)
+	inst, err := e.reserve(name)
+	if err != nil {
+		return nil, err
 	}
-	inst := instanceName(e.prefix, name)
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, errors.New("lxd: environment already closed")
-	}
-	if _, dup := e.nodes[name]; dup {
-		e.mu.Unlock()
-		return nil, fmt.Errorf("node %q already exists in this cell", name)
-	}
-	e.instances = append(e.instances, inst)
-	e.mu.Unlock()
 	if err := e.copyBase(ctx, inst); err != nil {
 		return nil, fmt.Errorf("lxd: node %s: %w", name, err)
 	}

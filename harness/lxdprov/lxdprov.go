@@ -77,6 +77,9 @@ func NewWith(opts Options) provider.Provider {
 	if opts.InstanceType == "" {
 		opts.InstanceType = Container
 	}
+	if opts.InstanceType == VirtualMachine {
+		return &vmProvider{&Provider{opts: opts}} // vm.go
+	}
 	return &Provider{opts: opts}
 }
 
@@ -152,7 +155,7 @@ func checkVM(c lxd.InstanceServer) error {
 	}
 	_ = deleteInstance(c, name)
 	if err != nil {
-		return &provider.UnavailableError{Provider: "lxd", Reason: fmt.Sprintf(
+		return &provider.UnavailableError{Provider: "lxd-vm", Reason: fmt.Sprintf(
 			"LXD %s (drivers %q) refuses a virtual machine: %v; VM mode needs real infrastructure (KVM, vhost_vsock, LXD's qemu driver)",
 			srv.Environment.ServerVersion, srv.Environment.Driver, err)}
 	}
@@ -172,7 +175,7 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 		name = DefaultImage
 	}
 	if p.opts.InstanceType == VirtualMachine {
-		return nil, fmt.Errorf("lxd: virtual-machine nodes boot a cloud image with the profile's kernel, not a rootfs tarball: VM mode is not implemented past Check (see README)")
+		return nil, fmt.Errorf("lxd: virtual-machine nodes boot the profile's vm.image with its kernel, not a node image: use NewProfileEnv (vm.go)")
 	}
 	recipes := p.opts.Recipes
 	if recipes == "" {

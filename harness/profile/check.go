@@ -196,6 +196,9 @@ func checkFile(path string, data []byte, known *kernel.Known) ([]Problem, []stri
 		return out, p.Extends
 	}
 	checks := fieldChecks(known)
+	for k, c := range vmFieldChecks() {
+		checks[k] = c
+	}
 	visit(doc.Content[0], "", func(path2 string, n *yaml.Node) {
 		if c := checks[path2]; c != nil && n.Kind == yaml.ScalarNode {
 			if err := c(n.Value); err != nil {

@@ -56,6 +56,11 @@ type Profile struct {
 	// Sources are the upstream sources of the facts the profile pins (see
 	// Pinned), by fact name: an http(s) URL each (sources.go).
 	Sources map[string]string `yaml:"sources"`
+	// Driver is what builds the cell's cluster: sim (default) or microk8s
+	// (the real snap in a VM; see vm.go).
+	Driver string `yaml:"driver"`
+	// VM pins a virtual-machine node (real infrastructure only).
+	VM VM `yaml:"vm"`
 	// File is the path the profile was loaded from.
 	File string `yaml:"-"`
 }
@@ -310,6 +315,9 @@ func (p *Profile) defaults() {
 	if p.KubeProxy.Mode == "" {
 		p.KubeProxy.Mode = "iptables"
 	}
+	if p.Driver == "" {
+		p.Driver = DriverSim
+	}
 }
 
 func (p *Profile) validate() error {
@@ -357,6 +365,9 @@ func (p *Profile) validate() error {
 		return err
 	}
 	if err := p.validateSources(); err != nil {
+		return err
+	}
+	if err := p.validateVM(); err != nil {
 		return err
 	}
 	for _, ch := range p.MicroK8s.Stop.FlushChains {

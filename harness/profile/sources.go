@@ -61,6 +61,11 @@ func (p *Profile) Pinned() map[string]string {
 	set("uplink_mtu", fmt.Sprint(p.UplinkMTU))
 	set("pod_mtu", fmt.Sprint(p.CNI.MTU))
 	set("kube_proxy_mode", p.KubeProxy.Mode)
+	if p.Driver != DriverSim {
+		set("driver", p.Driver)
+	}
+	set("vm_image", p.VM.Image)
+	set("vm_kernel_package", p.VM.KernelPackage)
 	return out
 }
 
@@ -85,14 +90,16 @@ func MeasuredBy(name string) string {
 	return ""
 }
 
-// Unsourced lists the pinned facts (Pinned, the profile's name aside) that
+// Unsourced lists the pinned facts (Pinned, the profile's name and driver aside) that
 // have neither a source in the profile nor a measurement in the node
 // (MeasuredBy), and the sources that name no pinned fact, as messages.
 func (p *Profile) Unsourced() []string {
 	pinned := p.Pinned()
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(pinned)) {
-		if k == "profile" || p.Sources[k] != "" || MeasuredBy(k) != "" {
+		// the profile's name and its driver are the lab's own choices, not
+		// facts about the reported environment
+		if k == "profile" || k == "driver" || p.Sources[k] != "" || MeasuredBy(k) != "" {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s: %s: %q is neither measured in the node nor sourced; add sources.%s: URL (the thread, source file or package page it comes from)", p.File, k, pinned[k], k))

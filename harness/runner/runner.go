@@ -17,7 +17,10 @@ import (
 	"sync"
 	"time"
 
+	"lab/harness/agent"
+	"lab/harness/driver"
 	"lab/harness/feature"
+	"lab/harness/microk8s"
 	"lab/harness/profile"
 	"lab/harness/provider"
 	"lab/harness/results"
@@ -172,14 +175,22 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	if u, ok := env.(provider.Userspacer); ok {
 		res.Environment["node_userspace"] = u.Userspace()
 	}
-	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, KubeProxyDir: o.KubeProxyDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
+	var drv driver.Driver
+	facts := func(context.Context) map[string]agent.Facts { return nil }
+	if prof.Driver == profile.DriverMicroK8s {
+		mk := microk8s.New(env, prof) // the real snap (lab check keeps it to VM providers)
+		drv, facts = mk.Driver(), mk.Facts
+	} else {
+		cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, KubeProxyDir: o.KubeProxyDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
+		drv, facts = cluster.Driver(), cluster.Facts
+	}
 	var trace bytes.Buffer
-	w := scenarios.NewWorld(cluster.Driver(), res, io.MultiWriter(&trace, o.log()))
+	w := scenarios.NewWorld(drv, res, io.MultiWriter(&trace, o.log()))
 	o.steps(ctx, fc, w, res)
 	recordHiding(res, env)
 	if ctx.Err() == nil {
 		fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
-		recordRan(res, cluster.Facts(fctx))
+		recordRan(res, facts(fctx))
 		fcancel()
 	}
 	if ctx.Err() != nil && res.Status != results.Failed {
