@@ -65,7 +65,7 @@ func (p *vmProvider) NewProfileEnv(ctx context.Context, prefix string, prof *pro
 	}
 	local := p.opts.Remote.URL == ""
 	return &vmEnv{
-		env: &env{c: c, prefix: prefix, local: local,
+		env: &env{c: c, root: c, release: func() {}, prefix: prefix, local: local,
 			userspace: fmt.Sprintf("LXD VM of %s booted into %s, %s", prof.VM.Image, kernel, serverVersion(c)),
 			nodes:     map[string]*ctNode{}, networks: map[string]string{}},
 		prof: prof, pool: pool, cloudInit: c.HasExtension("cloud_init"),
