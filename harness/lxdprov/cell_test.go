@@ -77,6 +77,9 @@ func TestCell(t *testing.T) {
 	if !strings.HasPrefix(ran["firewalld"], "1.3.3") || !strings.Contains(ran["os"], "bookworm") || ran["nft"] == "" {
 		t.Errorf("node1 ran %v; want the bookworm image's firewalld 1.3.3 and nft", ran)
 	}
+	if !strings.HasPrefix(ran["image"], "debian-bookworm-") || len(ran["image_fingerprint"]) != 64 {
+		t.Errorf("node1 ran image %q, fingerprint %q; want the bookworm node image and its LXD fingerprint", ran["image"], ran["image_fingerprint"])
+	}
 	if !strings.Contains(res.Environment["node_userspace"], "debian-bookworm") {
 		t.Errorf("node_userspace = %q", res.Environment["node_userspace"])
 	}

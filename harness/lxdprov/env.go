@@ -22,18 +22,20 @@ import (
 // env is one cell: nodes copied from the image's base snapshot, and LXD
 // bridge networks.
 type env struct {
-	c         lxd.InstanceServer // creates instances on the cell's member
-	root      lxd.InstanceServer // the remote without a target (cluster-wide calls)
-	members   []string           // the cluster's members ("" off a cluster)
-	member    string             // the member the cell is placed on
-	load      int                // the provider's cells on that member then, this one included
-	release   func()             // ends the cell's placement
-	remote    string             // the remote's label
-	prefix    string
-	source    string // base/snapshot the nodes are copied from
-	local     bool   // the daemon runs on this host (its bridges are ours to tune)
-	nsenter   bool   // run node commands with nsenter (Options.NsenterExec)
-	userspace string
+	c    lxd.InstanceServer // creates instances on the cell's member
+	root lxd.InstanceServer // the remote without a target (cluster-wide calls)
+	// image and fingerprint say what the nodes booted from (ctNode.Describe)
+	image, fingerprint string
+	members            []string // the cluster's members ("" off a cluster)
+	member             string   // the member the cell is placed on
+	load               int      // the provider's cells on that member then, this one included
+	release            func()   // ends the cell's placement
+	remote             string   // the remote's label
+	prefix             string
+	source             string // base/snapshot the nodes are copied from
+	local              bool   // the daemon runs on this host (its bridges are ours to tune)
+	nsenter            bool   // run node commands with nsenter (Options.NsenterExec)
+	userspace          string
 
 	mu        sync.Mutex
 	instances []string // registered before creation, so Close removes half-made ones
@@ -92,7 +94,7 @@ func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lxd: start node %s (%s): %w", name, inst, err)
 	}
-	n := &ctNode{c: e.c, name: name, instance: inst}
+	n := &ctNode{c: e.c, name: name, instance: inst, image: e.image, fingerprint: e.fingerprint}
 	if e.nsenter {
 		st, _, err := e.c.GetInstanceState(inst)
 		if err != nil || st.Pid <= 0 {

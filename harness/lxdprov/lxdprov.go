@@ -220,8 +220,15 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 		release()
 		return nil, err
 	}
+	// the LXD image the base came from (ensureBase imported it; the alias
+	// answers at once), recorded per node as docker does
+	fp, err := ensureImage(tc, img)
+	if err != nil {
+		release()
+		return nil, err
+	}
 	local := p.opts.Remote.URL == ""
-	e := &env{c: tc, root: c, members: members, member: member, load: load, release: release, remote: p.opts.Remote.label(),
+	e := &env{c: tc, root: c, image: img.Name + "-" + img.Hash[:12] + " (LXD image " + AliasPrefix + img.Name + "-" + img.Hash[:12] + ")", fingerprint: fp, members: members, member: member, load: load, release: release, remote: p.opts.Remote.label(),
 		prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
 		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(tc)),
 		nodes:     map[string]*ctNode{}, networks: map[string]string{}}

@@ -37,6 +37,18 @@ type ctNode struct {
 	// enter its namespaces with nsenter instead of LXD's exec API
 	// (Options.NsenterExec, local daemons only).
 	pid int
+	// image and fingerprint say what the container booted from (empty for
+	// a VM: its image is the profile's vm.image)
+	image, fingerprint string
+}
+
+// Describe says which node image the container runs (recorded with the
+// facts the agent reads inside the node).
+func (n *ctNode) Describe() map[string]string {
+	if n.image == "" {
+		return nil
+	}
+	return map[string]string{"image": n.image, "image_fingerprint": n.fingerprint}
 }
 
 // nsenter wraps c to run in the container's namespaces with its
