@@ -22,6 +22,7 @@ import (
 	"lab/harness/provider"
 	"lab/harness/results"
 	"lab/harness/sim"
+	"lab/harness/timing"
 	"lab/scenarios"
 
 	"github.com/cucumber/godog"
@@ -128,6 +129,10 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	// Timings: where the cell's time goes, recorded as evidence when the
+	// cell ends (teardown included).
+	rec := timing.New()
+	envStart := time.Now()
 	prefix := fmt.Sprintf("%s-%d", o.Run.Prefix, idx)
 	stateDir := filepath.Join(o.Run.Dir, fmt.Sprint(idx))
 	var env provider.Env
@@ -149,6 +154,11 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 				res.Error = strings.TrimSpace(res.Error + "\nkeep: " + kerr.Error())
 			}
 		}
+		defer func() {
+			res.Evidence = append(res.Evidence, results.Evidence{Name: "timings: where the cell's time went", Kind: "log", Text: rec.Report(12)})
+		}()
+		torn := time.Now()
+		defer rec.Add(timing.Phase, "teardown", "", torn)
 		if cluster != nil {
 			cluster.Close()
 		}
@@ -162,6 +172,7 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		}
 		_ = os.RemoveAll(stateDir)
 	}()
+	rec.Add(timing.Phase, "environment", "", envStart)
 	if err != nil {
 		res.Status, res.Error = results.Error, err.Error()
 		return res
@@ -169,15 +180,19 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	if u, ok := env.(provider.Userspacer); ok {
 		res.Environment["node_userspace"] = u.Userspace()
 	}
-	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, KubeProxyDir: o.KubeProxyDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
+	cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, KubeProxyDir: o.KubeProxyDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe, Timings: rec})
 	var trace bytes.Buffer
 	w := scenarios.NewWorld(cluster.Driver(), res, io.MultiWriter(&trace, o.log()))
+	stepsStart := time.Now()
 	o.steps(ctx, fc, w, res)
+	rec.Add(timing.Phase, "steps", "", stepsStart)
 	recordHiding(res, env)
 	if ctx.Err() == nil {
+		factsStart := time.Now()
 		fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
 		recordRan(res, cluster.Facts(fctx))
 		fcancel()
+		rec.Add(timing.Phase, "facts", "", factsStart)
 	}
 	if ctx.Err() != nil && res.Status != results.Failed {
 		res.Status = results.Error
