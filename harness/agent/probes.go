@@ -39,7 +39,41 @@ func (a *Agent) batch(ctx context.Context, b BatchArgs) (probe.Batch, error) {
 	if err != nil {
 		return probe.Batch{}, err
 	}
-	return probe.HTTPBatch(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout), nil
+	if b.Key == "" {
+		return probe.HTTPBatch(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout), nil
+	}
+	ch := make(chan probe.Decision, 16)
+	a.mu.Lock()
+	if a.decisions == nil {
+		a.decisions = map[string]chan probe.Decision{}
+	}
+	if _, dup := a.decisions[b.Key]; dup {
+		a.mu.Unlock()
+		return probe.Batch{}, fmt.Errorf("batch: key %q already running", b.Key)
+	}
+	a.decisions[b.Key] = ch
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.decisions, b.Key)
+		a.mu.Unlock()
+	}()
+	return probe.HTTPBatchDecided(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout, ch), nil
+}
+
+// decide hands a running batch a decision; a batch that already ended
+// (or never started) ignores it.
+func (a *Agent) decide(ctx context.Context, d DecideArgs) (Empty, error) {
+	a.mu.Lock()
+	ch := a.decisions[d.Key]
+	a.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- d.Decision:
+		default: // a full queue: the batch has older decisions to read
+		}
+	}
+	return Empty{}, nil
 }
 
 // peerServer is an HTTP server in the node's own namespace that records
