@@ -158,9 +158,12 @@ func (d *Daemon) start(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("firewalld: %w", err)
 	}
-	out, err := d.Cmd(ctx, "--version")
+	// The running daemon's own version property: what `firewall-cmd
+	// --version` prints (both read firewall.config.VERSION), without
+	// starting a Python interpreter.
+	out, err := d.busGet(ctx, "version")
 	if err != nil {
-		return fmt.Errorf("firewall-cmd --version: %w", err)
+		return fmt.Errorf("firewalld version (D-Bus property): %w", err)
 	}
 	d.version = out
 	return nil
@@ -238,8 +241,8 @@ func (d *Daemon) Cmd(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(out), err
 }
 
-// Version returns the running firewalld's version as `firewall-cmd
-// --version` printed it, e.g. "1.3.3".
+// Version returns the running firewalld's version as its D-Bus version
+// property says (what `firewall-cmd --version` prints), e.g. "1.3.3".
 func (d *Daemon) Version() string { return d.version }
 
 // Log returns what dbus-daemon and firewalld printed, for evidence.
