@@ -129,8 +129,10 @@ func droppedOfBatch(snap Snapshot) (flows int, packets uint64) {
 	return flows, packets
 }
 
-// decidePoll is how often a running batch's gateway and server are read.
-const decidePoll = 40 * time.Millisecond
+// decidePoll is how often a running batch's gateway and server are read
+// (each read is an nft command in the gateway, competing with the batch
+// for the CPU: it adds at most this much to a decided batch).
+const decidePoll = 100 * time.Millisecond
 
 // batch runs the client's batch while reading what the gateway dropped and
 // what the server accepted: once the two account for every connection
