@@ -76,6 +76,10 @@ func (a *Agent) decide(ctx context.Context, d DecideArgs) (Empty, error) {
 	return Empty{}, nil
 }
 
+// peerHeaderTimeout bounds how long the peer-recording server waits for a
+// request's header after accepting its connection.
+const peerHeaderTimeout = 30 * time.Second
+
 // peerServer is an HTTP server in the node's own namespace that records
 // the peer address of every connection it accepts: after a node's SNAT,
 // the port is the one a provider firewall judged on the way back.
@@ -97,7 +101,11 @@ func (a *Agent) peerServe(ctx context.Context, p PeerServeArgs) (Empty, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s port %d: hello %s\n", p.Ident, p.Port, r.RemoteAddr)
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	// The server never gives up on a request before the client does (an
+	// egress batch waits up to 10 s): on a loaded machine a client may send
+	// its request seconds after the handshake, and a server-side timeout
+	// would turn that slow success into a reset.
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: peerHeaderTimeout,
 		ConnState: func(c net.Conn, st http.ConnState) {
 			if st != http.StateNew {
 				return
