@@ -100,7 +100,7 @@ func (w *World) trace(ctx context.Context, from, to, node, obs string) error {
 	}
 	w.Observe(obs, verdict)
 	w.Observe(obs+"_connect", tr.Connect)
-	w.Evidence(fmt.Sprintf("%s: nft trace of a SYN %s -> %s:%d on %s", obs, sa, da, dst.Port, node), strings.Join(tr.Lines, "\n"))
+	w.Evidence(fmt.Sprintf("%s: nft trace of a SYN %s -> %s:%d on %s", obs, sa, da, dst.Port, node), strings.Join(tr.Lines, "\n")+"\n(trace read until "+tr.Ended+")")
 	if f := strings.Fields(tr.Verdict); len(f) >= 3 {
 		chain := strings.TrimSuffix(f[2], ":")
 		if out, err := execx.Output(ctx, n, "nft", "-a", "list", "chain", f[0], f[1], chain); err == nil {

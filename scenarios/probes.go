@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"lab/harness/driver"
 	"lab/harness/probe"
 )
 
@@ -20,7 +21,7 @@ const ProbeTimeout = time.Second
 func init() {
 	register(Def{Subject: "probes", Pattern: `^"([^"]+)" requests HTTP ports? "([^"]+)" of the public address of "([^"]+)" as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("ports", PortList), P("node", Name), P("observation", Name)},
-		Doc:     "Sends one HTTP GET from the host to each port (comma list) of the node's public address, concurrently, with a 1 s timeout, and records NAME_PORT = the HTTP status, or timeout / refused / unreachable / reset. For a port that did not answer 200 it also records NAME_PORT_dnat_to: where the node's kernel really sent the connection (the DNAT target in its conntrack entry, e.g. a dead pod's address) and that address's neighbour state, or none when no entry exists.",
+		Doc:     "Sends one HTTP GET from the host to each port (comma list) of the node's public address, concurrently, with a 1 s timeout, and records NAME_PORT = the HTTP status, or timeout / refused / unreachable / reset. A probe the node DNATs to a dead address (conntrack's DNAT target, no reply, its neighbour entry still INCOMPLETE 150 ms in, or FAILED) is decided as a timeout on that positive signal without waiting the second out; the evidence says so. For a port that did not answer 200 it also records NAME_PORT_dnat_to: where the node's kernel really sent the connection (the DNAT target in its conntrack entry, e.g. a dead pod's address) and that address's neighbour state, or none when no entry exists.",
 		Example: `When "client" requests HTTP ports "80,443" of the public address of "node1" as "public_http"`,
 		bind:    func(w *World) any { return w.requestPublic }})
 	register(Def{Subject: "probes", Pattern: `^"([^"]+)" requests HTTP ports? "([^"]+)" of localhost as "([^"]+)"$`,
@@ -62,7 +63,11 @@ func (w *World) requestAt(ctx context.Context, from, ports, node string, pub net
 		go func() {
 			defer wg.Done()
 			url := "http://" + net.JoinHostPort(pub.String(), strconv.Itoa(p)) + "/"
-			res[i] = src.HTTP(ctx, url, ProbeTimeout)
+			if !w.D.IsNode(node) {
+				res[i] = src.HTTP(ctx, url, ProbeTimeout)
+				return
+			}
+			res[i] = w.probeDecided(ctx, src, url, node, netip.AddrPortFrom(pub, uint16(p)))
 		}()
 	}
 	wg.Wait()
@@ -87,4 +92,54 @@ func (w *World) requestAt(ctx context.Context, from, ports, node string, pub net
 	}
 	w.Evidence(obs+": probes", ev.String())
 	return nil
+}
+
+// Dead DNAT targets: a probe to a node's public address whose connection
+// the node DNATed to an address nothing answers ARP for is decided as a
+// timeout without waiting the timeout out. The kernel answers ARP in
+// softirq, so a live address resolves within milliseconds; an entry still
+// INCOMPLETE deadTargetAfter after the probe began (or FAILED) has no
+// owner, and the kernel only gives up on it after its three ARP probes a
+// second apart, well past ProbeTimeout: the probe would time out.
+const (
+	deadTargetAfter = 150 * time.Millisecond
+	deadTargetPoll  = 30 * time.Millisecond
+)
+
+// probeDecided sends one GET from src while reading the node's conntrack
+// entries for dst: when the entry's DNAT target is dead (see
+// deadTargetAfter), the probe ends as a timeout whose detail names the
+// signal; otherwise the probe's own outcome stands.
+func (w *World) probeDecided(ctx context.Context, src driver.Source, url, node string, dst netip.AddrPort) probe.Result {
+	start := time.Now()
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan probe.Result, 1)
+	go func() { done <- src.HTTP(pctx, url, ProbeTimeout) }()
+	t := time.NewTicker(deadTargetPoll)
+	defer t.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r
+		case <-t.C:
+		}
+		if time.Since(start) < deadTargetAfter {
+			continue
+		}
+		flows, err := w.D.Conntrack(pctx, node, dst)
+		if err != nil {
+			continue
+		}
+		for _, f := range flows {
+			if f.Replies > 0 || f.DNATTo == dst.String() || (f.Neighbour != "INCOMPLETE" && f.Neighbour != "FAILED") {
+				continue
+			}
+			cancel()
+			<-done
+			return probe.Result{Outcome: probe.Timeout, Elapsed: time.Since(start), Detail: fmt.Sprintf(
+				"decided by a positive signal after %s instead of waiting out the %s timeout: node %s's conntrack entry %s is DNATed to %s, tcp %s, no reply, and that address's neighbour entry is %s (nothing answers its ARP)",
+				time.Since(start).Round(time.Millisecond), ProbeTimeout, node, f.Orig, f.DNATTo, f.TCPState, f.Neighbour)}
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"lab/harness/iptables"
 	"lab/harness/netns"
+	"lab/harness/probe"
 )
 
 // Agent is the in-node state: the node's pods (network namespaces inside
@@ -26,6 +27,8 @@ type Agent struct {
 	peers     *peerServer
 	// sockets are other listeners (DNS servers, stubs), closed by Close.
 	sockets []io.Closer
+	// decisions are the running batches that take decisions, by key.
+	decisions map[string]chan probe.Decision
 }
 
 // pod is one pod sandbox of the node: a named network namespace.
@@ -56,6 +59,7 @@ func (a *Agent) Handlers() map[string]Handler {
 		OpHTTP:       Typed(a.http),
 		OpDial:       Typed(a.dial),
 		OpBatch:      Typed(a.batch),
+		OpDecide:     Typed(a.decide),
 		OpPeerServe:  Typed(a.peerServe),
 		OpPeers:      Typed(a.peersOp),
 		OpTrace:      Typed(a.trace),

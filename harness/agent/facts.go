@@ -64,8 +64,12 @@ func (a *Agent) facts(ctx context.Context, args FactsArgs) (Facts, error) {
 	}
 	// firewall-cmd needs the running daemon's bus; without one, the
 	// installed package's version is what firewall-offline-cmd prints.
+	// The running daemon's version property is what `firewall-cmd
+	// --version` prints, read without starting a Python interpreter.
 	if _, err := os.Stat("/run/dbus/system_bus_socket"); err == nil {
-		cmds["firewalld"] = []string{"firewall-cmd", "--version"}
+		cmds["firewalld"] = []string{"dbus-send", "--system", "--print-reply", "--reply-timeout=5000",
+			"--dest=org.fedoraproject.FirewallD1", "/org/fedoraproject/FirewallD1", "org.freedesktop.DBus.Properties.Get",
+			"string:org.fedoraproject.FirewallD1", "string:version"}
 	} else if v := installedFirewalld(); v != "" {
 		set("firewalld", v+" (installed, not running)")
 	}
@@ -81,6 +85,9 @@ func (a *Agent) facts(ctx context.Context, args FactsArgs) (Facts, error) {
 				return // not installed here: no fact
 			}
 			out := strings.TrimSpace(string(res.Stdout) + string(res.Stderr))
+			if i := strings.Index(out, `string "`); argv[0] == "dbus-send" && i >= 0 {
+				out, _, _ = strings.Cut(out[i+len(`string "`):], `"`) // not the reply header's time=...
+			}
 			if m := versionRe.FindStringSubmatch(out); m != nil {
 				v := m[1]
 				if strings.Contains(out, "(legacy)") {

@@ -42,8 +42,46 @@ func (a *Agent) batch(ctx context.Context, b BatchArgs) (probe.Batch, error) {
 	if err != nil {
 		return probe.Batch{}, err
 	}
-	return probe.HTTPBatch(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout), nil
+	if b.Key == "" {
+		return probe.HTTPBatch(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout), nil
+	}
+	ch := make(chan probe.Decision, 16)
+	a.mu.Lock()
+	if a.decisions == nil {
+		a.decisions = map[string]chan probe.Decision{}
+	}
+	if _, dup := a.decisions[b.Key]; dup {
+		a.mu.Unlock()
+		return probe.Batch{}, fmt.Errorf("batch: key %q already running", b.Key)
+	}
+	a.decisions[b.Key] = ch
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.decisions, b.Key)
+		a.mu.Unlock()
+	}()
+	return probe.HTTPBatchDecided(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout, ch), nil
 }
+
+// decide hands a running batch a decision; a batch that already ended
+// (or never started) ignores it.
+func (a *Agent) decide(ctx context.Context, d DecideArgs) (Empty, error) {
+	a.mu.Lock()
+	ch := a.decisions[d.Key]
+	a.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- d.Decision:
+		default: // a full queue: the batch has older decisions to read
+		}
+	}
+	return Empty{}, nil
+}
+
+// peerHeaderTimeout bounds how long the peer-recording server waits for a
+// request's header after accepting its connection.
+const peerHeaderTimeout = 30 * time.Second
 
 // peerServer is an HTTP server in the node's own namespace that records
 // the peer address of every connection it accepts: after a node's SNAT,
@@ -81,7 +119,11 @@ func (a *Agent) peerServe(ctx context.Context, p PeerServeArgs) (Empty, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s port %d: hello %s\n", p.Ident, p.Port, r.RemoteAddr)
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	// The server never gives up on a request before the client does (an
+	// egress batch waits up to 10 s): on a loaded machine a client may send
+	// its request seconds after the handshake, and a server-side timeout
+	// would turn that slow success into a reset.
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: peerHeaderTimeout,
 		ConnState: func(c net.Conn, st http.ConnState) {
 			if st != http.StateNew {
 				return

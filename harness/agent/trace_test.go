@@ -1,6 +1,9 @@
 package agent
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestTraceVerdict(t *testing.T) {
 	out := `trace id 0a779865 inet lab_trace pre packet: iif "cali1" ip saddr 10.1.0.2 ip daddr 10.1.0.1 tcp dport 8080
@@ -45,5 +48,26 @@ func TestTraceComplete(t *testing.T) {
 	delivered := append(append([]string(nil), partial...), `trace id 0a779865 ip nat POSTROUTING policy accept`)
 	if !complete(delivered) {
 		t.Error("a trace accepted in POSTROUTING is not complete")
+	}
+}
+
+// A sentinel datagram's trace, printed before or among the SYN's, is not
+// the SYN's trace, and is what tells the reader the SYN's trace is whole.
+func TestTraceSkipsSentinel(t *testing.T) {
+	out := `trace id aaaa0001 inet lab_trace pre packet: iif "cali1" ip saddr 10.1.0.2 ip daddr 10.1.0.1 udp sport 40000 udp dport 9 udp length 26
+trace id 0a779865 inet lab_trace pre packet: iif "cali1" ip saddr 10.1.0.2 ip daddr 10.1.0.1 tcp sport 5000 tcp dport 8080
+trace id aaaa0001 inet lab_trace pre policy accept
+trace id 0a779865 inet lab_trace pre policy accept
+trace id bbbb0002 inet lab_trace pre packet: iif "cali1" ip saddr 10.1.0.2 ip daddr 10.1.0.1 udp sport 40001 udp dport 9
+`
+	if ids := sentinelIDs(out); len(ids) != 2 || !ids["aaaa0001"] || !ids["bbbb0002"] {
+		t.Errorf("sentinelIDs = %v, want aaaa0001 and bbbb0002", ids)
+	}
+	lines := firstTrace(out)
+	if len(lines) != 2 || !strings.Contains(lines[0], "0a779865") {
+		t.Errorf("firstTrace = %q, want the SYN's 2 lines", lines)
+	}
+	if ids := sentinelIDs(`trace id cccc0003 inet lab_trace pre packet: iif "x" udp sport 1 udp dport 90 udp length 8`); len(ids) != 0 {
+		t.Errorf("port 90 taken for the sentinel: %v", ids)
 	}
 }

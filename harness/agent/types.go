@@ -25,6 +25,7 @@ const (
 	OpHTTP       = "http"
 	OpDial       = "dial"
 	OpBatch      = "batch"
+	OpDecide     = "decide"
 	OpPeerServe  = "peer_serve"
 	OpPeers      = "peers"
 	OpTrace      = "trace"
@@ -140,12 +141,21 @@ type DialResult struct {
 }
 
 // BatchArgs sends N GETs on fresh connections, Concurrency at a time.
+// With a Key, the batch also takes decisions sent with OpDecide under that
+// key while it runs (see probe.Decision).
 type BatchArgs struct {
 	From        string        `json:"from,omitempty"`
 	URL         string        `json:"url"`
 	N           int           `json:"n"`
 	Concurrency int           `json:"concurrency"`
 	Timeout     time.Duration `json:"timeout"`
+	Key         string        `json:"key,omitempty"`
+}
+
+// DecideArgs hands a running batch (by its BatchArgs.Key) a decision.
+type DecideArgs struct {
+	Key      string         `json:"key"`
+	Decision probe.Decision `json:"decision"`
 }
 
 // UDPArgs sends one datagram of Size bytes from a pod (or the node when

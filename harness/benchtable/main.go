@@ -78,13 +78,21 @@ func rows(b map[string]metrics, order []string) []row {
 		}
 	}
 	sort.Strings(cells)
+	var medians []float64
 	for _, name := range cells {
 		v := b[name]["median-s/cell"]
-		t := target{Max: 0.3, Text: "< 0.30 s (reproduced: < 1 s)"}
-		if v > 0.3 {
-			t = target{Max: 1, Text: "< 0.30 s (reproduced: < 1 s)"}
+		medians = append(medians, v)
+		// A cell that reproduced its failure has a 1 s target; the
+		// others 300 ms. Old output without the metric: by the value.
+		t := target{Max: 0.3, Text: "< 0.30 s"}
+		if r, ok := b[name]["reproduced"]; (ok && r > 0) || (!ok && v > 0.3) {
+			t = target{Max: 1, Text: "< 1 s (reproduced)"}
 		}
 		add("cell "+strings.TrimPrefix(name, "BenchmarkCell/"), v, "s", t)
+	}
+	if len(medians) > 0 {
+		sort.Float64s(medians)
+		add("median netns cell (of the cells' medians)", medians[len(medians)/2], "s", target{Max: 0.3, Text: "< 0.30 s"})
 	}
 	j1, ok1 := b["BenchmarkMatrix/j1"]["median-s/matrix"]
 	j2, ok2 := b["BenchmarkMatrix/j2"]["median-s/matrix"]
@@ -93,6 +101,9 @@ func rows(b map[string]metrics, order []string) []row {
 	}
 	if ok2 {
 		add("whole netns matrix -j2", j2, "s", target{Max: 5, Text: "< 5 s"})
+	}
+	if l, ok := b["BenchmarkMatrix/j2"]["load1"]; ok {
+		add("machine load (1-min average) when the -j2 matrix began", l, "", target{})
 	}
 	if ok1 && ok2 && j2 > 0 {
 		add("speedup -j2 over -j1", j1/j2, "x", target{Min: 1.7, Text: ">= 1.7x"})

@@ -10,8 +10,10 @@ func TestRows(t *testing.T) {
 	in := `goos: linux
 BenchmarkCell/dnat-stop-start/microk8s-1.31.6/L33-2   	3	1 ns/op	0.25 median-s/cell
 BenchmarkCell/dnat-stop-start/microk8s-1.32.2/L34-2   	3	1 ns/op	1.30 median-s/cell
+BenchmarkCell/dnat-stop-start/microk8s-1.32.2/L35-2   	3	1 ns/op	0.90 median-s/cell	1 reproduced
+BenchmarkCell/dnat-stop-start/microk8s-1.32.3/L36-2   	3	1 ns/op	0.40 median-s/cell	0 reproduced
 BenchmarkMatrix/j1-2 	1	1 ns/op	9.0 median-s/matrix	19 cells/op
-BenchmarkMatrix/j2-2 	1	1 ns/op	6.0 median-s/matrix	19 cells/op
+BenchmarkMatrix/j2-2 	1	1 ns/op	6.0 median-s/matrix	19 cells/op	3.5 load1
 BenchmarkPeakRSS-2 	1	1 ns/op	42.5 peak-rss-MB
 BenchmarkBaseline-2 	3	1 ns/op	1.2 lab-s	0.6 ratio	2.0 shell-s
 BenchmarkLXDCell/cold-2 	3	1 ns/op	20.1 s/cell
@@ -27,6 +29,9 @@ BenchmarkLXDMatrix/j2-2 	1	1 ns/op	120 s/matrix	27 cells/op
 	for fig, want := range map[string]string{
 		"cell dnat-stop-start/microk8s-1.31.6/L33":         "met",
 		"cell dnat-stop-start/microk8s-1.32.2/L34":         "MISSED",
+		"cell dnat-stop-start/microk8s-1.32.2/L35":         "met",
+		"cell dnat-stop-start/microk8s-1.32.3/L36":         "MISSED",
+		"median netns cell (of the cells' medians)":        "MISSED",
 		"whole netns matrix -j2":                           "MISSED",
 		"speedup -j2 over -j1":                             "MISSED",
 		"lab peak RSS (lab matrix -j 2)":                   "met",
@@ -41,6 +46,9 @@ BenchmarkLXDMatrix/j2-2 	1	1 ns/op	120 s/matrix	27 cells/op
 	}
 	if got["lxd cell reused (copied from the run's base)"].value != "4.50 s" || got["lxd matrix -j2 (27 cells)"].value != "120.00 s" {
 		t.Errorf("lxd rows: %+v", got)
+	}
+	if got["machine load (1-min average) when the -j2 matrix began"].value != "3.50 " {
+		t.Errorf("load row = %+v", got["machine load (1-min average) when the -j2 matrix began"])
 	}
 	if got["speedup -j2 over -j1"].value != "1.50 x" {
 		t.Errorf("speedup = %q", got["speedup -j2 over -j1"].value)

@@ -95,8 +95,14 @@ func (l *logBuf) String() string {
 }
 
 // startFirewalld starts firewalld in the foreground logging to the
-// console, with whichever log option the node's firewalld has.
-const startFirewalld = `if firewalld --help 2>&1 | grep -q -e --log-target; then exec firewalld --nofork --nopid --log-target console; fi
+// console, with whichever log option the node's firewalld has. The
+// option is read from the program's own argparse declarations (firewalld
+// is a Python script: 1.x declares '--log-target', 0.9 only '--log-file'),
+// which costs no Python start; `firewalld --help` is the fallback when the
+// program is not readable as such.
+const startFirewalld = `fw=$(command -v firewalld)
+if grep -qs -e "'--log-target'" "$fw"; then exec firewalld --nofork --nopid --log-target console; fi
+if ! grep -qs -e "'--log-file'" "$fw" && firewalld --help 2>&1 | grep -q -e --log-target; then exec firewalld --nofork --nopid --log-target console; fi
 exec firewalld --nofork --nopid --log-file /dev/stderr`
 
 // Start runs dbus-daemon and firewalld in the node and returns once
@@ -158,9 +164,12 @@ func (d *Daemon) start(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("firewalld: %w", err)
 	}
-	out, err := d.Cmd(ctx, "--version")
+	// The running daemon's own version property: what `firewall-cmd
+	// --version` prints (both read firewall.config.VERSION), without
+	// starting a Python interpreter.
+	out, err := d.busGet(ctx, "version")
 	if err != nil {
-		return fmt.Errorf("firewall-cmd --version: %w", err)
+		return fmt.Errorf("firewalld version (D-Bus property): %w", err)
 	}
 	d.version = out
 	return nil
@@ -192,7 +201,9 @@ func (d *Daemon) busGet(ctx context.Context, prop string) (string, error) {
 	return "", fmt.Errorf("unexpected dbus-send reply %q", out)
 }
 
-// waitFor polls ready every 10ms until it holds, s exits or ctx ends.
+// waitFor polls ready until it holds, s exits or ctx ends: every 10 ms at
+// first, backing off to every 80 ms (each poll is a command in the node,
+// whose CPU the starting daemon needs on a loaded machine).
 func (d *Daemon) waitFor(ctx context.Context, s node.Stream, ready func() bool) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -201,6 +212,7 @@ func (d *Daemon) waitFor(ctx context.Context, s node.Stream, ready func() bool) 
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- s.Wait() }()
+	every := 10 * time.Millisecond
 	for {
 		if ready() {
 			return nil
@@ -210,8 +222,9 @@ func (d *Daemon) waitFor(ctx context.Context, s node.Stream, ready func() bool) 
 			return fmt.Errorf("exited early (%v): %s", err, tail(d.log.String(), 2000))
 		case <-ctx.Done():
 			return fmt.Errorf("not ready: %w: %s", ctx.Err(), tail(d.log.String(), 2000))
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(every):
 		}
+		every = min(2*every, 80*time.Millisecond)
 	}
 }
 
@@ -238,8 +251,8 @@ func (d *Daemon) Cmd(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(out), err
 }
 
-// Version returns the running firewalld's version as `firewall-cmd
-// --version` printed it, e.g. "1.3.3".
+// Version returns the running firewalld's version as its D-Bus version
+// property says (what `firewall-cmd --version` prints), e.g. "1.3.3".
 func (d *Daemon) Version() string { return d.version }
 
 // Log returns what dbus-daemon and firewalld printed, for evidence.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"sync"
 	"time"
 
 	"lab/harness/probe"
@@ -51,6 +52,9 @@ type Client interface {
 	Dial(ctx context.Context, addr string, timeout time.Duration) error
 	// Batch sends n GETs to url on fresh connections.
 	Batch(ctx context.Context, url string, n, concurrency int, timeout time.Duration) (probe.Batch, error)
+	// BatchDecided is Batch that ends early on the decisions it receives
+	// while it runs (see probe.Decision).
+	BatchDecided(ctx context.Context, url string, n, concurrency int, timeout time.Duration, decisions <-chan probe.Decision) (probe.Batch, error)
 }
 
 // PeerServer is the server the batch goes to, recording its peers.
@@ -82,28 +86,21 @@ func Measure(ctx context.Context, g *Gateway, src Client, srv PeerServer, dst ne
 		return e, err
 	}
 	var err error
-	if e.Batch, err = src.Batch(ctx, fmt.Sprintf("http://%s/", dst), n, concurrency, timeout); err != nil {
+	if e.Batch, err = batch(ctx, g, src, srv, fmt.Sprintf("http://%s/", dst), n, concurrency, timeout); err != nil {
 		return e, err
 	}
 	snap, err := g.Snapshot(ctx)
 	if err != nil {
 		return e, err
 	}
-	seen := map[Flow]bool{}
 	for _, f := range snap.SynSources {
-		seen[Flow{Addr: f.Addr, Port: f.Port}] = true
 		e.SourcePorts = append(e.SourcePorts, f.Port)
 		if g.Firewall.AckPorts != nil && !g.Firewall.AckPorts.Contains(f.Port) {
 			e.OutsideAck++
 		}
 	}
 	sort.Ints(e.SourcePorts)
-	for _, f := range snap.DroppedFlows {
-		if seen[Flow{Addr: f.Addr, Port: f.Port}] {
-			e.DroppedFlows++
-			e.DroppedPackets += f.Packets
-		}
-	}
+	e.DroppedFlows, e.DroppedPackets = droppedOfBatch(snap)
 	peers, err := srv.Peers(ctx, false)
 	if err != nil {
 		return e, err
@@ -113,4 +110,81 @@ func Measure(ctx context.Context, g *Gateway, src Client, srv PeerServer, dst ne
 	}
 	sort.Ints(e.ServerPorts)
 	return e, nil
+}
+
+// droppedOfBatch counts the dropped flows that are flows of the batch (by
+// address and port after SNAT, so late retransmissions of earlier batches
+// do not count) and their dropped packets.
+func droppedOfBatch(snap Snapshot) (flows int, packets uint64) {
+	seen := map[Flow]bool{}
+	for _, f := range snap.SynSources {
+		seen[Flow{Addr: f.Addr, Port: f.Port}] = true
+	}
+	for _, f := range snap.DroppedFlows {
+		if seen[Flow{Addr: f.Addr, Port: f.Port}] {
+			flows++
+			packets += f.Packets
+		}
+	}
+	return flows, packets
+}
+
+// decidePoll is how often a running batch's gateway and server are read
+// (each read is an nft command in the gateway, competing with the batch
+// for the CPU: it adds at most this much to a decided batch).
+const decidePoll = 100 * time.Millisecond
+
+// batch runs the client's batch while reading what the gateway dropped and
+// what the server accepted: once the two account for every connection
+// (accepted + dropped flows = n), the batch is told that exactly the
+// dropped ones are still waiting, so it ends them instead of waiting out
+// the timeout (a dropped SYN-ACK is dropped again on every retransmission:
+// the stateless firewall judges the same port). When they do not account
+// for every connection, the timeout ends the batch as before.
+func batch(ctx context.Context, g *Gateway, src Client, srv PeerServer, url string, n, concurrency int, timeout time.Duration) (probe.Batch, error) {
+	if g.Firewall.AckPorts == nil {
+		return src.Batch(ctx, url, n, concurrency, timeout)
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	decisions := make(chan probe.Decision, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		t := time.NewTicker(decidePoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-bctx.Done():
+				return
+			case <-t.C:
+			}
+			snap, err := g.Snapshot(bctx)
+			if err != nil {
+				continue
+			}
+			peers, err := srv.Peers(bctx, false)
+			if err != nil {
+				continue
+			}
+			dropped, _ := droppedOfBatch(snap)
+			if dropped == 0 || len(peers)+dropped != n {
+				continue
+			}
+			d := probe.Decision{Unanswered: dropped, Reason: fmt.Sprintf(
+				"decided by the gateway's drop record %s after the batch began: its firewall (%s) dropped inbound packets of %d of the batch's flows and the server accepted the other %d connections; "+
+					"a SYN-ACK to a port outside the range is dropped on every retransmission, so those connections were ended instead of waiting out the %s timeout",
+				time.Since(start).Round(time.Millisecond), g.Firewall.Describe(), dropped, len(peers), timeout)}
+			select {
+			case decisions <- d:
+			default:
+			}
+		}
+	}()
+	b, err := src.BatchDecided(bctx, url, n, concurrency, timeout, decisions)
+	cancel()
+	wg.Wait()
+	return b, err
 }

@@ -164,3 +164,8 @@ func parseConntrack(out string) []agent.Flow {
 func (s hostSource) UDPFrom(context.Context, string, int, time.Duration) probe.Result {
 	return probe.Result{Outcome: "error", Detail: "UDP probes: " + errUnsupported.Error()}
 }
+
+// BatchDecided: connection batches are not supported.
+func (s hostSource) BatchDecided(context.Context, string, int, int, time.Duration, <-chan probe.Decision) (probe.Batch, error) {
+	return probe.Batch{}, fmt.Errorf("connection batches: %w", errUnsupported)
+}

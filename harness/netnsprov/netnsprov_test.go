@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -156,5 +157,46 @@ func TestLeftoversAndRemove(t *testing.T) {
 	}
 	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"true"}}); err == nil {
 		t.Error("the node still runs commands after Remove")
+	}
+}
+
+// TestCopyInBindsBigFiles: a big host file (the agent, kube-proxy) is
+// bind-mounted into the node instead of copied; the node reads the same
+// bytes, a second push of it works, and the host's file is never written.
+func TestCopyInBindsBigFiles(t *testing.T) {
+	env := testenv.Env(t)
+	ctx := context.Background()
+	n, err := env.AddNode(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "lab-bind-test-") // /tmp is private in nodes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "big")
+	data := []byte(strings.Repeat("lab bind test\n", (9<<20)/14))
+	if err := os.WriteFile(src, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := n.CopyIn(ctx, src, "/run/lab/big", 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mounts, err := execx.Output(ctx, n, "cat", "/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := strings.Count(mounts, " /run/lab/big "); c != 1 {
+		t.Errorf("/run/lab/big is mounted %d times in the node, want once (a bind, not a copy):\n%s", c, mounts)
+	}
+	size, err := execx.Output(ctx, n, "wc", "-c", "/run/lab/big")
+	if err != nil || !strings.HasPrefix(strings.TrimSpace(size), strconv.Itoa(len(data))) {
+		t.Errorf("the node reads %q (%v), want %d bytes", size, err, len(data))
+	}
+	if got, _ := os.ReadFile(src); string(got) != string(data) {
+		t.Error("the host's file changed")
 	}
 }

@@ -129,10 +129,15 @@ func (n *nsNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node
 // which sees the node's private mounts). The copy is made by `install`, not
 // by this process: a file this process held open for writing could be
 // inherited by a child it forks meanwhile, and exec of the copied agent
-// would then fail with ETXTBSY ("text file busy").
+// would then fail with ETXTBSY ("text file busy"). A big file the node
+// sees at the same path (the agent, kube-proxy) is bind-mounted instead
+// (see bindIn).
 func (n *nsNode) CopyIn(ctx context.Context, src, dst string, mode os.FileMode) error {
 	if !filepath.IsAbs(dst) || strings.Contains(dst, "..") {
 		return fmt.Errorf("copy into %s: destination %q is not a clean absolute path", n.name, dst)
+	}
+	if bound, err := n.bindIn(ctx, src, dst, mode); bound {
+		return err
 	}
 	target := filepath.Join(fmt.Sprintf("/proc/%d/root", n.pid), dst)
 	argv := []string{"install", "-D", "-m", fmt.Sprintf("%o", mode.Perm()), src, target}
@@ -164,4 +169,35 @@ func holderOf(ctx context.Context, nsName string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("namespace %s has no node holder process (was the node's PID 1 killed?)", nsName)
+}
+
+// bindMin is the size from which CopyIn bind-mounts a host file into the
+// node instead of copying it: the agent (the lab binary) and kube-proxy
+// are 30-40 MB, whose copy into every node's tmpfs cost more than the
+// cell's probes on a loaded machine.
+const bindMin = 8 << 20
+
+// bindIn bind-mounts the host file src at dst in the node's mount
+// namespace when src is big, already has mode and is visible in the node
+// at the same path (netns nodes see the host's filesystem except their
+// private directories). The mount dies with the node's mount namespace.
+// It reports whether src was eligible (then CopyIn must not copy over a
+// possible mount: its error stands) and the mount's error.
+func (n *nsNode) bindIn(ctx context.Context, src, dst string, mode os.FileMode) (bool, error) {
+	fi, err := os.Stat(src)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() < bindMin || fi.Mode().Perm() != mode.Perm() || !filepath.IsAbs(src) {
+		return false, nil
+	}
+	for _, d := range privateDirs {
+		if src == d || strings.HasPrefix(src, d+"/") {
+			return false, nil
+		}
+	}
+	// A file pushed again is unmounted first: nothing may ever write
+	// through the mount into the host's file.
+	script := `umount "$1" 2>/dev/null; mkdir -p "$(dirname "$1")" && rm -f "$1" && : > "$1" && mount --bind "$0" "$1"`
+	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", script, src, dst}}); err != nil {
+		return true, fmt.Errorf("bind %s into %s:%s: %w", src, n.name, dst, err)
+	}
+	return true, nil
 }

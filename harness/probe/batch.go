@@ -22,6 +22,27 @@ type Batch struct {
 	Elapsed time.Duration
 	// Details holds one error text per failing outcome, for evidence.
 	Details map[string]string
+	// DecidedBy says, when the batch ended on a positive signal instead
+	// of waiting its last connections out to the timeout, which signal
+	// (see Decision); DecidedAfter is when, from the batch's start.
+	DecidedBy    string        `json:",omitempty"`
+	DecidedAfter time.Duration `json:",omitempty"`
+}
+
+// Decided is the outcome of the connections a Decision ended: they had
+// no answer, and a signal outside the client (the gateway's drop record)
+// says none will come before the timeout.
+const Decided = "dropped"
+
+// Decision ends a batch early on a positive signal: once every request
+// was sent and exactly Unanswered of them are still waiting for an answer,
+// those are the ones the signal accounts for; they end now with outcome
+// Decided and Reason as detail instead of waiting out the timeout. While
+// more are waiting (a slow success), the batch goes on; when the signal was
+// wrong, the timeout still ends them as before.
+type Decision struct {
+	Unanswered int
+	Reason     string
 }
 
 // FailureRate returns the share of failed requests in percent.
@@ -46,6 +67,12 @@ func (b Batch) Kinds() []string {
 // a fresh TCP connection (so each gets a new source port), at most
 // concurrency at a time, each bounded by timeout.
 func HTTPBatch(ctx context.Context, path, url string, n, concurrency int, timeout time.Duration) Batch {
+	return HTTPBatchDecided(ctx, path, url, n, concurrency, timeout, nil)
+}
+
+// HTTPBatchDecided is HTTPBatch that also ends on the decisions it
+// receives (see Decision); a nil channel never decides.
+func HTTPBatchDecided(ctx context.Context, path, url string, n, concurrency int, timeout time.Duration, decisions <-chan Decision) Batch {
 	if concurrency < 1 {
 		concurrency = 1
 	}
@@ -53,6 +80,39 @@ func HTTPBatch(ctx context.Context, path, url string, n, concurrency int, timeou
 	b := Batch{N: n, Outcomes: map[string]int{}, Details: map[string]string{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	// conns is the requests' context: a decision cancels it.
+	conns, cancelConns := context.WithCancel(ctx)
+	defer cancelConns()
+	var dec *Decision
+	pending, allSent, decided, timedOut := 0, false, false, false
+	// settle ends the waiting requests when a decision accounts for all
+	// of them; once one has timed out, the timeout decides the rest (the
+	// count of waiting requests then falls past the decision's). Call it
+	// with mu held.
+	settle := func() {
+		if dec != nil && !decided && !timedOut && allSent && pending == dec.Unanswered && pending > 0 {
+			decided = true
+			b.DecidedBy, b.DecidedAfter = dec.Reason, time.Since(start)
+			cancelConns()
+		}
+	}
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	if decisions != nil {
+		go func() {
+			for {
+				select {
+				case d := <-decisions:
+					mu.Lock()
+					dec = &d
+					settle()
+					mu.Unlock()
+				case <-watchDone:
+					return
+				}
+			}
+		}()
+	}
 	sem := make(chan struct{}, concurrency)
 send:
 	for i := 0; i < n; i++ {
@@ -66,12 +126,22 @@ send:
 			break send
 		}
 		wg.Add(1)
+		mu.Lock()
+		pending++
+		mu.Unlock()
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := HTTP(ctx, path, url, timeout)
+			r := HTTP(conns, path, url, timeout)
 			mu.Lock()
 			defer mu.Unlock()
+			pending--
+			timedOut = timedOut || r.Outcome == Timeout
+			// Only the requests the decision cancelled take its outcome.
+			if decided && r.Outcome == "error" && ctx.Err() == nil {
+				r.Outcome, r.Detail = Decided, dec.Reason
+			}
+			settle()
 			b.Outcomes[r.Outcome]++
 			if r.Outcome == "200" {
 				b.SlowestOK = max(b.SlowestOK, r.Elapsed)
@@ -83,6 +153,10 @@ send:
 			}
 		}()
 	}
+	mu.Lock()
+	allSent = true
+	settle()
+	mu.Unlock()
 	wg.Wait()
 	b.Elapsed = time.Since(start)
 	return b

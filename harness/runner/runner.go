@@ -25,6 +25,7 @@ import (
 	"lab/harness/provider"
 	"lab/harness/results"
 	"lab/harness/sim"
+	"lab/harness/timing"
 	"lab/scenarios"
 
 	"github.com/cucumber/godog"
@@ -134,6 +135,10 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	// Timings: where the cell's time goes, recorded as evidence when the
+	// cell ends (teardown included).
+	rec := timing.New()
+	envStart := time.Now()
 	prefix := fmt.Sprintf("%s-%d", o.Run.Prefix, idx)
 	stateDir := filepath.Join(o.Run.Dir, fmt.Sprint(idx))
 	var env provider.Env
@@ -155,6 +160,11 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 				res.Error = strings.TrimSpace(res.Error + "\nkeep: " + kerr.Error())
 			}
 		}
+		defer func() {
+			res.Evidence = append(res.Evidence, results.Evidence{Name: "timings: where the cell's time went", Kind: "log", Text: rec.Report(12)})
+		}()
+		torn := time.Now()
+		defer rec.Add(timing.Phase, "teardown", "", torn)
 		if cluster != nil {
 			cluster.Close()
 		}
@@ -168,6 +178,7 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		}
 		_ = os.RemoveAll(stateDir)
 	}()
+	rec.Add(timing.Phase, "environment", "", envStart)
 	if err != nil {
 		res.Status, res.Error = results.Error, err.Error()
 		return res
@@ -181,17 +192,21 @@ func (o *Options) Job(ctx context.Context, j Job) (res *results.Cell) {
 		mk := microk8s.New(env, prof) // the real snap (lab check keeps it to VM providers)
 		drv, facts = mk.Driver(), mk.Facts
 	} else {
-		cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, KubeProxyDir: o.KubeProxyDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe})
+		cluster = sim.New(env, prof, sim.Options{StateDir: stateDir, PluginDir: o.PluginDir, KubeProxyDir: o.KubeProxyDir, HidextLib: o.HidextLib, AgentExe: o.AgentExe, Timings: rec})
 		drv, facts = cluster.Driver(), cluster.Facts
 	}
 	var trace bytes.Buffer
 	w := scenarios.NewWorld(drv, res, io.MultiWriter(&trace, o.log()))
+	stepsStart := time.Now()
 	o.steps(ctx, fc, w, res)
+	rec.Add(timing.Phase, "steps", "", stepsStart)
 	recordHiding(res, env)
 	if ctx.Err() == nil {
+		factsStart := time.Now()
 		fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
 		recordRan(res, facts(fctx))
 		fcancel()
+		rec.Add(timing.Phase, "facts", "", factsStart)
 	}
 	if ctx.Err() != nil && res.Status != results.Failed {
 		res.Status = results.Error

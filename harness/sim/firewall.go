@@ -3,8 +3,10 @@ package sim
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"lab/harness/firewalld"
+	"lab/harness/timing"
 )
 
 // A node whose profile enables firewalld runs the real daemon in the node
@@ -26,7 +28,9 @@ func (c *Cluster) startFirewalld(ctx context.Context, n *Node) error {
 	if fw.Backend != "" && fw.Backend != "nftables" {
 		return fmt.Errorf("profile %s: firewalld.backend %q: the lab runs firewalld with the nftables backend only", c.prof.Name, fw.Backend)
 	}
+	started := time.Now()
 	d, err := firewalld.Start(ctx, n)
+	c.opts.Timings.Add(timing.Wait, "firewalld start", n.Name(), started)
 	c.OnClose(func() { _ = d.Stop(context.Background()) })
 	if err != nil {
 		return err

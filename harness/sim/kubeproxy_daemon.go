@@ -12,6 +12,7 @@ import (
 	"lab/harness/execx"
 	"lab/harness/iptables"
 	"lab/harness/kubeproxy"
+	"lab/harness/timing"
 )
 
 // RunKubeProxy starts kube-proxy on the node for cfg's family and waits for
@@ -38,6 +39,7 @@ func (n *Node) RunKubeProxy(ctx context.Context, cfg kubeproxy.Config, svcs []ku
 	if err := n.writeFile(ctx, data, file); err != nil {
 		return nil, err
 	}
+	started := time.Now()
 	k = &KubeProxy{n: n, cfg: cfg, Version: version, log: &syncBuffer{}, changed: make(chan struct{}), objects: data}
 	args := append(n.kubeProxyArgs(cfg, file, kubeProxyDir), "--control-stdin")
 	st, err := n.Start(ctx, execx.Cmd{Argv: args, Env: n.Env}, k.log)
@@ -50,7 +52,9 @@ func (n *Node) RunKubeProxy(ctx context.Context, cfg kubeproxy.Config, svcs []ku
 	c.mu.Unlock()
 	c.OnClose(k.Stop)
 	go k.read(st.Stdout())
-	if err := k.waitSyncs(ctx, 1, time.Minute); err != nil {
+	err = k.waitSyncs(ctx, 1, time.Minute)
+	c.opts.Timings.Add(timing.Wait, "kube-proxy start to first sync", n.Name(), started)
+	if err != nil {
 		return k, err
 	}
 	_, last := k.Syncs()
@@ -148,13 +152,16 @@ func (k *KubeProxy) update(ctx context.Context, data []byte) error {
 	if _, err := io.WriteString(k.stream.Stdin(), "reload\n"); err != nil {
 		return fmt.Errorf("kube-proxy on %s: reload: %w", k.n.Name(), err)
 	}
+	started := time.Now()
 	if err := k.waitFor(ctx, time.Minute, "the reload", func() bool { return k.applied > reloads }); err != nil {
 		return err
 	}
 	k.mu.Lock()
 	before := k.syncsAtApplied
 	k.mu.Unlock()
-	if err := k.waitSyncs(ctx, before+1, time.Minute); err != nil {
+	err := k.waitSyncs(ctx, before+1, time.Minute)
+	k.n.cluster.opts.Timings.Add(timing.Wait, "kube-proxy resync", k.n.Name(), started)
+	if err != nil {
 		return err
 	}
 	_, last := k.Syncs()

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"lab/harness/agent"
 	"lab/harness/cni"
@@ -25,6 +26,7 @@ import (
 	"lab/harness/node"
 	"lab/harness/profile"
 	"lab/harness/provider"
+	"lab/harness/timing"
 )
 
 // PublicNet is the network nodes and outside clients share (TEST-NET-2,
@@ -48,6 +50,9 @@ type Options struct {
 	// AgentExe is the lab executable pushed into nodes as the agent
 	// (default: this process's executable).
 	AgentExe string
+	// Timings, when set, records every boot, command and agent call of
+	// the cell (see package timing).
+	Timings *timing.Recorder
 }
 
 // Cluster is the simulated cluster of one cell.
@@ -188,7 +193,9 @@ func (c *Cluster) boot(ctx context.Context, name string, role Role) (*Node, erro
 	if dup {
 		return nil, fmt.Errorf("host %q already exists in this cell", name)
 	}
+	booted := time.Now()
 	pn, err := c.env.AddNode(ctx, name)
+	c.opts.Timings.Add(timing.Boot, "provider add node", name, booted)
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +213,11 @@ func (c *Cluster) boot(ctx context.Context, name string, role Role) (*Node, erro
 			}
 		}
 	}
+	pushed := time.Now()
 	if err := agent.Push(ctx, n, c.opts.AgentExe); err != nil {
 		return nil, err
 	}
+	c.opts.Timings.Add(timing.Boot, "agent push", name, pushed)
 	dir := filepath.Join(c.opts.StateDir, "nodes", name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -217,7 +226,9 @@ func (c *Cluster) boot(ctx context.Context, name string, role Role) (*Node, erro
 	if err != nil {
 		return nil, err
 	}
+	started := time.Now()
 	conn, err := agent.Start(ctx, n, n.Env, logf)
+	c.opts.Timings.Add(timing.Boot, "agent start", name, started)
 	c.OnClose(func() { _ = conn.Stop(); logf.Close() })
 	if err != nil {
 		return nil, err
@@ -258,6 +269,8 @@ func (n *Node) Run(ctx context.Context, c execx.Cmd) (execx.Result, error) {
 	if c.Env == nil {
 		c.Env = n.Env
 	}
+	start := time.Now()
+	defer n.cluster.opts.Timings.Add(timing.Exec, execName(c.Argv), n.Name(), start)
 	return n.Node.Run(ctx, c)
 }
 
@@ -266,11 +279,29 @@ func (n *Node) Call(ctx context.Context, op string, args, result any) error {
 	if n.Agent == nil {
 		return fmt.Errorf("%s: no agent running (the node did not finish booting)", n.Name())
 	}
+	start := time.Now()
+	defer n.cluster.opts.Timings.Add(timing.Call, op, n.Name(), start)
 	if err := n.Agent.Call(ctx, op, args, result); err != nil {
 		return fmt.Errorf("%s: %w", n.Name(), err)
 	}
 	return nil
 }
+
+// execName names a command for timings: its program's base name, with the
+// first argument for a shell wrapper or a multi-call program (nft, ip).
+func execName(argv []string) string {
+	if len(argv) == 0 {
+		return "?"
+	}
+	name := filepath.Base(argv[0])
+	if len(argv) > 1 && (name == "ip" || name == "nft" || name == "sh") && !strings.HasPrefix(argv[1], "-") {
+		name += " " + argv[1]
+	}
+	return name
+}
+
+// Timings returns the cell's recorder (nil when timings are off).
+func (c *Cluster) Timings() *timing.Recorder { return c.opts.Timings }
 
 // AddClient boots a host outside the cluster on the public network.
 func (c *Cluster) AddClient(ctx context.Context, name string) (*Node, error) {

@@ -72,6 +72,30 @@ func (s Source) Batch(ctx context.Context, url string, n, concurrency int, timeo
 	return b, err
 }
 
+// BatchDecided is Batch that also forwards decisions (see probe.Decision)
+// to the running batch in the agent until it ends.
+func (s Source) BatchDecided(ctx context.Context, url string, n, concurrency int, timeout time.Duration, decisions <-chan probe.Decision) (probe.Batch, error) {
+	key := newContainerID()[:16]
+	done := make(chan struct{})
+	var b probe.Batch
+	var err error
+	go func() {
+		defer close(done)
+		err = s.Host.Call(ctx, agent.OpBatch, agent.BatchArgs{From: s.Pod, URL: url, N: n, Concurrency: concurrency, Timeout: timeout, Key: key}, &b)
+	}()
+	for {
+		select {
+		case <-done:
+			return b, err
+		case d := <-decisions:
+			if derr := s.Host.Call(ctx, agent.OpDecide, agent.DecideArgs{Key: key, Decision: d}, nil); derr != nil {
+				<-done
+				return b, derr
+			}
+		}
+	}
+}
+
 // ReadFile reads a file (a /proc/sys entry) as the source sees it.
 func (s Source) ReadFile(ctx context.Context, path string) (string, error) {
 	var out string
