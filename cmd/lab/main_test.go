@@ -140,7 +140,7 @@ func TestRunLeavesHostUnchanged(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, c := range cells {
-		if c.Line > 40 { // the workaround outline
+		if !strings.HasPrefix(c.Name, "two hostPort pods across microk8s stop/start") { // not the workaround or #5005 outlines
 			continue
 		}
 		rep := "nil"
