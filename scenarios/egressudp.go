@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"lab/harness/gateway"
 )
 
 func init() {
 	register(Def{Subject: "egress", Pattern: `^"([^"]+)" sends ([^ "]+) UDP datagrams to internet host "([^"]+)" as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("count", Count), P("host", Name), P("observation", Name)},
-		Doc:     "Sends N UDP datagrams from a pod or a host (a node: hostNetwork) to an internet host's port (its server answers UDP there too), each from a fresh socket (a fresh source port, SNATed by the node for a pod), 512 at a time, each waiting 3.5 s for its answer (as a TCP batch: a busy machine answers late, an answer the firewall drops never comes). Records NAME_udp_datagrams, NAME_udp_failures, NAME_udp_failure_rate (percent without an answer), NAME_udp_dropped_flows_at_gateway (answers the gateway's provider firewall dropped, by node address and port) and NAME_udp_dropped_port_max (the highest of those ports, 0 when none). Outcomes and the dropped ports are evidence.",
+		Doc:     "Sends N UDP datagrams from a pod or a host (a node: hostNetwork) to an internet host's port (its server answers UDP there too), each from a fresh socket (a fresh source port, SNATed by the node for a pod), 512 at a time, each waiting for its answer up to the egress timeout (as a TCP batch: a busy machine answers late); the datagrams whose answers the gateway's firewall dropped (its drop record) end as dropped once they are exactly the ones still waiting, instead of waiting out the timeout. Records NAME_udp_datagrams, NAME_udp_failures, NAME_udp_failure_rate (percent without an answer), NAME_udp_dropped_flows_at_gateway (answers the gateway's provider firewall dropped, by node address and port) and NAME_udp_dropped_port_max (the highest of those ports, 0 when none). Outcomes and the dropped ports are evidence.",
 		Example: `When "app" sends 400 UDP datagrams to internet host "web" as "pod"`,
 		bind:    func(w *World) any { return w.udpToInternet }})
 }
@@ -34,7 +36,7 @@ func (w *World) udpToInternet(ctx context.Context, from, count, to, obs string) 
 		return err
 	}
 	addr := netip.AddrPortFrom(host.Addr, uint16(host.Port)).String()
-	b, err := src.UDPBatch(ctx, addr, n, EgressConcurrency, EgressTimeout)
+	b, err := gateway.UDPBatch(ctx, host.Gateway, src, addr, n, EgressConcurrency, EgressTimeout)
 	if err != nil {
 		return err
 	}

@@ -42,26 +42,35 @@ func (a *Agent) batch(ctx context.Context, b BatchArgs) (probe.Batch, error) {
 	if err != nil {
 		return probe.Batch{}, err
 	}
-	if b.Key == "" {
-		return probe.HTTPBatch(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout), nil
+	ch, release, err := a.decisionsFor(b.Key)
+	if err != nil {
+		return probe.Batch{}, err
+	}
+	defer release()
+	return probe.HTTPBatchDecided(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout, ch), nil
+}
+
+// decisionsFor registers the decision channel of a batch by its key (nil,
+// never deciding, without one); release unregisters it.
+func (a *Agent) decisionsFor(key string) (<-chan probe.Decision, func(), error) {
+	if key == "" {
+		return nil, func() {}, nil
 	}
 	ch := make(chan probe.Decision, 16)
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.decisions == nil {
 		a.decisions = map[string]chan probe.Decision{}
 	}
-	if _, dup := a.decisions[b.Key]; dup {
-		a.mu.Unlock()
-		return probe.Batch{}, fmt.Errorf("batch: key %q already running", b.Key)
+	if _, dup := a.decisions[key]; dup {
+		return nil, nil, fmt.Errorf("batch: key %q already running", key)
 	}
-	a.decisions[b.Key] = ch
-	a.mu.Unlock()
-	defer func() {
+	a.decisions[key] = ch
+	return ch, func() {
 		a.mu.Lock()
-		delete(a.decisions, b.Key)
+		delete(a.decisions, key)
 		a.mu.Unlock()
-	}()
-	return probe.HTTPBatchDecided(ctx, path, b.URL, b.N, b.Concurrency, b.Timeout, ch), nil
+	}, nil
 }
 
 // decide hands a running batch a decision; a batch that already ended

@@ -172,12 +172,13 @@ type UDPArgs struct {
 }
 
 // UDPBatchArgs sends N datagrams, each from a fresh socket, Concurrency
-// at a time.
+// at a time; with a Key, it takes decisions as BatchArgs does.
 type UDPBatchArgs struct {
 	From        string        `json:"from,omitempty"`
 	Addr        string        `json:"addr"`
 	N           int           `json:"n"`
 	Concurrency int           `json:"concurrency"`
+	Key         string        `json:"key,omitempty"`
 	Timeout     time.Duration `json:"timeout"`
 }
 

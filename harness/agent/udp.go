@@ -25,5 +25,10 @@ func (a *Agent) udpBatch(ctx context.Context, b UDPBatchArgs) (probe.Batch, erro
 	if err != nil {
 		return probe.Batch{}, err
 	}
-	return probe.UDPBatch(ctx, path, b.Addr, b.N, b.Concurrency, b.Timeout), nil
+	ch, release, err := a.decisionsFor(b.Key)
+	if err != nil {
+		return probe.Batch{}, err
+	}
+	defer release()
+	return probe.UDPBatchDecided(ctx, path, b.Addr, b.N, b.Concurrency, b.Timeout, ch), nil
 }

@@ -56,6 +56,9 @@ type Source interface {
 	UDPFrom(ctx context.Context, addr string, srcPort int, timeout time.Duration) probe.Result
 	// UDPBatch sends n datagrams to addr, each from a fresh socket.
 	UDPBatch(ctx context.Context, addr string, n, concurrency int, timeout time.Duration) (probe.Batch, error)
+	// UDPBatchDecided is UDPBatch that ends early on the decisions it
+	// receives while it runs (see probe.Decision).
+	UDPBatchDecided(ctx context.Context, addr string, n, concurrency int, timeout time.Duration, decisions <-chan probe.Decision) (probe.Batch, error)
 	// Lookup asks a DNS server (host:port) for a name's A or AAAA records.
 	Lookup(ctx context.Context, server, name, qtype string, timeout time.Duration) dns.Result
 	gateway.Client

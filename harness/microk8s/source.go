@@ -169,3 +169,8 @@ func (s hostSource) UDPFrom(context.Context, string, int, time.Duration) probe.R
 func (s hostSource) BatchDecided(context.Context, string, int, int, time.Duration, <-chan probe.Decision) (probe.Batch, error) {
 	return probe.Batch{}, fmt.Errorf("connection batches: %w", errUnsupported)
 }
+
+// UDPBatchDecided: UDP batches are not supported.
+func (s hostSource) UDPBatchDecided(context.Context, string, int, int, time.Duration, <-chan probe.Decision) (probe.Batch, error) {
+	return probe.Batch{}, fmt.Errorf("UDP batches: %w", errUnsupported)
+}

@@ -73,6 +73,14 @@ func HTTPBatch(ctx context.Context, path, url string, n, concurrency int, timeou
 // HTTPBatchDecided is HTTPBatch that also ends on the decisions it
 // receives (see Decision); a nil channel never decides.
 func HTTPBatchDecided(ctx context.Context, path, url string, n, concurrency int, timeout time.Duration, decisions <-chan Decision) Batch {
+	return runBatch(ctx, n, concurrency, decisions, "200", func(c context.Context) Result { return HTTP(c, path, url, timeout) })
+}
+
+// runBatch runs try n times, at most concurrency at a time, and counts
+// the outcomes (success is the one that is not a failure); a decision ends
+// the waiting tries as HTTPBatchDecided says (a try must return "error"
+// when its context is cancelled).
+func runBatch(ctx context.Context, n, concurrency int, decisions <-chan Decision, success string, try func(context.Context) Result) Batch {
 	if concurrency < 1 {
 		concurrency = 1
 	}
@@ -132,7 +140,7 @@ send:
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := HTTP(conns, path, url, timeout)
+			r := try(conns)
 			mu.Lock()
 			defer mu.Unlock()
 			pending--
@@ -143,7 +151,7 @@ send:
 			}
 			settle()
 			b.Outcomes[r.Outcome]++
-			if r.Outcome == "200" {
+			if r.Outcome == success {
 				b.SlowestOK = max(b.SlowestOK, r.Elapsed)
 				return
 			}

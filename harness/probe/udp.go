@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -45,9 +44,9 @@ func UDPFrom(ctx context.Context, path, addr string, srcPort, size int, timeout 
 	return udpVia(ctx, path, addr, net.Dialer{LocalAddr: &net.UDPAddr{Port: srcPort}}, size, timeout)
 }
 
-func udpVia(ctx context.Context, path, addr string, d net.Dialer, size int, timeout time.Duration) Result {
+func udpVia(parent context.Context, path, addr string, d net.Dialer, size int, timeout time.Duration) Result {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	var c net.Conn
 	err := netns.Do(path, func() error {
@@ -59,6 +58,10 @@ func udpVia(ctx context.Context, path, addr string, d net.Dialer, size int, time
 		return Result{Outcome: classifyUDP(err), Detail: err.Error(), Elapsed: time.Since(start)}
 	}
 	defer c.Close()
+	// the caller's cancellation (a batch's decision) ends the wait at once
+	// (as "error"); the timeout below stays the read deadline's
+	stop := context.AfterFunc(parent, func() { _ = c.Close() })
+	defer stop()
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
 	payload := []byte(strings.Repeat("x", max(size, 1)))
@@ -136,30 +139,11 @@ func pathMTU(c net.Conn) (int, bool) {
 // fresh socket (a fresh source port), concurrency at a time, each waiting
 // up to timeout for its answer. A datagram without an answer is a failure.
 func UDPBatch(ctx context.Context, path, addr string, n, concurrency int, timeout time.Duration) Batch {
-	start := time.Now()
-	b := Batch{N: n, Outcomes: map[string]int{}, Details: map[string]string{}}
-	var mu sync.Mutex
-	sem := make(chan struct{}, max(concurrency, 1))
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r := UDP(ctx, path, addr, 32, false, timeout)
-			mu.Lock()
-			defer mu.Unlock()
-			b.Outcomes[r.Outcome]++
-			if r.Outcome != Answered {
-				b.Failures++
-				b.Details[r.Outcome] = r.Detail
-			} else if r.Elapsed > b.SlowestOK {
-				b.SlowestOK = r.Elapsed
-			}
-		}()
-	}
-	wg.Wait()
-	b.Elapsed = time.Since(start)
-	return b
+	return UDPBatchDecided(ctx, path, addr, n, concurrency, timeout, nil)
+}
+
+// UDPBatchDecided is UDPBatch that also ends on the decisions it receives
+// (see Decision): the datagrams still waiting end with outcome Decided.
+func UDPBatchDecided(ctx context.Context, path, addr string, n, concurrency int, timeout time.Duration, decisions <-chan Decision) Batch {
+	return runBatch(ctx, n, concurrency, decisions, Answered, func(c context.Context) Result { return UDP(c, path, addr, 32, false, timeout) })
 }

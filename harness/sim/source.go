@@ -75,13 +75,30 @@ func (s Source) Batch(ctx context.Context, url string, n, concurrency int, timeo
 // BatchDecided is Batch that also forwards decisions (see probe.Decision)
 // to the running batch in the agent until it ends.
 func (s Source) BatchDecided(ctx context.Context, url string, n, concurrency int, timeout time.Duration, decisions <-chan probe.Decision) (probe.Batch, error) {
+	return s.decided(ctx, decisions, func(key string) (string, any) {
+		return agent.OpBatch, agent.BatchArgs{From: s.Pod, URL: url, N: n, Concurrency: concurrency, Timeout: timeout, Key: key}
+	})
+}
+
+// UDPBatchDecided is UDPBatch that also forwards decisions to the running
+// batch in the agent until it ends.
+func (s Source) UDPBatchDecided(ctx context.Context, addr string, n, concurrency int, timeout time.Duration, decisions <-chan probe.Decision) (probe.Batch, error) {
+	return s.decided(ctx, decisions, func(key string) (string, any) {
+		return agent.OpUDPBatch, agent.UDPBatchArgs{From: s.Pod, Addr: addr, N: n, Concurrency: concurrency, Timeout: timeout, Key: key}
+	})
+}
+
+// decided runs the batch call (op and args for a fresh key) and forwards
+// decisions to it (OpDecide) until it returns.
+func (s Source) decided(ctx context.Context, decisions <-chan probe.Decision, call func(key string) (string, any)) (probe.Batch, error) {
 	key := newContainerID()[:16]
+	op, args := call(key)
 	done := make(chan struct{})
 	var b probe.Batch
 	var err error
 	go func() {
 		defer close(done)
-		err = s.Host.Call(ctx, agent.OpBatch, agent.BatchArgs{From: s.Pod, URL: url, N: n, Concurrency: concurrency, Timeout: timeout, Key: key}, &b)
+		err = s.Host.Call(ctx, op, args, &b)
 	}()
 	for {
 		select {
