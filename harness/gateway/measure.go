@@ -145,6 +145,32 @@ func batch(ctx context.Context, g *Gateway, src Client, srv PeerServer, url stri
 	if g.Firewall.AckPorts == nil {
 		return src.Batch(ctx, url, n, concurrency, timeout)
 	}
+	return whileDeciding(ctx, func(ctx context.Context, since time.Duration) (probe.Decision, bool) {
+		snap, err := g.Snapshot(ctx)
+		if err != nil {
+			return probe.Decision{}, false
+		}
+		peers, err := srv.Peers(ctx, false)
+		if err != nil {
+			return probe.Decision{}, false
+		}
+		dropped, _ := droppedOfBatch(snap)
+		if dropped == 0 || len(peers)+dropped != n {
+			return probe.Decision{}, false
+		}
+		return probe.Decision{Unanswered: dropped, Reason: fmt.Sprintf(
+			"decided by the gateway's drop record %s after the batch began: its firewall (%s) dropped inbound packets of %d of the batch's flows and the server accepted the other %d connections; "+
+				"a SYN-ACK to a port outside the range is dropped on every retransmission, so those connections were ended instead of waiting out the %s timeout",
+			since.Round(time.Millisecond), g.Firewall.Describe(), dropped, len(peers), timeout)}, true
+	}, func(ctx context.Context, decisions <-chan probe.Decision) (probe.Batch, error) {
+		return src.BatchDecided(ctx, url, n, concurrency, timeout, decisions)
+	})
+}
+
+// whileDeciding runs a batch (run) while polling every decidePoll for a
+// decision (poll, given the time since the batch began) and handing each
+// one found to the batch.
+func whileDeciding(ctx context.Context, poll func(context.Context, time.Duration) (probe.Decision, bool), run func(context.Context, <-chan probe.Decision) (probe.Batch, error)) (probe.Batch, error) {
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	decisions := make(chan probe.Decision, 1)
@@ -161,29 +187,15 @@ func batch(ctx context.Context, g *Gateway, src Client, srv PeerServer, url stri
 				return
 			case <-t.C:
 			}
-			snap, err := g.Snapshot(bctx)
-			if err != nil {
-				continue
-			}
-			peers, err := srv.Peers(bctx, false)
-			if err != nil {
-				continue
-			}
-			dropped, _ := droppedOfBatch(snap)
-			if dropped == 0 || len(peers)+dropped != n {
-				continue
-			}
-			d := probe.Decision{Unanswered: dropped, Reason: fmt.Sprintf(
-				"decided by the gateway's drop record %s after the batch began: its firewall (%s) dropped inbound packets of %d of the batch's flows and the server accepted the other %d connections; "+
-					"a SYN-ACK to a port outside the range is dropped on every retransmission, so those connections were ended instead of waiting out the %s timeout",
-				time.Since(start).Round(time.Millisecond), g.Firewall.Describe(), dropped, len(peers), timeout)}
-			select {
-			case decisions <- d:
-			default:
+			if d, ok := poll(bctx, time.Since(start)); ok {
+				select {
+				case decisions <- d:
+				default:
+				}
 			}
 		}
 	}()
-	b, err := src.BatchDecided(bctx, url, n, concurrency, timeout, decisions)
+	b, err := run(bctx, decisions)
 	cancel()
 	wg.Wait()
 	return b, err

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"lab/harness/probe"
@@ -27,39 +26,17 @@ func UDPBatch(ctx context.Context, g *Gateway, src UDPClient, addr string, n, co
 	if g.Firewall.UDPPorts == nil {
 		return src.UDPBatchDecided(ctx, addr, n, concurrency, timeout, nil)
 	}
-	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	decisions := make(chan probe.Decision, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		start := time.Now()
-		t := time.NewTicker(decidePoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-bctx.Done():
-				return
-			case <-t.C:
-			}
-			snap, err := g.Snapshot(bctx)
-			if err != nil || len(snap.DroppedUDPFlows) == 0 {
-				continue
-			}
-			dropped := len(snap.DroppedUDPFlows)
-			d := probe.Decision{Unanswered: dropped, Reason: fmt.Sprintf(
-				"decided by the gateway's drop record %s after the batch began: its firewall (%s) dropped the answers of %d of the batch's datagrams, exactly the ones still waiting; "+
-					"a dropped UDP answer is not sent again, so they were ended instead of waiting out the %s timeout",
-				time.Since(start).Round(time.Millisecond), g.Firewall.Describe(), dropped, timeout)}
-			select {
-			case decisions <- d:
-			default:
-			}
+	return whileDeciding(ctx, func(ctx context.Context, since time.Duration) (probe.Decision, bool) {
+		snap, err := g.Snapshot(ctx)
+		if err != nil || len(snap.DroppedUDPFlows) == 0 {
+			return probe.Decision{}, false
 		}
-	}()
-	b, err := src.UDPBatchDecided(bctx, addr, n, concurrency, timeout, decisions)
-	cancel()
-	wg.Wait()
-	return b, err
+		dropped := len(snap.DroppedUDPFlows)
+		return probe.Decision{Unanswered: dropped, Reason: fmt.Sprintf(
+			"decided by the gateway's drop record %s after the batch began: its firewall (%s) dropped the answers of %d of the batch's datagrams, exactly the ones still waiting; "+
+				"a dropped UDP answer is not sent again, so they were ended instead of waiting out the %s timeout",
+			since.Round(time.Millisecond), g.Firewall.Describe(), dropped, timeout)}, true
+	}, func(ctx context.Context, decisions <-chan probe.Decision) (probe.Batch, error) {
+		return src.UDPBatchDecided(ctx, addr, n, concurrency, timeout, decisions)
+	})
 }
