@@ -9,6 +9,7 @@ import (
 	"lab/harness/feature"
 	"lab/harness/kernel"
 	"lab/harness/kubeproxy"
+	"lab/harness/locate"
 	"lab/harness/profile"
 )
 
@@ -204,8 +205,10 @@ func (c *Checker) Files(files []string) ([]Problem, []feature.Cell) {
 	return dedupe(out), cells
 }
 
-// proxyMode refuses, on a cell whose profile runs kube-proxy in nftables
-// mode, the steps that rely on its iptables mode (Def.iptablesProxy).
+// proxyMode refuses a step that runs kube-proxy (Def.kubeProxy) on a
+// profile whose Kubernetes release no kube-proxy module builds, and, on a
+// cell whose profile runs kube-proxy in nftables mode, the steps that rely
+// on its iptables mode (Def.iptablesProxy).
 // loaded caches the profiles; one that does not load is Profiles' problem.
 func (c *Checker) proxyMode(cl feature.Cell, loaded map[string]*profile.Profile) []Problem {
 	p, ok := loaded[cl.Profile]
@@ -213,12 +216,24 @@ func (c *Checker) proxyMode(cl feature.Cell, loaded map[string]*profile.Profile)
 		p, _ = profile.Load(c.Images, cl.Profile)
 		loaded[cl.Profile] = p
 	}
-	if p == nil || p.KubeProxy.Mode != kubeproxy.ModeNFTables {
+	if p == nil {
 		return nil
 	}
 	var out []Problem
 	for _, s := range cl.Steps {
 		msgs, d, args := c.Step(s.Text)
+		if len(msgs) == 0 && d != nil && d.kubeProxy && p.MicroK8s.Kubernetes != "" {
+			// the one kube-proxy problem of the cell: no module of the
+			// repository builds its release
+			root, rerr := locate.Root()
+			if _, err := kubeproxy.ModuleDir(root, p.MicroK8s.Kubernetes); rerr == nil && err != nil {
+				out = append(out, Problem{File: cl.File, Line: s.Line, Msg: fmt.Sprintf("profile %s pins Kubernetes %s, which no kube-proxy module builds (%v); use a profile whose release has one (%s) or add the module (harness/kubeproxy/README.md)", cl.Profile, p.MicroK8s.Kubernetes, err, strings.Join(kubeproxy.Versions(root), ", "))})
+				return out
+			}
+		}
+		if p.KubeProxy.Mode != kubeproxy.ModeNFTables {
+			continue
+		}
 		if len(msgs) == 0 && d != nil && d.iptablesProxy != nil && d.iptablesProxy(args) {
 			out = append(out, Problem{File: cl.File, Line: s.Line, Msg: fmt.Sprintf("profile %s runs kube-proxy in nftables mode, which has no canary chain to hold or watch; this step needs a profile with kube_proxy.mode iptables", cl.Profile)})
 		}

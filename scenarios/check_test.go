@@ -82,6 +82,7 @@ func TestCheckCatchesAuthoringMistakes(t *testing.T) {
 		{name: "observation never recorded", steps: `    When I count the jumps in chain "CNI-HOSTPORT-DNAT" of table "nat" on "node1" as "jumps"` + "\n" + `    Then observation "jumsp" should be "2"`, line: 5, want: `observation "jumsp" is not recorded by any earlier step (recorded so far: jumps)`},
 		{name: "ingress route to an undeclared Service", steps: `    Given an ingress pod "ing" on "node1" listening on port 80 with routes "/a=service:zeus"`, line: 4, want: `route /a: no Service "zeus" declared before this step`},
 		{name: "tcp_ack_ports abc", prof: "provider_firewall:\n  name: x\n  tcp_ack_ports: abc\n", line: 4, want: `provider_firewall.tcp_ack_ports: port range "abc"`},
+		{name: "kube-proxy release without a module", steps: `    Given kube-proxy runs on "node1"`, prof: "microk8s:\n  kubernetes: v1.31.6\n", line: 4, want: "pins Kubernetes v1.31.6, which no kube-proxy module builds"},
 		{name: "bogus firewalld backend", prof: "firewalld:\n  enabled: true\n  backend: ipchains\n", line: 4, want: `firewalld.backend: "ipchains" is not a firewalld backend`},
 		{name: "kernel extension xt_recent", prof: "kernel:\n  missing:\n    ipv4:\n      matches: [xt_recent]\n", line: 5, want: `did you mean "recent"?`},
 		{name: "IPv4-only extension hidden for IPv6", prof: "kernel:\n  missing:\n    ipv6:\n      targets: [MARK, LOG]\n", line: 5, want: `ipv6 target "LOG" is not an extension iptables knows`},

@@ -32,10 +32,11 @@ func init() {
 		Example: `Given a NodePort Service "ingress" with IPs "10.152.183.40" on port 80 and node port 30080 for pod "ingress"`,
 		bind:    func(w *World) any { return w.aNodePortService }})
 	register(Def{Subject: "ingress", Pattern: `^kube-proxy runs on "([^"]+)"$`,
-		Params:  []Param{P("node", Name)},
-		Doc:     "Starts the real kube-proxy in the node (Kubernetes' own iptables Proxier at the profile's microk8s.kubernetes release, built from harness/kubeproxy/k8s-vX.Y; its sync period 30 s, as MicroK8s leaves the default) for the IPv4 Services declared so far, fed Service and EndpointSlice objects from a file in the node (no API server). It writes its rules with the node's iptables (the profile's variant first in PATH, under the kernel profile), watches its canary chain KUBE-PROXY-CANARY and re-syncs when something flushed it, as the real daemon does. Its log and the nat table after the first sync are evidence.",
-		Example: `Given kube-proxy runs on "node1"`,
-		bind:    func(w *World) any { return w.kubeProxyRuns }})
+		Params:    []Param{P("node", Name)},
+		Doc:       "Starts the real kube-proxy in the node (Kubernetes' own iptables Proxier at the profile's microk8s.kubernetes release, built from harness/kubeproxy/k8s-vX.Y; its sync period 30 s, as MicroK8s leaves the default) for the IPv4 Services declared so far, fed Service and EndpointSlice objects from a file in the node (no API server). It writes its rules with the node's iptables (the profile's variant first in PATH, under the kernel profile), watches its canary chain KUBE-PROXY-CANARY and re-syncs when something flushed it, as the real daemon does. Its log and the nat table after the first sync are evidence.",
+		Example:   `Given kube-proxy runs on "node1"`,
+		kubeProxy: true,
+		bind:      func(w *World) any { return w.kubeProxyRuns }})
 	register(Def{Subject: "ingress", Pattern: `^"([^"]+)" requests path "([^"]+)" on port ([^ "]+) of the public address of "([^"]+)" as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("path", URLPath), P("port", Port), P("node", Name), P("observation", Name)},
 		Doc:     "Sends one HTTP GET for the path from a host (or pod) to the port of the node's public address, with a 2 s timeout, and records NAME = the HTTP status the client got (e.g. an ingress's 502), or timeout / refused / unreachable / reset. The answer and the log of any ingress controller are evidence.",

@@ -41,6 +41,10 @@ type Def struct {
 	// table): `lab check` refuses it on a profile whose kube_proxy.mode is
 	// nftables.
 	iptablesProxy func(args []string) bool
+	// kubeProxy says the step runs the profile's kube-proxy: `lab check`
+	// refuses it on a profile whose Kubernetes release has no kube-proxy
+	// module (harness/kubeproxy/k8s-vX.Y pinning that release).
+	kubeProxy bool
 	// bind returns the step function bound to a world.
 	bind func(w *World) any
 }

@@ -22,10 +22,11 @@ func init() {
 		Example: `Given a ClusterIP Service "web" with IPs "10.152.183.10,fd98::10" on port 80 for pod "web"`,
 		bind:    func(w *World) any { return w.aService }})
 	register(Def{Subject: "services", Pattern: `^kube-proxy syncs the (ipv4|ipv6) Services on "([^"]+)" as "([^"]+)"$`,
-		Params:  []Param{P("family", Family), P("node", Name), P("observation", Name)},
-		Doc:     "Runs one sync of the real kube-proxy (Kubernetes' own iptables Proxier at the profile's microk8s.kubernetes release, `--once`) for one family in the node: all the Services of that family in one iptables-restore of the profile's variant (ip6tables-restore for IPv6), under the node's kernel profile; the cluster CIDR is the node's pod CIDR of the family. Records NAME = ok, or kube-proxy's own error with iptables' output (a failed line fails the whole restore: no Service of the family is programmed). Its restore input, log and the nat table afterwards are evidence.",
-		Example: `When kube-proxy syncs the ipv6 Services on "node1" as "kube_proxy_restore_v6"`,
-		bind:    func(w *World) any { return w.kubeProxySync }})
+		Params:    []Param{P("family", Family), P("node", Name), P("observation", Name)},
+		Doc:       "Runs one sync of the real kube-proxy (Kubernetes' own iptables Proxier at the profile's microk8s.kubernetes release, `--once`) for one family in the node: all the Services of that family in one iptables-restore of the profile's variant (ip6tables-restore for IPv6), under the node's kernel profile; the cluster CIDR is the node's pod CIDR of the family. Records NAME = ok, or kube-proxy's own error with iptables' output (a failed line fails the whole restore: no Service of the family is programmed). Its restore input, log and the nat table afterwards are evidence.",
+		Example:   `When kube-proxy syncs the ipv6 Services on "node1" as "kube_proxy_restore_v6"`,
+		kubeProxy: true,
+		bind:      func(w *World) any { return w.kubeProxySync }})
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from Service "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("service", Name), P("family", Family), P("observation", Name)},
 		cell:    toService(0, 1),

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
 	"lab/harness/execx"
@@ -64,4 +65,23 @@ func Build(ctx context.Context, root, dir, version string) error {
 	argv := []string{"go", "build", "-C", mod, "-trimpath", "-ldflags=-s -w", "-o", out, "."}
 	_, err = execx.Host{}.Run(ctx, execx.Cmd{Argv: argv, Env: append(os.Environ(), "CGO_ENABLED=0")})
 	return err
+}
+
+// Versions lists the Kubernetes releases the repository's kube-proxy
+// modules build (each harness/kubeproxy/k8s-vX.Y/go.mod pins one).
+func Versions(root string) []string {
+	mods, _ := filepath.Glob(filepath.Join(root, "harness", "kubeproxy", "k8s-v*", "go.mod"))
+	re := regexp.MustCompile(`(?m)^\s*k8s\.io/kubernetes (v[0-9]+\.[0-9]+\.[0-9]+)\s*$|^require k8s\.io/kubernetes (v[0-9.]+)\s*$`)
+	var out []string
+	for _, m := range mods {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		for _, g := range re.FindAllStringSubmatch(string(b), 1) {
+			out = append(out, g[1]+g[2])
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -3,6 +3,7 @@ package kubeproxy
 import (
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,5 +89,17 @@ func TestParseSyncLine(t *testing.T) {
 	}
 	if _, err := ParseSyncLine([]byte("I1121 klog line")); err == nil {
 		t.Error("a klog line parsed as a sync line")
+	}
+}
+
+func TestVersionsAreTheModules(t *testing.T) {
+	got := Versions("../..")
+	if len(got) < 2 || !slices.Contains(got, "v1.29.15") || !slices.Contains(got, "v1.32.2") {
+		t.Errorf("Versions = %v; want the modules' releases v1.29.15 and v1.32.2", got)
+	}
+	for _, v := range got {
+		if _, err := ModuleDir("../..", v); err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
 	}
 }
