@@ -58,7 +58,7 @@ func cellOptions(t testing.TB, p provider.Provider) *runner.Options {
 func TestCell(t *testing.T) {
 	p := docker(t)
 	opts := cellOptions(t, p)
-	res := opts.Cell(context.Background(), 0, dnatCell(t, "microk8s-1.32.2", 34))
+	res := opts.Cell(context.Background(), 0, dnatCell(t, "microk8s-1.32.2", 0)) // its first outline: stop/start
 	if res.Status != results.Passed || res.Verdict != results.VerdictReproduced {
 		t.Fatalf("cell %s: %s/%s: %s", res.ID, res.Status, res.Verdict, res.Error)
 	}
