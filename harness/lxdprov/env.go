@@ -36,6 +36,10 @@ type env struct {
 	local              bool   // the daemon runs on this host (its bridges are ours to tune)
 	nsenter            bool   // run node commands with nsenter (Options.NsenterExec)
 	userspace          string
+	// later, when set, runs Close's deletions in the background
+	// (Provider.teardown: the run's Shutdown waits for them); nil: Close
+	// deletes before it returns
+	later func(func() error)
 
 	mu        sync.Mutex
 	instances []string // registered before creation, so Close removes half-made ones
@@ -241,7 +245,9 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 	return nil
 }
 
-// Close deletes the cell's instances, then its networks. Idempotent.
+// Close deletes the cell's instances, then its networks: in the
+// background when the provider collects teardowns (e.later; a container
+// cell), else before it returns. Idempotent.
 func (e *env) Close(ctx context.Context) error {
 	e.mu.Lock()
 	insts := e.instances
@@ -249,10 +255,24 @@ func (e *env) Close(ctx context.Context) error {
 	for _, n := range e.networks {
 		nets = append(nets, n)
 	}
+	closed := e.closed
 	e.instances, e.networks, e.closed = nil, map[string]string{}, true
 	e.mu.Unlock()
-	defer e.release()
-	return removeAll(e.root, insts, nets)
+	remove := func() error {
+		if closed {
+			return nil // released by the first Close
+		}
+		defer e.release()
+		if err := removeAll(e.root, insts, nets); err != nil {
+			return fmt.Errorf("lxd: teardown of cell %s: %w", e.prefix, err)
+		}
+		return nil
+	}
+	if e.later == nil {
+		return remove()
+	}
+	e.later(remove)
+	return nil
 }
 
 // waitOp waits for an LXD operation. When ctx ends first it still waits

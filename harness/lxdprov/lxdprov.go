@@ -93,6 +93,8 @@ type Provider struct {
 	bases map[string]bool
 	// place records live cells per cluster member (placement.go).
 	place placer
+	// teardown tracks the closed cells' deletions (teardown.go).
+	teardown teardowns
 }
 
 // Name is "lxd".
@@ -229,7 +231,7 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	}
 	local := p.opts.Remote.URL == ""
 	e := &env{c: tc, root: c, image: img.Name + "-" + img.Hash[:12] + " (LXD image " + AliasPrefix + img.Name + "-" + img.Hash[:12] + ")", fingerprint: fp, members: members, member: member, load: load, release: release, remote: p.opts.Remote.label(),
-		prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
+		prefix: prefix, source: src, local: local, later: p.teardown.spawn, nsenter: local && p.opts.NsenterExec,
 		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(tc)),
 		nodes:     map[string]*ctNode{}, networks: map[string]string{}}
 	if member != "" {
@@ -385,19 +387,20 @@ func (p *Provider) takeBases(keep func(string) bool) []string {
 	return out
 }
 
-// Shutdown removes the base instances of the run's images when the run
-// ends (the cells' nodes are gone already): nothing of a run stays in LXD
-// but the imported node images, a cache like the image directories.
+// Shutdown waits for the closed cells' deletions (WaitTeardowns), then
+// removes the base instances of the run's images when the run ends:
+// nothing of a run stays in LXD but the imported node images, a cache like
+// the image directories.
 func (p *Provider) Shutdown(ctx context.Context) error {
+	errs := []error{p.WaitTeardowns(ctx)}
 	bases := p.takeBases(func(string) bool { return true })
 	if len(bases) == 0 {
-		return nil
+		return errors.Join(errs...)
 	}
 	c, err := p.client(ctx)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
-	var errs []error
 	for _, b := range bases {
 		errs = append(errs, deleteInstance(c, b))
 	}

@@ -71,6 +71,9 @@ func env(t testing.TB, p *lxdprov.Provider, image string) provider.Env {
 		if err := e.Close(ctx); err != nil {
 			t.Error(err)
 		}
+		if err := p.WaitTeardowns(ctx); err != nil {
+			t.Error(err)
+		}
 		if left, _ := p.Leftovers(ctx, pre); len(left) > 0 {
 			t.Errorf("left after Close: %v", left)
 		}
