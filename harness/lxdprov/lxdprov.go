@@ -237,6 +237,10 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if member != "" {
 		e.userspace += " (placed on member " + member + ")"
 	}
+	e.prepCtx, e.prepCancel = context.WithCancel(context.WithoutCancel(ctx))
+	e.mu.Lock()
+	e.ahead = e.spawnSlotLocked() // the first node's container
+	e.mu.Unlock()
 	return e, nil
 }
 
@@ -340,35 +344,6 @@ func removeAll(c lxd.InstanceServer, insts, nets []string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Shell returns `lxc exec INSTANCE --` for the node (with the daemon's
-// LXD_DIR), so `lab shell` and `lab inspect --node` enter it.
-func (p *Provider) Shell(ctx context.Context, prefix, name string) ([]string, error) {
-	if p.opts.Remote.URL != "" {
-		return nil, fmt.Errorf("lxd: lab shell enters nodes of the local daemon only; use `lxc exec REMOTE:%s -- sh`", instanceName(prefix, name))
-	}
-	c, err := p.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	inst := instanceName(prefix, name)
-	if _, _, err := c.GetInstance(inst); err != nil {
-		return nil, fmt.Errorf("lxd: node %s of %s: %w", name, prefix, err)
-	}
-	return []string{"env", "LXD_DIR=" + filepath.Dir(p.opts.Remote.SocketPath()), "lxc", "exec", inst, "--"}, nil
-}
-
-// instanceName is the LXD name of node name in the cell prefix: LXD allows
-// letters, digits and dashes.
-func instanceName(prefix, name string) string {
-	b := []byte(strings.ToLower(name))
-	for i, ch := range b {
-		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-') {
-			b[i] = '-'
-		}
-	}
-	return prefix + "-" + string(b)
 }
 
 // takeBases removes from the provider's record, and returns, the bases
