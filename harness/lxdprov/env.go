@@ -42,6 +42,7 @@ type env struct {
 	// slots are the node containers made so far (slots.go), ahead the
 	// one made for the next node; prepCtx ends with Close
 	slots      []*slot
+	sizes      *cellSizes // the run's cells' sizes (the provider's)
 	ahead      *slot
 	prepCtx    context.Context
 	prepCancel context.CancelFunc
@@ -249,6 +250,9 @@ func (e *env) Close(ctx context.Context) error {
 		nets = append(nets, n)
 	}
 	closed, slots := e.closed, e.slots
+	if !closed && len(e.nodes) > 0 {
+		e.sizes.saw(len(e.nodes))
+	}
 	e.instances, e.networks, e.closed, e.slots, e.ahead = nil, map[string]string{}, true, nil, nil
 	e.mu.Unlock()
 	remove := func() error {

@@ -95,6 +95,8 @@ type Provider struct {
 	place placer
 	// teardown tracks the closed cells' deletions (teardown.go).
 	teardown teardowns
+	// sizes are the closed cells' node counts (slots.go).
+	sizes cellSizes
 }
 
 // Name is "lxd".
@@ -231,7 +233,7 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	}
 	local := p.opts.Remote.URL == ""
 	e := &env{c: tc, root: c, image: img.Name + "-" + img.Hash[:12] + " (LXD image " + AliasPrefix + img.Name + "-" + img.Hash[:12] + ")", fingerprint: fp, members: members, member: member, load: load, release: release, remote: p.opts.Remote.label(),
-		prefix: prefix, source: src, local: local, later: p.teardown.spawn, nsenter: local && p.opts.NsenterExec,
+		prefix: prefix, source: src, local: local, later: p.teardown.spawn, sizes: &p.sizes, nsenter: local && p.opts.NsenterExec,
 		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(tc)),
 		nodes:     map[string]*ctNode{}, networks: map[string]string{}}
 	if member != "" {

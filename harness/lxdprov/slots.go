@@ -3,6 +3,7 @@ package lxdprov
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"lab/harness/execx"
@@ -15,7 +16,7 @@ import (
 // slot ahead (from NewImageEnv on, and again at every AddNode), so adding
 // a node does not wait for LXD's copy and start: the cell's next node is
 // prepared while the steps set up the one before. The last slot of a cell
-// is never taken; it goes with the cell. Slots are named by their index
+// is never taken (cellSizes keeps that rare); it goes with the cell. Slots are named by their index
 // (PREFIX-nK), not by the node that takes them: LXD's rename of a
 // container costs about what the copy saves (measured; see README). A
 // node's name is its hostname and, once connected, its instance's
@@ -28,13 +29,21 @@ type slot struct {
 }
 
 // spawnSlotLocked registers the next slot's instance (Close removes it
-// whatever happens) and prepares it in the background. e.mu is held.
+// whatever happens) and prepares it in the background once the slot
+// before it is prepared. e.mu is held.
 func (e *env) spawnSlotLocked() *slot {
 	s := &slot{inst: fmt.Sprintf("%s-n%d", e.prefix, len(e.slots)), done: make(chan struct{})}
+	var prev *slot
+	if len(e.slots) > 0 {
+		prev = e.slots[len(e.slots)-1]
+	}
 	e.slots = append(e.slots, s)
 	e.instances = append(e.instances, s.inst)
 	go func() {
 		defer close(s.done)
+		if prev != nil {
+			<-prev.done // one at a time: the node waiting for prev gets it sooner
+		}
 		s.pid, s.err = e.prepare(e.prepCtx, s.inst)
 	}()
 	return s
@@ -91,8 +100,40 @@ func (e *env) takeSlot(name string) (*slot, error) {
 	if s == nil {
 		s = e.spawnSlotLocked()
 	}
-	e.ahead = e.spawnSlotLocked()
+	e.ahead = nil
+	if most := e.sizes.most(); most == 0 || len(e.nodes)+1 < most {
+		e.ahead = e.spawnSlotLocked()
+	}
 	return s, nil
+}
+
+// cellSizes remembers the most nodes a closed cell of the run had: a cell
+// makes a container ahead for a next node only while it has fewer (any
+// number while no cell has closed). The benchmarked two-node cell then
+// makes no third container that would compete with its own steps for the
+// CPU and the daemon; a run mixing sizes makes one container too many in
+// its smaller cells.
+type cellSizes struct {
+	mu  sync.Mutex
+	max int
+}
+
+func (c *cellSizes) most() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.max
+}
+
+func (c *cellSizes) saw(n int) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.max = max(c.max, n)
 }
 
 // endSlots stops the slots' preparation and waits until none is under
