@@ -39,11 +39,11 @@ type env struct {
 	// (Provider.teardown: the run's Shutdown waits for them); nil: Close
 	// deletes before it returns
 	later func(func() error)
-	// slots are the node containers made so far (slots.go), ahead the
-	// one made for the next node; prepCtx ends with Close
+	// slots are the node containers made so far (slots.go), ahead those
+	// made for the next nodes; prepCtx ends with Close
 	slots      []*slot
 	sizes      *cellSizes // the run's cells' sizes (the provider's)
-	ahead      *slot
+	ahead      []*slot
 	prepCtx    context.Context
 	prepCancel context.CancelFunc
 

@@ -7,9 +7,9 @@ import "lab/harness/provider"
 func SettleSlots(e provider.Env) {
 	ce := e.(*env)
 	ce.mu.Lock()
-	s := ce.ahead
+	ahead := ce.ahead
 	ce.mu.Unlock()
-	if s != nil {
+	for _, s := range ahead {
 		<-s.done
 	}
 }

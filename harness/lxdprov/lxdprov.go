@@ -97,6 +97,8 @@ type Provider struct {
 	teardown teardowns
 	// sizes are the closed cells' node counts (slots.go).
 	sizes cellSizes
+	// next are the environments made ahead for next cells (nextcell.go).
+	next nextCells
 }
 
 // Name is "lxd".
@@ -213,6 +215,11 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if member != "" {
 		target, tc = member, c.UseTarget(member)
 	}
+	if e := p.adoptNext(prefix, baseName(runOf(prefix), img, target)+"/"+baseSnapshot); e != nil {
+		e.release, e.load = release, load // made ahead by the cell before (nextcell.go)
+		p.guessNext(e)
+		return e, nil
+	}
 	src, err := ensureBase(ctx, tc, img, pool, target, runOf(prefix))
 	p.mu.Lock()
 	if p.bases == nil {
@@ -241,8 +248,9 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	}
 	e.prepCtx, e.prepCancel = context.WithCancel(context.WithoutCancel(ctx))
 	e.mu.Lock()
-	e.ahead = e.spawnSlotLocked() // the first node's container
+	e.ahead = []*slot{e.spawnSlotLocked()} // the first node's container
 	e.mu.Unlock()
+	p.guessNext(e)
 	return e, nil
 }
 
@@ -364,11 +372,13 @@ func (p *Provider) takeBases(keep func(string) bool) []string {
 	return out
 }
 
-// Shutdown waits for the closed cells' deletions (WaitTeardowns), then
+// Shutdown closes the environments made ahead that no cell took
+// (nextcell.go), waits for the closed cells' deletions (WaitTeardowns), then
 // removes the base instances of the run's images when the run ends:
 // nothing of a run stays in LXD but the imported node images, a cache like
 // the image directories.
 func (p *Provider) Shutdown(ctx context.Context) error {
+	p.dropNext()
 	errs := []error{p.WaitTeardowns(ctx)}
 	bases := p.takeBases(func(string) bool { return true })
 	if len(bases) == 0 {

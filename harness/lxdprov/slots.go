@@ -85,8 +85,8 @@ func (e *env) prepare(ctx context.Context, inst string) (int, error) {
 	}
 }
 
-// takeSlot returns the slot ahead (made now if there is none) for node
-// name and starts preparing the next one.
+// takeSlot returns the first slot ahead (made now if there is none) for
+// node name and, when none is left ahead, starts preparing the next one.
 func (e *env) takeSlot(name string) (*slot, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -96,13 +96,14 @@ func (e *env) takeSlot(name string) (*slot, error) {
 	if _, dup := e.nodes[name]; dup {
 		return nil, fmt.Errorf("node %q already exists in this cell", name)
 	}
-	s := e.ahead
-	if s == nil {
+	var s *slot
+	if len(e.ahead) > 0 {
+		s, e.ahead = e.ahead[0], e.ahead[1:]
+	} else {
 		s = e.spawnSlotLocked()
 	}
-	e.ahead = nil
-	if most := e.sizes.most(); most == 0 || len(e.nodes)+1 < most {
-		e.ahead = e.spawnSlotLocked()
+	if most := e.sizes.most(); len(e.ahead) == 0 && (most == 0 || len(e.nodes)+1 < most) {
+		e.ahead = append(e.ahead, e.spawnSlotLocked())
 	}
 	return s, nil
 }
