@@ -104,11 +104,12 @@ func TestCell(t *testing.T) {
 // imported image; the import, a cache shared with other runs, is not
 // redone) and reused (nodes copied from the run's prepared
 // snapshot), the latter with commands and copies through nsenter (the
-// default) and through LXD's exec and file APIs. A cell's time ends with
-// its verdict: its instances and networks are deleted in the background
-// (as in a run: the run's Shutdown waits for them, and the benchmark's
-// last wait is not timed), overlapping the next cell. Target: reused
-// under 3 s.
+// default) and through LXD's exec and file APIs. As in a run, a cell's
+// time ends with its verdict: its instances and networks are deleted in
+// the background (the run's Shutdown waits for them; the benchmark's last
+// wait is not timed), overlapping the next cell; and a reused cell takes
+// the containers the cell before it made ahead for it (nextcell.go),
+// whose making overlapped that cell. Target: reused under 3 s.
 func BenchmarkLXDCell(b *testing.B) {
 	available(b)
 	for _, mode := range []string{"cold", "reused", "reused-api"} {
