@@ -43,6 +43,7 @@ type env struct {
 	// made for the next nodes; prepCtx ends with Close
 	slots      []*slot
 	sizes      *cellSizes // the run's cells' sizes (the provider's)
+	guessed    bool       // made ahead for the cell by the one before (nextcell.go): slots PREFIX-aK
 	ahead      []*slot
 	prepCtx    context.Context
 	prepCancel context.CancelFunc

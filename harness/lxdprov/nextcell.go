@@ -10,7 +10,7 @@ import (
 // A cell's first container is made ahead by the cell before it. When a
 // cell lab-XXXXXX-N of the run starts off a cluster, the provider
 // prepares the environment of lab-XXXXXX-(N+1) on the same base: as many
-// slots (PREFIX-nK, slots.go) as the run's largest closed cell had nodes
+// slots (PREFIX-aK, slots.go) as the run's largest closed cell had nodes
 // (one while none has closed), copied and started one after another. That
 // cell, when it comes to this provider with the same image, takes the
 // environment and its nodes do not wait for LXD's copies and starts. It is a guess:
@@ -85,7 +85,7 @@ func (p *Provider) guessNext(e *env) {
 	}
 	ne := &env{c: e.c, root: e.root, image: e.image, fingerprint: e.fingerprint, members: e.members,
 		release: func() {}, remote: e.remote, prefix: next, source: e.source, local: e.local,
-		nsenter: e.nsenter, userspace: e.userspace, later: e.later, sizes: e.sizes,
+		nsenter: e.nsenter, userspace: e.userspace, later: e.later, sizes: e.sizes, guessed: true,
 		nodes: map[string]*ctNode{}, networks: map[string]string{}}
 	ne.prepCtx, ne.prepCancel = context.WithCancel(context.Background())
 	ne.mu.Lock()

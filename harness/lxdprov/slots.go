@@ -16,9 +16,10 @@ import (
 // slot ahead (from NewImageEnv on, and again at every AddNode), so adding
 // a node does not wait for LXD's copy and start: the cell's next node is
 // prepared while the steps set up the one before. The last slot of a cell
-// is never taken (cellSizes keeps that rare); it goes with the cell. Slots are named by their index
-// (PREFIX-nK), not by the node that takes them: LXD's rename of a
-// container costs about what the copy saves (measured; see README). A
+// is never taken (cellSizes keeps that rare); it goes with the cell.
+// Slots are named by their index (PREFIX-nK; PREFIX-aK when made by the
+// cell before, nextcell.go), not by the node that takes them: LXD's
+// rename of a container costs about what the copy saves (measured; see README). A
 // node's name is its hostname and, once connected, its instance's
 // user.lab.node (Shell finds it by that).
 type slot struct {
@@ -32,7 +33,11 @@ type slot struct {
 // whatever happens) and prepares it in the background once the slot
 // before it is prepared. e.mu is held.
 func (e *env) spawnSlotLocked() *slot {
-	s := &slot{inst: fmt.Sprintf("%s-n%d", e.prefix, len(e.slots)), done: make(chan struct{})}
+	tag := "n"
+	if e.guessed {
+		tag = "a" // never the name of a container of the cell's own environment (a missed guess is still being deleted)
+	}
+	s := &slot{inst: fmt.Sprintf("%s-%s%d", e.prefix, tag, len(e.slots)), done: make(chan struct{})}
 	var prev *slot
 	if len(e.slots) > 0 {
 		prev = e.slots[len(e.slots)-1]
