@@ -224,7 +224,7 @@ func TestLeftoversAndRemove(t *testing.T) {
 	if o, err := execx.Output(ctx, execx.Host{}, append(sh, "hostname")...); err != nil || strings.TrimSpace(o) != "n1" {
 		t.Errorf("Shell prefix runs in %q, %v", o, err)
 	}
-	if err := p.Remove(ctx, pre); err != nil {
+	if err := p.Remove(ctx, pre+"-"); err != nil { // as runner.Clean asks: the cell prefix and a dash
 		t.Fatal(err)
 	}
 	if left, _ := p.Leftovers(ctx, pre); len(left) != 0 {
