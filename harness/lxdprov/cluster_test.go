@@ -155,6 +155,9 @@ func TestCluster(t *testing.T) {
 	if len(located) == 0 {
 		t.Error("no node seen on the cluster while the cells ran")
 	}
+	if err := p.WaitTeardowns(ctx); err != nil {
+		t.Error(err)
+	}
 	if left, _ := p.Leftovers(ctx, opts.Run.Prefix+"-"); len(left) > 0 {
 		// the bases go at Shutdown; nothing of a cell stays
 		for _, l := range left {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"lab/harness/execx"
 	"lab/harness/node"
@@ -36,6 +35,18 @@ type env struct {
 	local              bool   // the daemon runs on this host (its bridges are ours to tune)
 	nsenter            bool   // run node commands with nsenter (Options.NsenterExec)
 	userspace          string
+	// later, when set, runs Close's deletions in the background
+	// (Provider.teardown: the run's Shutdown waits for them); nil: Close
+	// deletes before it returns
+	later func(func() error)
+	// slots are the node containers made so far (slots.go), ahead those
+	// made for the next nodes; prepCtx ends with Close
+	slots      []*slot
+	sizes      *cellSizes // the run's cells' sizes (the provider's)
+	guessed    bool       // made ahead for the cell by the one before (nextcell.go): slots PREFIX-aK
+	ahead      []*slot
+	prepCtx    context.Context
+	prepCancel context.CancelFunc
 
 	mu        sync.Mutex
 	instances []string // registered before creation, so Close removes half-made ones
@@ -77,42 +88,28 @@ func (e *env) Describe() map[string]string {
 	return out
 }
 
-// AddNode copies the base snapshot into a new container, starts it and
-// waits until its init has set the node up.
+// AddNode takes the slot made ahead (slots.go: a copy of the base
+// snapshot, started, its init up), waiting for it if need be, and names
+// the node (hostname) in it.
 func (e *env) AddNode(ctx context.Context, name string) (node.Node, error) {
-	inst, err := e.reserve(name)
+	if name == "" || strings.ContainsAny(name, "/ \t\n") {
+		return nil, fmt.Errorf("bad node name %q", name)
+	}
+	s, err := e.takeSlot(name)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.copyBase(ctx, inst); err != nil {
-		return nil, fmt.Errorf("lxd: node %s: %w", name, err)
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lxd: node %s (%s): %w", name, s.inst, ctx.Err())
 	}
-	op, err := e.c.UpdateInstanceState(inst, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
-	if err == nil {
-		err = waitOp(ctx, op)
+	if s.err != nil {
+		return nil, fmt.Errorf("lxd: node %s: %w", name, s.err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("lxd: start node %s (%s): %w", name, inst, err)
-	}
-	n := &ctNode{c: e.c, name: name, instance: inst, image: e.image, fingerprint: e.fingerprint}
-	if e.nsenter {
-		st, _, err := e.c.GetInstanceState(inst)
-		if err != nil || st.Pid <= 0 {
-			return nil, fmt.Errorf("lxd: init pid of %s: %v", inst, err)
-		}
-		n.pid = int(st.Pid)
-	}
-	ready := execx.Cmd{Argv: []string{"sh", "-c", `test -e /run/.lab-node && hostname "$0"`, name}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := n.Run(ctx, ready)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, fmt.Errorf("lxd: node %s (%s) did not come up: %w", name, inst, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	n := &ctNode{c: e.c, name: name, instance: s.inst, pid: s.pid, image: e.image, fingerprint: e.fingerprint}
+	if _, err := n.Run(ctx, execx.Cmd{Argv: []string{"hostname", name}}); err != nil {
+		return nil, fmt.Errorf("lxd: node %s (%s): %w", name, s.inst, err)
 	}
 	e.mu.Lock()
 	e.nodes[name] = n
@@ -170,9 +167,10 @@ func (e *env) network(network string, addr netip.Prefix) (string, error) {
 	return name, nil
 }
 
-// addNIC adds a bridged NIC named ifname on bridge to the instance and
-// returns its MAC address.
-func (e *env) addNIC(ctx context.Context, inst, ifname, bridge string) (string, error) {
+// addNIC adds a bridged NIC named ifname on bridge to the instance, and
+// records the node's name in its user.lab.node (Shell), and returns its
+// MAC address.
+func (e *env) addNIC(ctx context.Context, inst, node, ifname, bridge string) (string, error) {
 	for attempt := 0; ; attempt++ {
 		in, etag, err := e.c.GetInstance(inst)
 		if err != nil {
@@ -186,6 +184,7 @@ func (e *env) addNIC(ctx context.Context, inst, ifname, bridge string) (string, 
 		// managed bridge (a parent is looked up in the daemon's /sys, which
 		// need not be its network namespace's).
 		put.Devices[ifname] = map[string]string{"type": "nic", "network": bridge, "name": ifname}
+		put.Config["user.lab.node"] = node
 		op, err := e.c.UpdateInstance(inst, put, etag)
 		if err == nil {
 			err = waitOp(ctx, op)
@@ -231,7 +230,7 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 	if err != nil {
 		return err
 	}
-	mac, err := e.addNIC(ctx, n.instance, ifname, br)
+	mac, err := e.addNIC(ctx, n.instance, n.name, ifname, br)
 	if err != nil {
 		return fmt.Errorf("connect %s to %s: %w", n.name, network, err)
 	}
@@ -241,7 +240,9 @@ func (e *env) Connect(ctx context.Context, nd node.Node, network, ifname string,
 	return nil
 }
 
-// Close deletes the cell's instances, then its networks. Idempotent.
+// Close deletes the cell's instances, then its networks: in the
+// background when the provider collects teardowns (e.later; a container
+// cell), else before it returns. Idempotent.
 func (e *env) Close(ctx context.Context) error {
 	e.mu.Lock()
 	insts := e.instances
@@ -249,10 +250,28 @@ func (e *env) Close(ctx context.Context) error {
 	for _, n := range e.networks {
 		nets = append(nets, n)
 	}
-	e.instances, e.networks, e.closed = nil, map[string]string{}, true
+	closed, slots := e.closed, e.slots
+	if !closed && len(e.nodes) > 0 {
+		e.sizes.saw(len(e.nodes))
+	}
+	e.instances, e.networks, e.closed, e.slots, e.ahead = nil, map[string]string{}, true, nil, nil
 	e.mu.Unlock()
-	defer e.release()
-	return removeAll(e.root, insts, nets)
+	remove := func() error {
+		if closed {
+			return nil // released by the first Close
+		}
+		defer e.release()
+		e.endSlots(slots)
+		if err := removeAll(e.root, insts, nets); err != nil {
+			return fmt.Errorf("lxd: teardown of cell %s: %w", e.prefix, err)
+		}
+		return nil
+	}
+	if e.later == nil {
+		return remove()
+	}
+	e.later(remove)
+	return nil
 }
 
 // waitOp waits for an LXD operation. When ctx ends first it still waits

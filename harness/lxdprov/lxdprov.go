@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 
 	"lab/harness/image"
@@ -93,6 +92,12 @@ type Provider struct {
 	bases map[string]bool
 	// place records live cells per cluster member (placement.go).
 	place placer
+	// teardown tracks the closed cells' deletions (teardown.go).
+	teardown teardowns
+	// sizes are the closed cells' node counts (slots.go).
+	sizes cellSizes
+	// next are the environments made ahead for next cells (nextcell.go).
+	next nextCells
 }
 
 // Name is "lxd".
@@ -209,6 +214,11 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if member != "" {
 		target, tc = member, c.UseTarget(member)
 	}
+	if e := p.adoptNext(prefix, baseName(runOf(prefix), img, target)+"/"+baseSnapshot); e != nil {
+		e.release, e.load = release, load // made ahead by the cell before (nextcell.go)
+		p.guessNext(e)
+		return e, nil
+	}
 	src, err := ensureBase(ctx, tc, img, pool, target, runOf(prefix))
 	p.mu.Lock()
 	if p.bases == nil {
@@ -229,144 +239,18 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	}
 	local := p.opts.Remote.URL == ""
 	e := &env{c: tc, root: c, image: img.Name + "-" + img.Hash[:12] + " (LXD image " + AliasPrefix + img.Name + "-" + img.Hash[:12] + ")", fingerprint: fp, members: members, member: member, load: load, release: release, remote: p.opts.Remote.label(),
-		prefix: prefix, source: src, local: local, nsenter: local && p.opts.NsenterExec,
+		prefix: prefix, source: src, local: local, later: p.teardown.spawn, sizes: &p.sizes, nsenter: local && p.opts.NsenterExec,
 		userspace: fmt.Sprintf("node image %s-%s (Debian %s), %s privileged container", img.Name, img.Hash[:12], img.Suite, serverVersion(tc)),
 		nodes:     map[string]*ctNode{}, networks: map[string]string{}}
 	if member != "" {
 		e.userspace += " (placed on member " + member + ")"
 	}
+	e.prepCtx, e.prepCancel = context.WithCancel(context.WithoutCancel(ctx))
+	e.mu.Lock()
+	e.ahead = []*slot{e.spawnSlotLocked()} // the first node's container
+	e.mu.Unlock()
+	p.guessNext(e)
 	return e, nil
-}
-
-// owned lists the instances and networks of prefix.
-func owned(c lxd.InstanceServer, prefix string) (instances, networks []string, err error) {
-	insts, err := c.GetInstances(api.InstanceTypeAny)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, i := range insts {
-		if strings.HasPrefix(i.Name, prefix) && strings.HasPrefix(i.Config["user.lab.prefix"], prefix) {
-			instances = append(instances, i.Name)
-		}
-	}
-	nets, err := c.GetNetworks()
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, n := range nets {
-		if n.Managed && strings.HasPrefix(n.Config["user.lab.prefix"], prefix) {
-			networks = append(networks, n.Name)
-		}
-	}
-	sort.Strings(instances)
-	sort.Strings(networks)
-	return instances, networks, nil
-}
-
-// Leftovers lists the instances (with their snapshots) and networks that
-// carry prefix.
-func (p *Provider) Leftovers(ctx context.Context, prefix string) ([]string, error) {
-	if prefix == "" {
-		return nil, errors.New("lxd: empty prefix")
-	}
-	c, err := p.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	insts, nets, err := owned(c, prefix)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, i := range insts {
-		out = append(out, "instance "+i)
-		if snaps, err := c.GetInstanceSnapshotNames(i); err == nil {
-			for _, s := range snaps {
-				out = append(out, "snapshot "+i+"/"+s)
-			}
-		}
-	}
-	for _, n := range nets {
-		net, _, err := c.GetNetwork(n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, fmt.Sprintf("network %s (%s)", n, net.Config["user.lab.prefix"]))
-	}
-	return out, nil
-}
-
-// Remove deletes the instances (with their snapshots), then the networks,
-// that carry prefix; nothing else.
-func (p *Provider) Remove(ctx context.Context, prefix string) error {
-	if prefix == "" {
-		return errors.New("lxd: empty prefix")
-	}
-	c, err := p.client(ctx)
-	if err != nil {
-		return err
-	}
-	insts, nets, err := owned(c, prefix)
-	if err != nil {
-		return err
-	}
-	return removeAll(c, insts, nets)
-}
-
-// removeAll deletes instances in parallel, then networks.
-func removeAll(c lxd.InstanceServer, insts, nets []string) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, i := range insts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := deleteInstance(c, i); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	for _, n := range nets {
-		if err := c.DeleteNetwork(n); err != nil && !api.StatusErrorCheck(err, 404) {
-			errs = append(errs, fmt.Errorf("lxd: delete network %s: %w", n, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Shell returns `lxc exec INSTANCE --` for the node (with the daemon's
-// LXD_DIR), so `lab shell` and `lab inspect --node` enter it.
-func (p *Provider) Shell(ctx context.Context, prefix, name string) ([]string, error) {
-	if p.opts.Remote.URL != "" {
-		return nil, fmt.Errorf("lxd: lab shell enters nodes of the local daemon only; use `lxc exec REMOTE:%s -- sh`", instanceName(prefix, name))
-	}
-	c, err := p.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	inst := instanceName(prefix, name)
-	if _, _, err := c.GetInstance(inst); err != nil {
-		return nil, fmt.Errorf("lxd: node %s of %s: %w", name, prefix, err)
-	}
-	return []string{"env", "LXD_DIR=" + filepath.Dir(p.opts.Remote.SocketPath()), "lxc", "exec", inst, "--"}, nil
-}
-
-// instanceName is the LXD name of node name in the cell prefix: LXD allows
-// letters, digits and dashes.
-func instanceName(prefix, name string) string {
-	b := []byte(strings.ToLower(name))
-	for i, ch := range b {
-		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-') {
-			b[i] = '-'
-		}
-	}
-	return prefix + "-" + string(b)
 }
 
 // takeBases removes from the provider's record, and returns, the bases
@@ -385,19 +269,22 @@ func (p *Provider) takeBases(keep func(string) bool) []string {
 	return out
 }
 
-// Shutdown removes the base instances of the run's images when the run
-// ends (the cells' nodes are gone already): nothing of a run stays in LXD
-// but the imported node images, a cache like the image directories.
+// Shutdown closes the environments made ahead that no cell took
+// (nextcell.go), waits for the closed cells' deletions (WaitTeardowns), then
+// removes the base instances of the run's images when the run ends:
+// nothing of a run stays in LXD but the imported node images, a cache like
+// the image directories.
 func (p *Provider) Shutdown(ctx context.Context) error {
+	p.dropNext()
+	errs := []error{p.WaitTeardowns(ctx)}
 	bases := p.takeBases(func(string) bool { return true })
 	if len(bases) == 0 {
-		return nil
+		return errors.Join(errs...)
 	}
 	c, err := p.client(ctx)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
-	var errs []error
 	for _, b := range bases {
 		errs = append(errs, deleteInstance(c, b))
 	}

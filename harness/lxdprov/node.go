@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -288,14 +290,33 @@ func (n *ctNode) Start(ctx context.Context, c execx.Cmd, stderr io.Writer) (node
 }
 
 // CopyIn pushes src to dst, creating dst's directories: through LXD's
-// file API, or with nsenter (the node's own mkdir, cat and mv, so paths
-// resolve inside the node) when commands go that way. Either way dst is
-// replaced, never written over in place (a running binary stays intact).
+// file API, or when commands go through nsenter, with the host's install
+// into the node's directory through /proc/PID/root when it exists and
+// has no symbolic link on the way (hostPath), else with nsenter (the
+// node's own mkdir, cat and mv, so paths resolve inside the node). Either
+// way dst is replaced, never written over in place (a running binary
+// stays intact).
 func (n *ctNode) CopyIn(ctx context.Context, src, dst string, mode os.FileMode) error {
 	if !filepath.IsAbs(dst) {
 		return fmt.Errorf("copy into %s: destination %q is not absolute", n.name, dst)
 	}
 	if n.pid != 0 {
+		if root, ok := n.hostPath(filepath.Dir(dst)); ok {
+			// the node's directory, seen from the host through its init's
+			// root: one install (not this process: a file it held open for
+			// writing could be inherited by a child it forks meanwhile, and
+			// exec of the copy would fail with ETXTBSY), then a rename
+			tmp := filepath.Join(root, filepath.Base(dst)) + ".lab-tmp"
+			argv := []string{"install", "-D", "-m", strconv.FormatUint(uint64(mode.Perm()), 8), src, tmp}
+			if _, err := (execx.Host{}).Run(ctx, execx.Cmd{Argv: argv}); err != nil {
+				return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+			}
+			if err := os.Rename(tmp, filepath.Join(root, filepath.Base(dst))); err != nil {
+				_ = os.Remove(tmp)
+				return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
+			}
+			return nil
+		}
 		b, err := os.ReadFile(src)
 		if err != nil {
 			return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
@@ -320,6 +341,30 @@ func (n *ctNode) CopyIn(ctx context.Context, src, dst string, mode os.FileMode) 
 		return fmt.Errorf("copy %s into %s:%s: %w", src, n.name, dst, err)
 	}
 	return nil
+}
+
+// hostPath returns the host path of the node's directory dir (through
+// /proc/PID/root, which sees the node's own mounts, its private /run and
+// /tmp) when none of its existing components is a symbolic link (one
+// would resolve against the host's root there) or other than a directory;
+// missing ones are made by install -D.
+func (n *ctNode) hostPath(dir string) (string, bool) {
+	root := fmt.Sprintf("/proc/%d/root", n.pid)
+	p := root
+	for _, c := range strings.Split(strings.Trim(filepath.Clean(dir), "/"), "/") {
+		if c == "" {
+			continue
+		}
+		p = filepath.Join(p, c)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return filepath.Join(root, filepath.Clean(dir)), true // the rest is made by install -D
+		}
+		if err != nil || !fi.IsDir() {
+			return "", false
+		}
+	}
+	return p, true
 }
 
 // copyIn writes stdin to $1 with mode $2 (octal) inside the node: a

@@ -303,6 +303,7 @@ func (p *Provider) Forget(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	p.dropNext() // copies of the bases that go
 	for _, b := range p.takeBases(func(b string) bool { return strings.Contains(b, baseInfix+name+"-") }) {
 		if err := deleteInstance(c, b); err != nil {
 			return err
