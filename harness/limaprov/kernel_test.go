@@ -79,4 +79,3 @@ func TestTemplate(t *testing.T) {
 		}
 	}
 }
-

@@ -54,7 +54,7 @@ type tools struct {
 	limaEnv []string
 }
 
-func (t *tools) limactl() string { return filepath.Join(t.dir, "bin", "limactl") }
+func (t *tools) limactl() string  { return filepath.Join(t.dir, "bin", "limactl") }
 func (t *tools) limaHome() string { return filepath.Join(Home, "h") }
 
 // guestAgent is the guest agent Lima would copy into the VM; the lab bakes
