@@ -67,7 +67,7 @@ func (w *World) requestAt(ctx context.Context, from, ports, node string, pub net
 				res[i] = src.HTTP(ctx, url, ProbeTimeout)
 				return
 			}
-			res[i] = w.probeDecided(ctx, src, url, node, netip.AddrPortFrom(pub, uint16(p)))
+			res[i] = w.probeDecided(ctx, src, url, node, netip.AddrPortFrom(pub, uint16(p)), false)
 		}()
 	}
 	wg.Wait()
@@ -108,9 +108,13 @@ const (
 
 // probeDecided sends one GET from src while reading the node's conntrack
 // entries for dst: when the entry's DNAT target is dead (see
-// deadTargetAfter), the probe ends as a timeout whose detail names the
-// signal; otherwise the probe's own outcome stands.
-func (w *World) probeDecided(ctx context.Context, src driver.Source, url, node string, dst netip.AddrPort) probe.Result {
+// deadTargetAfter), or, with virtual (dst is a Service's ClusterIP, an
+// address no host owns), when the node did not translate it at all, the
+// probe ends as a timeout whose detail names the signal; otherwise the
+// probe's own outcome stands. A connection's NAT is decided once, at its
+// first packet: an entry without DNAT stays so, and a ClusterIP nothing
+// translated cannot answer.
+func (w *World) probeDecided(ctx context.Context, src driver.Source, url, node string, dst netip.AddrPort, virtual bool) probe.Result {
 	start := time.Now()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -132,14 +136,20 @@ func (w *World) probeDecided(ctx context.Context, src driver.Source, url, node s
 			continue
 		}
 		for _, f := range flows {
-			if f.Replies > 0 || f.DNATTo == dst.String() || (f.Neighbour != "INCOMPLETE" && f.Neighbour != "FAILED") {
+			untranslated := f.DNATTo == dst.String()
+			dead := !untranslated && (f.Neighbour == "INCOMPLETE" || f.Neighbour == "FAILED")
+			if f.Replies > 0 || !dead && !(virtual && untranslated) {
 				continue
 			}
 			cancel()
 			<-done
+			why := fmt.Sprintf("is DNATed to %s, tcp %s, no reply, and that address's neighbour entry is %s (nothing answers its ARP)", f.DNATTo, f.TCPState, f.Neighbour)
+			if !dead {
+				why = fmt.Sprintf("was not translated (no DNAT: no Service rule matched its first packet), tcp %s, no reply; a ClusterIP is owned by no host, so nothing can answer it", f.TCPState)
+			}
 			return probe.Result{Outcome: probe.Timeout, Elapsed: time.Since(start), Detail: fmt.Sprintf(
-				"decided by a positive signal after %s instead of waiting out the %s timeout: node %s's conntrack entry %s is DNATed to %s, tcp %s, no reply, and that address's neighbour entry is %s (nothing answers its ARP)",
-				time.Since(start).Round(time.Millisecond), ProbeTimeout, node, f.Orig, f.DNATTo, f.TCPState, f.Neighbour)}
+				"decided by a positive signal after %s instead of waiting out the %s timeout: node %s's conntrack entry %s %s",
+				time.Since(start).Round(time.Millisecond), ProbeTimeout, node, f.Orig, why)}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"lab/harness/probe"
 	"net"
 	"net/netip"
 	"strconv"
@@ -30,7 +31,7 @@ func init() {
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from Service "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("service", Name), P("family", Family), P("observation", Name)},
 		cell:    toService(0, 1),
-		Doc:     "Sends one HTTP GET from a pod (or a node or client) to the Service's ClusterIP of the family and port, with a 1 s timeout, and records NAME = the HTTP status, or timeout / refused / unreachable / reset.",
+		Doc:     "Sends one HTTP GET from a pod (or a node or client) to the Service's ClusterIP of the family and port, with a 1 s timeout, and records NAME = the HTTP status, or timeout / refused / unreachable / reset. From a pod or a node, a connection that the node's conntrack shows untranslated (no Service rule DNATed its first packet; a ClusterIP is owned by no host) or DNATed to a dead address (neighbour INCOMPLETE 150 ms in, or FAILED), with no reply, is decided as a timeout on that positive signal without waiting the second out; the evidence says so.",
 		Example: `When "client" requests HTTP from Service "web" over ipv6 as "service_v6_http"`,
 		bind:    func(w *World) any { return w.requestService }})
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from pod "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
@@ -214,7 +215,27 @@ func (w *World) requestService(ctx context.Context, from, name, fam, obs string)
 	if err != nil {
 		return err
 	}
-	return w.probeHTTP(ctx, from, "Service "+name, ip, s.port, obs)
+	src, err := w.D.Source(from)
+	if err != nil {
+		return err
+	}
+	// the node whose conntrack sees the connection first: the source pod's
+	// node, or the source node itself
+	node := from
+	if p, ok := w.D.Pod(from); ok {
+		node = p.Node
+	}
+	dst := netip.AddrPortFrom(ip, uint16(s.port))
+	url := "http://" + dst.String() + "/"
+	var res probe.Result
+	if w.D.IsNode(node) {
+		res = w.probeDecided(ctx, src, url, node, dst, true)
+	} else {
+		res = src.HTTP(ctx, url, ProbeTimeout)
+	}
+	w.Observe(obs, res.Outcome)
+	w.Evidence(obs+": probe", fmt.Sprintf("GET %s (Service %s) from %s: %s after %s: %s\n", url, name, from, res.Outcome, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.Detail)))
+	return nil
 }
 
 func (w *World) requestPod(ctx context.Context, from, pod, fam, obs string) error {
