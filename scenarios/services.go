@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"lab/harness/probe"
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -184,13 +182,29 @@ func (w *World) proxyRulesEvidence(ctx context.Context, node string, fam int, na
 	return nil
 }
 
-func (w *World) probeHTTP(ctx context.Context, from, what string, addr netip.Addr, port int, obs string) error {
+// probeHTTP sends one GET from a pod, node or client to addr:port and
+// records its outcome. With clusterIP (addr is a Service's ClusterIP) and a
+// pod or node source, the node's conntrack may decide it early (see
+// probeDecided).
+func (w *World) probeHTTP(ctx context.Context, from, what string, addr netip.Addr, port int, clusterIP bool, obs string) error {
 	src, err := w.D.Source(from)
 	if err != nil {
 		return err
 	}
-	url := "http://" + net.JoinHostPort(addr.String(), strconv.Itoa(port)) + "/"
-	res := src.HTTP(ctx, url, ProbeTimeout)
+	dst := netip.AddrPortFrom(addr, uint16(port))
+	url := "http://" + dst.String() + "/"
+	// the node whose conntrack sees the connection first: the source
+	// pod's node, or the source node itself
+	node := from
+	if p, ok := w.D.Pod(from); ok {
+		node = p.Node
+	}
+	var res probe.Result
+	if clusterIP && w.D.IsNode(node) {
+		res = w.probeDecided(ctx, src, url, node, dst, true)
+	} else {
+		res = src.HTTP(ctx, url, ProbeTimeout)
+	}
 	w.Observe(obs, res.Outcome)
 	w.Evidence(obs+": probe", fmt.Sprintf("GET %s (%s) from %s: %s after %s: %s\n", url, what, from, res.Outcome, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.Detail)))
 	return nil
@@ -215,27 +229,7 @@ func (w *World) requestService(ctx context.Context, from, name, fam, obs string)
 	if err != nil {
 		return err
 	}
-	src, err := w.D.Source(from)
-	if err != nil {
-		return err
-	}
-	// the node whose conntrack sees the connection first: the source pod's
-	// node, or the source node itself
-	node := from
-	if p, ok := w.D.Pod(from); ok {
-		node = p.Node
-	}
-	dst := netip.AddrPortFrom(ip, uint16(s.port))
-	url := "http://" + dst.String() + "/"
-	var res probe.Result
-	if w.D.IsNode(node) {
-		res = w.probeDecided(ctx, src, url, node, dst, true)
-	} else {
-		res = src.HTTP(ctx, url, ProbeTimeout)
-	}
-	w.Observe(obs, res.Outcome)
-	w.Evidence(obs+": probe", fmt.Sprintf("GET %s (Service %s) from %s: %s after %s: %s\n", url, name, from, res.Outcome, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.Detail)))
-	return nil
+	return w.probeHTTP(ctx, from, "Service "+name, ip, s.port, true, obs)
 }
 
 func (w *World) requestPod(ctx context.Context, from, pod, fam, obs string) error {
@@ -250,5 +244,5 @@ func (w *World) requestPod(ctx context.Context, from, pod, fam, obs string) erro
 	if !ok {
 		return fmt.Errorf("pod %q has no %s address", pod, fam)
 	}
-	return w.probeHTTP(ctx, from, "pod "+pod, a, p.Port, obs)
+	return w.probeHTTP(ctx, from, "pod "+pod, a, p.Port, false, obs)
 }

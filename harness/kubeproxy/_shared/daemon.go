@@ -241,41 +241,34 @@ func (f *feeder) reload(path string, st *status) error {
 
 func key(ns, name string) string { return ns + "/" + name }
 
+// apply hands the differences between the file's objects and the last
+// ones to the Proxier as informer events.
 func (f *feeder) apply(obj objects) {
+	syncObjects(f.svcs, obj.Services, func(s *v1.Service) string { return key(s.Namespace, s.Name) },
+		f.p.OnServiceAdd, f.p.OnServiceUpdate, f.p.OnServiceDelete)
+	syncObjects(f.slices, obj.EndpointSlices, func(s *discovery.EndpointSlice) string { return key(s.Namespace, s.Name) },
+		f.p.OnEndpointSliceAdd, f.p.OnEndpointSliceUpdate, f.p.OnEndpointSliceDelete)
+}
+
+// syncObjects makes have (by key) equal to want, calling add, update and del for
+// each object added, changed or gone, as an informer does.
+func syncObjects[T any](have map[string]T, want []T, keyOf func(T) string, add func(T), update func(old, cur T), del func(T)) {
 	seen := map[string]bool{}
-	for _, s := range obj.Services {
-		k := key(s.Namespace, s.Name)
+	for _, o := range want {
+		k := keyOf(o)
 		seen[k] = true
-		switch old, ok := f.svcs[k]; {
+		switch old, ok := have[k]; {
 		case !ok:
-			f.p.OnServiceAdd(s)
-		case !reflect.DeepEqual(old, s):
-			f.p.OnServiceUpdate(old, s)
+			add(o)
+		case !reflect.DeepEqual(old, o):
+			update(old, o)
 		}
-		f.svcs[k] = s
+		have[k] = o
 	}
-	for k, s := range f.svcs {
+	for k, o := range have {
 		if !seen[k] {
-			f.p.OnServiceDelete(s)
-			delete(f.svcs, k)
-		}
-	}
-	seen = map[string]bool{}
-	for _, s := range obj.EndpointSlices {
-		k := key(s.Namespace, s.Name)
-		seen[k] = true
-		switch old, ok := f.slices[k]; {
-		case !ok:
-			f.p.OnEndpointSliceAdd(s)
-		case !reflect.DeepEqual(old, s):
-			f.p.OnEndpointSliceUpdate(old, s)
-		}
-		f.slices[k] = s
-	}
-	for k, s := range f.slices {
-		if !seen[k] {
-			f.p.OnEndpointSliceDelete(s)
-			delete(f.slices, k)
+			del(o)
+			delete(have, k)
 		}
 	}
 }
@@ -294,8 +287,12 @@ func (f *feeder) watch(path string, poll bool) error {
 		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
 	}
 	last := stamp()
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	var tick <-chan time.Time // nil without poll: only SIGHUP re-reads
+	if poll {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case s := <-sig:
@@ -303,8 +300,8 @@ func (f *feeder) watch(path string, poll bool) error {
 				klog.InfoS("Exiting", "signal", s.String())
 				return nil
 			}
-		case <-tick.C:
-			if now := stamp(); !poll || now == last {
+		case <-tick:
+			if stamp() == last {
 				continue
 			}
 		}
