@@ -32,7 +32,7 @@ func init() {
 		bind:    func(w *World) any { return w.routedClient }})
 	register(Def{Subject: "calico", Pattern: `^Felix programs its (ipv4|ipv6) rules on "([^"]+)" as "([^"]+)"$`,
 		Params:  []Param{P("family", Family), P("node", Name), P("observation", Name)},
-		Doc:     "Runs the Calico Felix stand-in (harness/felix, modelled on calico/node v3.28.1) for one family on a Calico node, with the node's own iptables under its kernel profile: picks the backend as Felix's default `auto` does (Kubernetes' marker chains, else the variant with more rules; recorded as NAME_backend), then for each of the raw, mangle, nat and filter tables reads the table and writes what differs of Felix's rules (cali-* chains, `-m comment --comment \"cali:<hash>\"` with Calico's hash, `--jump MARK --set-mark`, the rpfilter check, policy for every pod on the node) with one `iptables-restore --noflush`. A failed table is retried as Felix does (10 retries, 1 ms backoff doubling to 512 ms, real time), then Felix panics and calico-node's supervisor restarts it; two starts are watched. Records NAME = ok or the panicking table's last error with iptables' own output, NAME_retries (retries of that table in the last start), NAME_panics, NAME_iptables (the restore binary's --version, the iptables that produced the text) and NAME_calico_node (Ready, or NotReady once any Felix step on the node failed: Felix's readiness probe fails). Every start, attempt, input, output and backoff is evidence.",
+		Doc:     "Runs the Calico Felix stand-in (harness/felix, modelled on calico/node v3.28.1) for one family on a Calico node, with the node's own iptables under its kernel profile: picks the backend as Felix's default `auto` does (Kubernetes' marker chains, else the variant with more rules; recorded as NAME_backend), then for each of the raw, mangle, nat and filter tables reads the table and writes what differs of Felix's rules (cali-* chains, `-m comment --comment \"cali:<hash>\"` with Calico's hash, `--jump MARK --set-mark`, the rpfilter check, policy for every pod on the node) with one `iptables-restore --noflush`. A failed table is retried as Felix does (10 retries, 1 ms backoff doubling to 512 ms, real time), then Felix panics and calico-node's supervisor restarts it; two starts are watched. Felix is a daemon: the step returns once an attempt has failed (from then on its retries change nothing in the node until one succeeds), and the retries, panic and restart go on in the background while the following steps run; its observations are recorded when it is done, and reading any observation waits for that. Records NAME = ok or the panicking table's last error with iptables' own output, NAME_retries (retries of that table in the last start), NAME_panics, NAME_iptables (the restore binary's --version, the iptables that produced the text) and NAME_calico_node (Ready, or NotReady once any Felix step on the node failed: Felix's readiness probe fails). Every start, attempt, input, output and backoff is evidence.",
 		Example: `When Felix programs its ipv6 rules on "node1" as "felix_restore_v6"`,
 		bind:    func(w *World) any { return w.felixProgram }})
 }
@@ -100,15 +100,50 @@ func (w *World) felixProgram(ctx context.Context, fam, node, obs string) error {
 	for _, p := range pods {
 		cfg.Endpoints = append(cfg.Endpoints, p.HostIface)
 	}
-	// MicroK8s's calico.yaml sets no FELIX_IPTABLESBACKEND: Felix's auto.
-	a := &felix.Agent{Runner: n, Backend: "auto"}
-	rep, err := a.Run(ctx, cfg)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err != nil {
+	// One Felix process per node: an earlier Felix step on the node that
+	// is still retrying in the background finishes first.
+	key := "felix " + node
+	if err := w.settle(key); err != nil {
 		return err
 	}
+	// Felix is a daemon: once an attempt has failed, its retries, panic
+	// and restart change nothing in the node until one succeeds, so they
+	// go on in the background while the following steps run (as beside
+	// the real calico-node), and the observations are recorded when Felix
+	// is done; reading any observation waits for that.
+	// MicroK8s's calico.yaml sets no FELIX_IPTABLESBACKEND: Felix's auto.
+	failed := make(chan struct{})
+	a := &felix.Agent{Runner: n, Backend: "auto", Failed: func() { close(failed) }}
+	type outcome struct {
+		rep *felix.Report
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		rep, err := a.Run(ctx, cfg)
+		done <- outcome{rep, err}
+	}()
+	finish := func(o outcome) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if o.err != nil {
+			return o.err
+		}
+		w.felixObserve(o.rep, fam, node, obs)
+		return nil
+	}
+	select {
+	case o := <-done:
+		return finish(o)
+	case <-failed:
+		w.background(key, "Felix "+fam+" on "+node, func() error { return finish(<-done) })
+		return nil
+	}
+}
+
+// felixObserve records what Felix did for one family on a node.
+func (w *World) felixObserve(rep *felix.Report, fam, node, obs string) {
 	w.Evidence(obs+": Felix "+fam+" on "+node, felixEvidence(rep))
 	w.mu.Lock()
 	if w.felixDown == nil {
@@ -141,7 +176,6 @@ func (w *World) felixProgram(ctx context.Context, fam, node, obs string) error {
 	w.Observe(obs+"_panics", rep.Panics())
 	w.Observe(obs+"_calico_node", ready)
 	w.Observe(obs, result)
-	return nil
 }
 
 // felixEvidence renders what the stand-in ran: the backend detection, the

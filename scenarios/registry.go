@@ -101,6 +101,8 @@ type World struct {
 	dnsPods map[string]bool
 	// proxyNodes are the nodes where kube-proxy runs.
 	proxyNodes []string
+	// jobs are the steps' background jobs not yet settled (background.go).
+	jobs []*job
 }
 
 // NewWorld returns a world writing observations and evidence into cell.
@@ -119,8 +121,12 @@ func (w *World) Observe(name string, v any) {
 	fmt.Fprintf(w.Log, "    observed %s = %v\n", name, v)
 }
 
-// Observation returns a recorded observation.
+// Observation returns a recorded observation, once every background job
+// is done (a job's error fails the reading step).
 func (w *World) Observation(name string) (any, error) {
+	if err := w.settle(""); err != nil {
+		return nil, err
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	v, ok := w.cell.Observations[name]

@@ -36,6 +36,11 @@ type Agent struct {
 	Starts int
 	// Sleep waits out a retry backoff (default: real time).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Failed, when set, is called when an attempt first fails, before
+	// Felix's first backoff: from then until a retry succeeds (if one
+	// ever does) Felix changes nothing in the node (each retry restores
+	// the same failing table, atomically, and fails again).
+	Failed func()
 }
 
 // Attempt is one iptables-restore Felix ran.
@@ -177,6 +182,10 @@ func (a *Agent) start(ctx context.Context, backend string, cfg Config) (s Start,
 			}
 			at.Backoff = backoff
 			s.Attempts = append(s.Attempts, at)
+			if a.Failed != nil {
+				a.Failed()
+				a.Failed = nil
+			}
 			if err := a.sleep(ctx, backoff); err != nil {
 				return s, err
 			}

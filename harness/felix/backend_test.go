@@ -71,9 +71,15 @@ func TestDetectBackend(t *testing.T) {
 func TestRetryPolicy(t *testing.T) {
 	node := &fakeNode{}
 	var slept []time.Duration
+	failedAt := -1 // restores done when Failed was called
 	a := &Agent{Runner: node, Starts: 3, Sleep: func(_ context.Context, d time.Duration) error {
 		slept = append(slept, d)
 		return nil
+	}, Failed: func() {
+		if failedAt >= 0 {
+			t.Errorf("Failed called again after %d restores", node.restores)
+		}
+		failedAt = node.restores
 	}}
 	rep, err := a.Run(context.Background(), Config{IPv6: true, Endpoints: eps})
 	if err != nil {
@@ -81,6 +87,9 @@ func TestRetryPolicy(t *testing.T) {
 	}
 	if rep.Ready || rep.Panics() != 3 || node.restores != 3*(Retries+1) {
 		t.Fatalf("ready=%v panics=%d restores=%d; want not ready, 3 panics, 33 restores", rep.Ready, rep.Panics(), node.restores)
+	}
+	if failedAt != 1 {
+		t.Errorf("Failed called after %d restores, want once, after the first (before any backoff)", failedAt)
 	}
 	var want []time.Duration
 	for s := 0; s < 3; s++ {

@@ -264,6 +264,21 @@ func (o *Options) steps(ctx context.Context, fc feature.Cell, w *scenarios.World
 			}
 			return ctx, nil
 		})
+		// Steps that model a daemon may leave work in the background
+		// (Felix retrying): it ends before the scenario's context does.
+		sc.After(func(ctx context.Context, _ *godog.Scenario, _ error) (context.Context, error) {
+			if err := w.Settle(); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				if res.Status != results.Failed {
+					res.Status = results.Error
+				}
+				if res.Error == "" {
+					res.Error = err.Error()
+				}
+			}
+			return ctx, nil
+		})
 	}
 	suite := godog.TestSuite{
 		Name:                fc.Scenario,
