@@ -67,7 +67,7 @@ func (w *World) requestAt(ctx context.Context, from, ports, node string, pub net
 				res[i] = src.HTTP(ctx, url, ProbeTimeout)
 				return
 			}
-			res[i] = w.probeDecided(ctx, src, url, node, netip.AddrPortFrom(pub, uint16(p)), false)
+			res[i] = w.probeDecided(ctx, src, url, w.conntrackSignal(node, netip.AddrPortFrom(pub, uint16(p)), false))
 		}()
 	}
 	wg.Wait()
@@ -106,15 +106,15 @@ const (
 	deadTargetPoll  = 30 * time.Millisecond
 )
 
-// probeDecided sends one GET from src while reading the node's conntrack
-// entries for dst: when the entry's DNAT target is dead (see
-// deadTargetAfter), or, with virtual (dst is a Service's ClusterIP, an
-// address no host owns), when the node did not translate it at all, the
-// probe ends as a timeout whose detail names the signal; otherwise the
-// probe's own outcome stands. A connection's NAT is decided once, at its
-// first packet: an entry without DNAT stays so, and a ClusterIP nothing
-// translated cannot answer.
-func (w *World) probeDecided(ctx context.Context, src driver.Source, url, node string, dst netip.AddrPort, virtual bool) probe.Result {
+// A signal looks for a positive sign, in a node's kernel, that a probe
+// still unanswered deadTargetAfter in can no longer be answered; it returns
+// what it saw ("" while there is nothing).
+type signal func(ctx context.Context) string
+
+// probeDecided sends one GET from src while polling the signals (nil ones
+// are skipped): the first that sees its sign ends the probe as a timeout
+// whose detail names the sign; otherwise the probe's own outcome stands.
+func (w *World) probeDecided(ctx context.Context, src driver.Source, url string, signals ...signal) probe.Result {
 	start := time.Now()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -131,9 +131,36 @@ func (w *World) probeDecided(ctx context.Context, src driver.Source, url, node s
 		if time.Since(start) < deadTargetAfter {
 			continue
 		}
-		flows, err := w.D.Conntrack(pctx, node, dst)
+		for _, sig := range signals {
+			if sig == nil {
+				continue
+			}
+			why := sig(pctx)
+			if why == "" {
+				continue
+			}
+			cancel()
+			if r := <-done; r.Outcome == "200" {
+				return r // it was answered after all, as the sign was read
+			}
+			return probe.Result{Outcome: probe.Timeout, Elapsed: time.Since(start), Detail: fmt.Sprintf(
+				"decided by a positive signal after %s instead of waiting out the %s timeout: %s",
+				time.Since(start).Round(time.Millisecond), ProbeTimeout, why)}
+		}
+	}
+}
+
+// conntrackSignal reads the node's conntrack entries for dst: an entry
+// with no reply whose DNAT target is dead (see deadTargetAfter), or, with
+// virtual (dst is a Service's ClusterIP, an address no host owns), one the
+// node did not translate at all. A connection's NAT is decided once, at
+// its first packet: an entry without DNAT stays so, and a ClusterIP
+// nothing translated cannot answer.
+func (w *World) conntrackSignal(node string, dst netip.AddrPort, virtual bool) signal {
+	return func(ctx context.Context) string {
+		flows, err := w.D.Conntrack(ctx, node, dst)
 		if err != nil {
-			continue
+			return ""
 		}
 		for _, f := range flows {
 			untranslated := f.DNATTo == dst.String()
@@ -141,15 +168,12 @@ func (w *World) probeDecided(ctx context.Context, src driver.Source, url, node s
 			if f.Replies > 0 || !dead && !(virtual && untranslated) {
 				continue
 			}
-			cancel()
-			<-done
 			why := fmt.Sprintf("is DNATed to %s, tcp %s, no reply, and that address's neighbour entry is %s (nothing answers its ARP)", f.DNATTo, f.TCPState, f.Neighbour)
 			if !dead {
 				why = fmt.Sprintf("was not translated (no DNAT: no Service rule matched its first packet), tcp %s, no reply; a ClusterIP is owned by no host, so nothing can answer it", f.TCPState)
 			}
-			return probe.Result{Outcome: probe.Timeout, Elapsed: time.Since(start), Detail: fmt.Sprintf(
-				"decided by a positive signal after %s instead of waiting out the %s timeout: node %s's conntrack entry %s %s",
-				time.Since(start).Round(time.Millisecond), ProbeTimeout, node, f.Orig, why)}
+			return fmt.Sprintf("node %s's conntrack entry %s %s", node, f.Orig, why)
 		}
+		return ""
 	}
 }

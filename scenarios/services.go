@@ -29,13 +29,13 @@ func init() {
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from Service "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("service", Name), P("family", Family), P("observation", Name)},
 		cell:    toService(0, 1),
-		Doc:     "Sends one HTTP GET from a pod (or a node or client) to the Service's ClusterIP of the family and port, with a 1 s timeout, and records NAME = the HTTP status, or timeout / refused / unreachable / reset. From a pod or a node, a connection that the node's conntrack shows untranslated (no Service rule DNATed its first packet; a ClusterIP is owned by no host) or DNATed to a dead address (neighbour INCOMPLETE 150 ms in, or FAILED), with no reply, is decided as a timeout on that positive signal without waiting the second out; the evidence says so.",
+		Doc:     "Sends one HTTP GET from a pod (or a node or client) to the Service's ClusterIP of the family and port, with a 1 s timeout, and records NAME = the HTTP status, or timeout / refused / unreachable / reset. From a pod or a node, a connection that the node's conntrack shows untranslated (no Service rule DNATed its first packet; a ClusterIP is owned by no host) or DNATed to a dead address (neighbour INCOMPLETE 150 ms in, or FAILED), with no reply, is decided as a timeout on that positive signal without waiting the second out; so is a probe from a pod whose packets the node's FORWARD chain drops by its DROP policy (the policy's packet counter, of either iptables variant, grows during the probe); the evidence says so.",
 		Example: `When "client" requests HTTP from Service "web" over ipv6 as "service_v6_http"`,
 		bind:    func(w *World) any { return w.requestService }})
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from pod "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("pod", Name), P("family", Family), P("observation", Name)},
 		cell:    podToPod,
-		Doc:     "Sends one HTTP GET from a pod (or a node or client) straight to another pod's address of the family, on the port it serves, with a 1 s timeout (on a Calico node the packets are routed through the node, across its FORWARD chains), and records NAME as for Service probes.",
+		Doc:     "Sends one HTTP GET from a pod (or a node or client) straight to another pod's address of the family, on the port it serves, with a 1 s timeout (on a Calico node the packets are routed through the node, across its FORWARD chains), and records NAME as for Service probes. When a FORWARD policy of the node (either iptables variant) is DROP and its packet counter grows during a probe that has no answer 150 ms in, the probe is decided as a timeout on that positive signal without waiting the second out; the evidence says so.",
 		Example: `When "client" requests HTTP from pod "web" over ipv4 as "pod_to_pod"`,
 		bind:    func(w *World) any { return w.requestPod }})
 }
@@ -200,10 +200,13 @@ func (w *World) probeHTTP(ctx context.Context, from, what string, addr netip.Add
 		node = p.Node
 	}
 	var res probe.Result
-	if clusterIP && w.D.IsNode(node) {
-		res = w.probeDecided(ctx, src, url, node, dst, true)
-	} else {
+	switch {
+	case !w.D.IsNode(node):
 		res = src.HTTP(ctx, url, ProbeTimeout)
+	case clusterIP:
+		res = w.probeDecided(ctx, src, url, w.conntrackSignal(node, dst, true), w.forwardDropSignal(ctx, from, node, addr))
+	default:
+		res = w.probeDecided(ctx, src, url, w.forwardDropSignal(ctx, from, node, addr))
 	}
 	w.Observe(obs, res.Outcome)
 	w.Evidence(obs+": probe", fmt.Sprintf("GET %s (%s) from %s: %s after %s: %s\n", url, what, from, res.Outcome, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.Detail)))
