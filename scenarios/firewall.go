@@ -13,7 +13,7 @@ import (
 func init() {
 	register(Def{Subject: "firewall", Pattern: `^firewalld is reloaded on "([^"]+)" before kube-proxy re-syncs as "([^"]+)"$`,
 		Params:        []Param{P("node", Name), P("observation", Name)},
-		Doc:           "Runs `firewall-cmd --reload` against the node's firewalld (a profile with firewalld.enabled runs the real daemon in the node, with a private D-Bus) while kube-proxy's canary monitor is held, so the steps that follow see the window a real kube-proxy leaves until its next check (up to its 30 s sync period). Checks first that kube-proxy's canary chain and KUBE-SERVICES are in the node's nat table (the profile's iptables variant; an error otherwise), then records NAME = flushed when they are gone right after the reload, kept otherwise (both tables are evidence). firewalld flushes iptables-nft tables only: kube-proxy's rules survive when they are legacy (MicroK8s' bundled iptables). `I run \"firewall-cmd ...\" on \"node1\"` also reaches the node's own firewalld; without this step the monitor re-syncs on its own.",
+		Doc:           "Reloads the node's firewalld as `firewall-cmd --reload` does (its D-Bus reload method, which returns once firewalld has re-applied its configuration; called with dbus-send, without firewall-cmd's Python start) (a profile with firewalld.enabled runs the real daemon in the node, with a private D-Bus) while kube-proxy's canary monitor is held, so the steps that follow see the window a real kube-proxy leaves until its next check (up to its 30 s sync period). Checks first that kube-proxy's canary chain and KUBE-SERVICES are in the node's nat table (the profile's iptables variant; an error otherwise), then records NAME = flushed when they are gone right after the reload, kept otherwise (both tables are evidence). firewalld flushes iptables-nft tables only: kube-proxy's rules survive when they are legacy (MicroK8s' bundled iptables). `I run \"firewall-cmd ...\" on \"node1\"` also reaches the node's own firewalld; without this step the monitor re-syncs on its own.",
 		Example:       `When firewalld is reloaded on "node1" before kube-proxy re-syncs as "kube_proxy_rules_after_reload"`,
 		iptablesProxy: always,
 		bind:          func(w *World) any { return w.reloadFirewalld }})
@@ -43,8 +43,8 @@ func (w *World) reloadFirewalld(ctx context.Context, node, obs string) error {
 	if err := w.kubeProxyBaseline(ctx, node, obs, "the reload"); err != nil {
 		return err
 	}
-	out, err := d.Cmd(ctx, "--reload")
-	w.Evidence("firewall-cmd --reload on "+node+" (firewalld "+d.Version()+")", out)
+	out, err := d.Reload(ctx)
+	w.Evidence("firewall-cmd --reload on "+node+" (firewalld "+d.Version()+"; its D-Bus call, org.fedoraproject.FirewallD1.reload, made with dbus-send)", out)
 	if err != nil {
 		return err
 	}

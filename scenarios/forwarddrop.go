@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"lab/harness/execx"
 	"lab/harness/iptables"
@@ -102,7 +103,7 @@ func (w *World) forwardDropSignal(ctx context.Context, from, node string, dst ne
 	if len(watch) == 0 {
 		return nil
 	}
-	return func(ctx context.Context) string {
+	return func(ctx context.Context, _ time.Duration) string {
 		now, err := forwardPolicies(ctx, r, fam)
 		if err != nil {
 			return ""

@@ -107,9 +107,9 @@ const (
 )
 
 // A signal looks for a positive sign, in a node's kernel, that a probe
-// still unanswered deadTargetAfter in can no longer be answered; it returns
-// what it saw ("" while there is nothing).
-type signal func(ctx context.Context) string
+// unanswered for `since` can no longer be answered; it returns what it saw
+// ("" while there is nothing). Signals are polled every deadTargetPoll.
+type signal func(ctx context.Context, since time.Duration) string
 
 // probeDecided sends one GET from src while polling the signals (nil ones
 // are skipped): the first that sees its sign ends the probe as a timeout
@@ -128,14 +128,11 @@ func (w *World) probeDecided(ctx context.Context, src driver.Source, url string,
 			return r
 		case <-t.C:
 		}
-		if time.Since(start) < deadTargetAfter {
-			continue
-		}
 		for _, sig := range signals {
 			if sig == nil {
 				continue
 			}
-			why := sig(pctx)
+			why := sig(pctx, time.Since(start))
 			if why == "" {
 				continue
 			}
@@ -154,17 +151,17 @@ func (w *World) probeDecided(ctx context.Context, src driver.Source, url string,
 // with no reply whose DNAT target is dead (see deadTargetAfter), or, with
 // virtual (dst is a Service's ClusterIP, an address no host owns), one the
 // node did not translate at all. A connection's NAT is decided once, at
-// its first packet: an entry without DNAT stays so, and a ClusterIP
-// nothing translated cannot answer.
+// its first packet, before conntrack lists the entry: an entry without
+// DNAT stays so, and a ClusterIP nothing translated cannot answer.
 func (w *World) conntrackSignal(node string, dst netip.AddrPort, virtual bool) signal {
-	return func(ctx context.Context) string {
+	return func(ctx context.Context, since time.Duration) string {
 		flows, err := w.D.Conntrack(ctx, node, dst)
 		if err != nil {
 			return ""
 		}
 		for _, f := range flows {
 			untranslated := f.DNATTo == dst.String()
-			dead := !untranslated && (f.Neighbour == "INCOMPLETE" || f.Neighbour == "FAILED")
+			dead := !untranslated && (f.Neighbour == "INCOMPLETE" && since >= deadTargetAfter || f.Neighbour == "FAILED")
 			if f.Replies > 0 || !dead && !(virtual && untranslated) {
 				continue
 			}

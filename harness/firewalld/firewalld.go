@@ -251,6 +251,25 @@ func (d *Daemon) Cmd(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(out), err
 }
 
+// Reload does what `firewall-cmd --reload` does: firewall-cmd calls the
+// reload method of firewalld's main D-Bus object (firewall/client.py),
+// which returns once firewalld has re-applied its whole runtime
+// configuration (server/firewalld.py: fw.reload(), config.reload()), and
+// prints "success". dbus-send makes the same call without starting a
+// Python interpreter (about 0.2 s here). It returns dbus-send's reply.
+func (d *Daemon) Reload(ctx context.Context) (string, error) {
+	d.mu.Lock()
+	stopped := d.stopped
+	d.mu.Unlock()
+	if stopped {
+		return "", errors.New("firewalld: reload of a stopped daemon")
+	}
+	out, err := execx.Output(ctx, d.node, "dbus-send",
+		"--system", "--print-reply", "--reply-timeout=60000", "--dest=org.fedoraproject.FirewallD1",
+		"/org/fedoraproject/FirewallD1", "org.fedoraproject.FirewallD1.reload")
+	return strings.TrimSpace(out), err
+}
+
 // Version returns the running firewalld's version as its D-Bus version
 // property says (what `firewall-cmd --version` prints), e.g. "1.3.3".
 func (d *Daemon) Version() string { return d.version }

@@ -154,6 +154,20 @@ func TestDaemon(t *testing.T) {
 	if out, err := d.Cmd(ctx, "--zone=trusted", "--list-sources"); err != nil || out != "10.1.0.0/16" {
 		t.Errorf("--list-sources = %q, %v", out, err)
 	}
+	// Reload, firewall-cmd's D-Bus call made with dbus-send, reloads: a
+	// runtime-only port is gone after it, the permanent source stays.
+	if out, err := d.Cmd(ctx, "--zone=public", "--add-port=1234/tcp"); err != nil || out != "success" {
+		t.Fatalf("--add-port = %q, %v", out, err)
+	}
+	if out, err := d.Reload(ctx); err != nil || !strings.HasPrefix(out, "method return") {
+		t.Fatalf("Reload = %q, %v", out, err)
+	}
+	if out, err := d.Cmd(ctx, "--zone=public", "--query-port=1234/tcp"); err == nil || out != "no" {
+		t.Errorf("runtime port after Reload: --query-port = %q, %v; want no (exit 1)", out, err)
+	}
+	if out, err := d.Cmd(ctx, "--zone=trusted", "--list-sources"); err != nil || out != "10.1.0.0/16" {
+		t.Errorf("after Reload, --list-sources = %q, %v", out, err)
+	}
 	if rs := run("nft", "list", "ruleset"); !strings.Contains(rs, "ip saddr 10.1.0.0/16 goto filter_FWD_trusted") {
 		t.Errorf("ruleset lacks the trusted source:\n%s", rs)
 	}
@@ -176,6 +190,9 @@ func TestDaemon(t *testing.T) {
 	}
 	if _, err := d.Cmd(ctx, "--state"); err == nil {
 		t.Errorf("Cmd after Stop succeeded")
+	}
+	if _, err := d.Reload(ctx); err == nil {
+		t.Errorf("Reload after Stop succeeded")
 	}
 	if procs := nodeProcs(t, n); len(procs) > 0 {
 		t.Errorf("processes left in the node after Stop: %v", procs)
