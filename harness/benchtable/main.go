@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -26,17 +27,28 @@ type metrics map[string]float64
 
 var lineRE = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
 
-// parse reads benchmark lines and returns metrics by benchmark name.
+// parse reads benchmark lines and returns metrics by benchmark name. A
+// BenchmarkCell of a provider package (dockerprov's) is named after its
+// package ("dockerprov.BenchmarkCell/..."): the features package's
+// BenchmarkCell are the netns cells.
 func parse(r io.Reader, echo io.Writer) (map[string]metrics, []string) {
 	out := map[string]metrics{}
 	var order []string
+	pkg := ""
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		l := sc.Text()
 		fmt.Fprintln(echo, l)
+		if p, ok := strings.CutPrefix(l, "pkg: "); ok {
+			pkg = strings.TrimSpace(p)
+			continue
+		}
 		m := lineRE.FindStringSubmatch(l)
 		if m == nil {
 			continue
+		}
+		if pkg != "" && path.Base(pkg) != "features" && strings.HasPrefix(m[1], "BenchmarkCell/") {
+			m[1] = path.Base(pkg) + "." + m[1]
 		}
 		f := strings.Fields(m[2])
 		ms := metrics{}
@@ -118,6 +130,19 @@ func rows(b map[string]metrics, order []string) []row {
 	} {
 		if v, ok := b[l.bench]["s/cell"]; ok {
 			add(l.fig, v, "s", l.t)
+		}
+	}
+	for _, name := range order {
+		if prof, ok := strings.CutPrefix(name, "dockerprov.BenchmarkCell/"); ok {
+			add("docker cell dnat-stop-start "+prof+" (boot to removal)", b[name]["ns/op"]/1e9, "s", target{})
+		}
+	}
+	for _, l := range []struct{ metric, fig string }{
+		{"cold-s", "lima VM cell cold (VM boot + cell)"},
+		{"reused-s", "lima VM cell reused (the VM reset, not rebooted)"},
+	} {
+		if v, ok := b["BenchmarkLimaCell"][l.metric]; ok {
+			add(l.fig, v, "s", target{})
 		}
 	}
 	if m, ok := b["BenchmarkLXDMatrix/j2"]; ok {

@@ -20,6 +20,10 @@ BenchmarkLXDCell/cold-2 	3	1 ns/op	20.1 s/cell
 BenchmarkLXDCell/reused-2 	3	1 ns/op	4.5 s/cell
 BenchmarkLXDCell/reused-api-2 	3	1 ns/op	9.0 s/cell
 BenchmarkLXDMatrix/j2-2 	1	1 ns/op	120 s/matrix	27 cells/op
+pkg: lab/harness/dockerprov
+BenchmarkCell/microk8s-1.32.2-2 	3	4600000000 ns/op
+pkg: lab/harness/limaprov
+BenchmarkLimaCell-2 	3	1 ns/op	150.5 cold-s	20.25 reused-s
 `
 	b, order := parse(strings.NewReader(in), io.Discard)
 	got := map[string]row{}
@@ -49,6 +53,18 @@ BenchmarkLXDMatrix/j2-2 	1	1 ns/op	120 s/matrix	27 cells/op
 	}
 	if got["machine load (1-min average) when the -j2 matrix began"].value != "3.50 " {
 		t.Errorf("load row = %+v", got["machine load (1-min average) when the -j2 matrix began"])
+	}
+	if r := got["docker cell dnat-stop-start microk8s-1.32.2 (boot to removal)"]; r.value != "4.60 s" {
+		t.Errorf("docker cell row = %+v", r)
+	}
+	if _, ok := got["cell microk8s-1.32.2"]; ok {
+		t.Error("the docker cell was shown as a netns cell")
+	}
+	if got["lima VM cell cold (VM boot + cell)"].value != "150.50 s" || got["lima VM cell reused (the VM reset, not rebooted)"].value != "20.25 s" {
+		t.Errorf("lima rows: %+v", got)
+	}
+	if got["median netns cell (of the cells' medians)"].value != "0.90 s" {
+		t.Errorf("median netns cell = %+v (only the netns cells count)", got["median netns cell (of the cells' medians)"])
 	}
 	if got["speedup -j2 over -j1"].value != "1.50 x" {
 		t.Errorf("speedup = %q", got["speedup -j2 over -j1"].value)

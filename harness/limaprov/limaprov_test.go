@@ -21,7 +21,7 @@ import (
 // vmProvider returns the lima provider when real VMs can run here and were
 // asked for (LAB_LIMA_TEST=1, as `make test-lima` sets); it skips with the
 // reason otherwise.
-func vmProvider(t *testing.T) *limaprov.Provider {
+func vmProvider(t testing.TB) *limaprov.Provider {
 	t.Helper()
 	if os.Getenv("LAB_LIMA_TEST") != "1" {
 		t.Skip("real VMs: set LAB_LIMA_TEST=1 (`make test-lima`, part of `make test`): it builds the VM image once and boots a VM under QEMU")
