@@ -50,8 +50,10 @@ func TestCellEnvironment(t *testing.T) {
 	if strings.Contains(n["firewalld"], "not running") {
 		t.Errorf("firewalld fact %q: the rhel-9.5 node runs firewalld", n["firewalld"])
 	}
-	if v, ok := n["cni_plugins"]; ok {
-		t.Errorf("cni_plugins = %q on a Calico-style node, which runs no CNI plugin", v)
+	// The ingress's hostPorts: the real portmap plugin, chained after the
+	// routed pod, at the version the profile pins.
+	if v := n["cni_plugins"]; v != "v1.6.0" {
+		t.Errorf("cni_plugins = %q, want v1.6.0: the portmap plugin publishing the ingress's hostPorts, at the profile's pin", v)
 	}
 	if !strings.HasPrefix(n["kube_proxy"], "v1.32.2 (Kubernetes' iptables Proxier") {
 		t.Errorf("kube_proxy = %q, want the v1.32.2 binary the profile pins", n["kube_proxy"])

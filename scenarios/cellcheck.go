@@ -221,3 +221,15 @@ func addIngress(s *cellState, args []string) string {
 	}
 	return addPod(s, args)
 }
+
+// addIngressHostPorts is addIngress for an ingress published on hostPorts
+// (args[2]): its controller serves TCP only.
+func addIngressHostPorts(s *cellState, args []string) string {
+	ports, _ := ParsePorts(args[2])
+	for _, p := range ports {
+		if p.Protocol != "tcp" {
+			return fmt.Sprintf("ingress %q: hostPort %d/%s: the ingress controller serves TCP only", args[0], p.HostPort, p.Protocol)
+		}
+	}
+	return addIngress(s, args)
+}

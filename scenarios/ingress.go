@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"lab/harness/agent"
+	"lab/harness/cni"
 	"lab/harness/execx"
 	"lab/harness/iptables"
 	"lab/harness/kubeproxy"
@@ -23,13 +24,19 @@ func init() {
 		Params:  []Param{P("pod", Name), P("node", Name), P("port", Port), P("routes", Routes)},
 		cell:    addIngress,
 		Doc:     "Creates a pod on a Calico node running an ingress controller: a real reverse proxy (Go's httputil.ReverseProxy) whose sockets live in the pod, so its upstream connections are routed through the node like any pod's. Routes are a comma list of PATH=UPSTREAM (longest path prefix wins): `service:NAME` proxies to the Service's IPv4 ClusterIP and port, `pod:NAME` to the pod's IPv4 address and port (what ingress-nginx does with endpoints), or a literal IP:PORT. Like ingress-nginx it answers 502 when the upstream connect fails, 504 when it times out (after 500 ms). Records pod_ip_NAME.",
-		Example: `Given an ingress pod "ingress" on "node1" listening on port 80 with routes "/svc=service:zeus,/setup=pod:zeus"`,
+		Example: `Given an ingress pod "ingress" on "node1" listening on port 80 with routes "/setup=pod:zeus"`,
 		bind:    func(w *World) any { return w.anIngress }})
+	register(Def{Subject: "ingress", Pattern: `^an ingress pod "([^"]+)" on "([^"]+)" with hostPorts "([^"]+)" and routes "([^"]+)"$`,
+		Params:  []Param{P("pod", Name), P("node", Name), P("hostPorts", HostPorts), P("routes", Routes)},
+		cell:    addIngressHostPorts,
+		Doc:     "Creates an ingress pod as `an ingress pod ... listening on port` does (the same controller and routes), published the way MicroK8s' ingress addon publishes its controller (DaemonSet nginx-ingress-microk8s-controller in canonical/microk8s-core-addons' addons/ingress/ingress.yaml: containerPorts 80 and 443 with hostPorts 80 and 443): the controller listens on every container port and the real portmap plugin is chained after the routed pod, as for `a pod ... serving HTTP with hostPorts`. Ports are a comma list of hostPort or hostPort:containerPort, TCP only. Simplification: the controller speaks plain HTTP on every port, 443 included (no TLS). Records pod_ip_NAME.",
+		Example: `Given an ingress pod "ingress" on "node1" with hostPorts "80,443" and routes "/setup=pod:zeus"`,
+		bind:    func(w *World) any { return w.anIngressHostPorts }})
 	register(Def{Subject: "ingress", Pattern: `^a NodePort Service "([^"]+)" with IPs "([^"]+)" on port ([^ "]+) and node port ([^ "]+) for pods? "([^"]+)"$`,
 		Params:  []Param{P("service", Name), P("ClusterIPs", IPList), P("port", Port), P("node port", Port), P("pods", NameList)},
 		cell:    addService(4),
 		Doc:     "Declares a Service as `a ClusterIP Service` does, of type NodePort: kube-proxy also DNATs the node port on every local address of a node to the pod (KUBE-NODEPORTS, KUBE-EXT-*, masqueraded).",
-		Example: `Given a NodePort Service "ingress" with IPs "10.152.183.40" on port 80 and node port 30080 for pod "ingress"`,
+		Example: `Given a NodePort Service "np" with IPs "10.152.183.52" on port 80 and node port 30080 for pod "web"`,
 		bind:    func(w *World) any { return w.aNodePortService }})
 	register(Def{Subject: "ingress", Pattern: `^kube-proxy runs on "([^"]+)"$`,
 		Params:    []Param{P("node", Name)},
@@ -40,7 +47,7 @@ func init() {
 	register(Def{Subject: "ingress", Pattern: `^"([^"]+)" requests path "([^"]+)" on port ([^ "]+) of the public address of "([^"]+)" as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("path", URLPath), P("port", Port), P("node", Name), P("observation", Name)},
 		Doc:     "Sends one HTTP GET for the path from a host (or pod) to the port of the node's public address, with a 2 s timeout, and records NAME = the HTTP status the client got (e.g. an ingress's 502), or timeout / refused / unreachable / reset. The answer and the log of any ingress controller are evidence.",
-		Example: `When "client" requests path "/setup" on port 30080 of the public address of "node1" as "ingress_via_pod_ip"`,
+		Example: `When "client" requests path "/setup" on port 80 of the public address of "node1" as "ingress_via_pod_ip"`,
 		bind:    func(w *World) any { return w.requestPath }})
 }
 
@@ -81,6 +88,20 @@ func (w *World) anIngress(ctx context.Context, pod, node, port, routes string) e
 	if err != nil {
 		return fmt.Errorf("ingress %s: %w", pod, err)
 	}
+	return w.ingress(ctx, pod, node, []cni.PortMapping{{ContainerPort: p, Protocol: "tcp"}}, routes)
+}
+
+func (w *World) anIngressHostPorts(ctx context.Context, pod, node, hostPorts, routes string) error {
+	pm, err := ParsePorts(hostPorts)
+	if err != nil {
+		return fmt.Errorf("ingress %s: %w", pod, err)
+	}
+	return w.ingress(ctx, pod, node, pm, routes)
+}
+
+// ingress creates an ingress pod listening on every container port of
+// ports, those with a HostPort published through portmap.
+func (w *World) ingress(ctx context.Context, pod, node string, ports []cni.PortMapping, routes string) error {
 	routeList, err := ParseRoutes(routes)
 	if err != nil {
 		return fmt.Errorf("ingress %s: %w", pod, err)
@@ -95,13 +116,24 @@ func (w *World) anIngress(ctx context.Context, pod, node, port, routes string) e
 		rs = append(rs, agent.IngressRoute{Path: r.Path, Upstream: up, Via: via})
 		fmt.Fprintf(&ev, "%s -> http://%s (%s)\n", r.Path, up, via)
 	}
-	in, err := w.D.AddIngressPod(ctx, pod, node, p, rs)
+	in, err := w.D.AddIngressPod(ctx, pod, node, ports, rs)
 	if err != nil {
 		return err
 	}
 	ip, _ := in.Addr(4)
 	w.Observe("pod_ip_"+pod, ip.String())
-	w.Evidence(fmt.Sprintf("ingress %s routes (listening on %s:%d)", pod, ip, p), ev.String())
+	var listen, published []string
+	for _, pm := range ports {
+		listen = append(listen, fmt.Sprintf("%s:%d", ip, pm.ContainerPort))
+		if pm.HostPort != 0 {
+			published = append(published, fmt.Sprintf("hostPort %d -> %d", pm.HostPort, pm.ContainerPort))
+		}
+	}
+	title := fmt.Sprintf("ingress %s routes (listening on %s", pod, strings.Join(listen, ", "))
+	if len(published) > 0 {
+		title += "; " + strings.Join(published, ", ") + " through portmap"
+	}
+	w.Evidence(title+")", ev.String())
 	return nil
 }
 

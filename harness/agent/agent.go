@@ -262,7 +262,7 @@ func (a *Agent) ingress(ctx context.Context, i IngressArgs) (Empty, error) {
 	if err != nil {
 		return Empty{}, err
 	}
-	in, err := startIngress(path, i.Port, i.Routes)
+	in, err := startIngress(path, i.Ports, i.Routes)
 	if err != nil {
 		return Empty{}, fmt.Errorf("ingress in pod %s: %w", i.Pod, err)
 	}

@@ -43,29 +43,49 @@ type ingress struct {
 	podNS  string
 	routes []IngressRoute
 	srv    *http.Server
-	ln     net.Listener
+	lns    []net.Listener
 
 	mu  sync.Mutex
 	log []string
 }
 
-// startIngress runs an ingress controller in the pod namespace at podNS on
-// port with the given routes (longest path prefix wins; no match answers
-// 404).
-func startIngress(podNS string, port int, routes []IngressRoute) (*ingress, error) {
+// startIngress runs an ingress controller in the pod namespace at podNS,
+// listening on each of ports (plain HTTP on every one, 443 included) with
+// the given routes (longest path prefix wins; no match answers 404).
+func startIngress(podNS string, ports []int, routes []IngressRoute) (*ingress, error) {
 	if len(routes) == 0 {
 		return nil, fmt.Errorf("no routes")
 	}
+	if len(ports) == 0 {
+		return nil, fmt.Errorf("no ports")
+	}
 	in := &ingress{podNS: podNS, routes: append([]IngressRoute(nil), routes...)}
 	sort.SliceStable(in.routes, func(i, j int) bool { return len(in.routes[i].Path) > len(in.routes[j].Path) })
-	ln, err := netns.Listen(podNS, "tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		return nil, fmt.Errorf("listen on %d: %w", port, err)
+	for _, port := range ports {
+		ln, err := netns.Listen(podNS, "tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			for _, l := range in.lns {
+				_ = l.Close()
+			}
+			return nil, fmt.Errorf("listen on %d: %w", port, err)
+		}
+		in.lns = append(in.lns, ln)
 	}
-	in.ln = ln
 	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = in.srv.Serve(in.ln) }()
+	for _, ln := range in.lns {
+		go func() { _ = in.srv.Serve(ln) }()
+	}
 	return in, nil
+}
+
+// localPort is the port a request reached the controller on, for its log.
+func localPort(req *http.Request) string {
+	if a, ok := req.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if _, p, err := net.SplitHostPort(a.String()); err == nil {
+			return ":" + p + " "
+		}
+	}
+	return ""
 }
 
 // ServeHTTP proxies one request to the route's upstream.
@@ -78,7 +98,7 @@ func (in *ingress) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	if rt == nil {
-		in.logf("%s %s: 404 no route", req.Method, req.URL.Path)
+		in.logf("%s%s %s: 404 no route", localPort(req), req.Method, req.URL.Path)
 		http.Error(w, "404 Not Found: no ingress route", http.StatusNotFound)
 		return
 	}
@@ -94,11 +114,11 @@ func (in *ingress) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if probe.Classify(err) == probe.Timeout || errors.Is(err, os.ErrDeadlineExceeded) {
 				code = http.StatusGatewayTimeout
 			}
-			in.logf("%s %s -> %s (%s): %d: %v", r.Method, r.URL.Path, target.Host, rt.Via, code, err)
+			in.logf("%s%s %s -> %s (%s): %d: %v", localPort(req), r.Method, r.URL.Path, target.Host, rt.Via, code, err)
 			http.Error(w, fmt.Sprintf("%d %s: upstream %s (%s): %v", code, http.StatusText(code), target.Host, rt.Via, err), code)
 		},
 		ModifyResponse: func(resp *http.Response) error {
-			in.logf("%s %s -> %s (%s): %d", req.Method, req.URL.Path, target.Host, rt.Via, resp.StatusCode)
+			in.logf("%s%s %s -> %s (%s): %d", localPort(req), req.Method, req.URL.Path, target.Host, rt.Via, resp.StatusCode)
 			return nil
 		},
 	}
@@ -122,5 +142,7 @@ func (in *ingress) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = in.srv.Shutdown(ctx)
-	_ = in.ln.Close()
+	for _, ln := range in.lns {
+		_ = ln.Close()
+	}
 }

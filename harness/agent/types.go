@@ -115,8 +115,10 @@ type ServeArgs struct {
 
 // IngressArgs starts an ingress controller in a pod.
 type IngressArgs struct {
-	Pod    string         `json:"pod"`
-	Port   int            `json:"port"`
+	Pod string `json:"pod"`
+	// Ports are the container ports the controller listens on (plain
+	// HTTP on each).
+	Ports  []int          `json:"ports"`
 	Routes []IngressRoute `json:"routes"`
 }
 

@@ -110,9 +110,11 @@ type Driver interface {
 	// returns its IPv4 address.
 	AddHostPortPod(ctx context.Context, pod, node string, ports []cni.PortMapping) (netip.Addr, error)
 	// AddRoutedPod creates a pod on a Calico node serving HTTP on port (0:
-	// nothing); AddIngressPod one running an ingress controller.
+	// nothing); AddIngressPod one running an ingress controller on every
+	// container port of ports, publishing those with a HostPort through
+	// the portmap plugin (HostPort 0: a container port only).
 	AddRoutedPod(ctx context.Context, pod, node string, port int) (Pod, error)
-	AddIngressPod(ctx context.Context, pod, node string, port int, routes []agent.IngressRoute) (Pod, error)
+	AddIngressPod(ctx context.Context, pod, node string, ports []cni.PortMapping, routes []agent.IngressRoute) (Pod, error)
 	// AddDNSPod creates a pod running a DNS server on port 53 answering
 	// for records (canonical name -> addresses).
 	AddDNSPod(ctx context.Context, pod, node string, records map[string][]netip.Addr) (Pod, error)

@@ -259,7 +259,7 @@ func TestDriverAgainstFakeSnap(t *testing.T) {
 	}
 
 	// What the driver cannot do says so; one MicroK8s node per cell.
-	if _, err := d.AddIngressPod(ctx, "ing", "node1", 80, nil); err == nil || !strings.Contains(err.Error(), "not supported by the microk8s driver") {
+	if _, err := d.AddIngressPod(ctx, "ing", "node1", []cni.PortMapping{{HostPort: 80, ContainerPort: 80, Protocol: "tcp"}}, nil); err == nil || !strings.Contains(err.Error(), "not supported by the microk8s driver") {
 		t.Errorf("AddIngressPod: %v", err)
 	}
 	if err := d.AddNode(ctx, "node2"); err == nil || !strings.Contains(err.Error(), "not supported by the microk8s driver") {

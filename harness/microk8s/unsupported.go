@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"lab/harness/agent"
+	"lab/harness/cni"
 	"lab/harness/driver"
 	"lab/harness/execx"
 	"lab/harness/firewalld"
@@ -18,7 +19,7 @@ import (
 // and gateway components): each says so.
 
 // AddIngressPod is not supported.
-func (c *Cluster) AddIngressPod(context.Context, string, string, int, []agent.IngressRoute) (driver.Pod, error) {
+func (c *Cluster) AddIngressPod(context.Context, string, string, []cni.PortMapping, []agent.IngressRoute) (driver.Pod, error) {
 	return driver.Pod{}, fmt.Errorf("ingress pods: %w", errUnsupported)
 }
 

@@ -118,12 +118,12 @@ func (d Driver) AddRoutedPod(ctx context.Context, pod, node string, port int) (d
 }
 
 // AddIngressPod creates an ingress controller pod on a Calico node.
-func (d Driver) AddIngressPod(ctx context.Context, pod, node string, port int, routes []agent.IngressRoute) (driver.Pod, error) {
+func (d Driver) AddIngressPod(ctx context.Context, pod, node string, ports []cni.PortMapping, routes []agent.IngressRoute) (driver.Pod, error) {
 	_, r, err := d.routed(node)
 	if err != nil {
 		return driver.Pod{}, err
 	}
-	p, err := r.AddIngressPod(ctx, pod, port, routes)
+	p, err := r.AddIngressPod(ctx, pod, ports, routes)
 	if err != nil {
 		return driver.Pod{}, err
 	}
