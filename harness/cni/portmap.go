@@ -5,6 +5,12 @@ import (
 	"net/netip"
 )
 
+// CalicoNetwork is the name of Calico's conflist in MicroK8s
+// (cni_network_config in upgrade-scripts/000-switch-to-calico/resources/
+// calico.yaml: "k8s-pod-network", calico then portmap with snat then
+// bandwidth): portmap names its DNAT rules after it.
+const CalicoNetwork = "k8s-pod-network"
+
 // PortmapConfList is the portmap step of a conflist whose main plugin
 // already ran (Calico's CNI plugin chains portmap the same way, with snat):
 // a one-plugin list whose prevResult is the pod's interface and addresses,

@@ -51,7 +51,7 @@ func (r *RoutedNet) publish(ctx context.Context, p *RoutedPod, ports []cni.PortM
 	if err := n.pushPlugins(ctx); err != nil {
 		return netip.Addr{}, err
 	}
-	conf := cni.PortmapConfList(n.cluster.prof.CNI.Network, netns.Path(p.NS), p.Addrs)
+	conf := cni.PortmapConfList(cni.CalicoNetwork, netns.Path(p.NS), p.Addrs)
 	var res agent.CNIAddResult
 	if err := n.Call(ctx, agent.OpPortmap, agent.CNIAddArgs{Pod: p.NS, ContainerID: newContainerID(), Conflist: conf,
 		CacheDir: agent.Dir + "/cni-cache", Ports: ports}, &res); err != nil {
