@@ -137,14 +137,20 @@ func (w *World) probeDecided(ctx context.Context, src driver.Source, url string,
 				continue
 			}
 			cancel()
-			if r := <-done; r.Outcome == "200" {
-				return r // it was answered after all, as the sign was read
+			if r := <-done; isStatus(r.Outcome) {
+				return r // answered after all, while the sign was read
 			}
 			return probe.Result{Outcome: probe.Timeout, Elapsed: time.Since(start), Detail: fmt.Sprintf(
 				"decided by a positive signal after %s instead of waiting out the %s timeout: %s",
 				time.Since(start).Round(time.Millisecond), ProbeTimeout, why)}
 		}
 	}
+}
+
+// isStatus says whether a probe outcome is an HTTP status (an answer).
+func isStatus(outcome string) bool {
+	_, err := strconv.Atoi(outcome)
+	return err == nil
 }
 
 // conntrackSignal reads the node's conntrack entries for dst: an entry

@@ -35,7 +35,7 @@ func init() {
 	register(Def{Subject: "services", Pattern: `^"([^"]+)" requests HTTP from pod "([^"]+)" over (ipv4|ipv6) as "([^"]+)"$`,
 		Params:  []Param{P("from", Name), P("pod", Name), P("family", Family), P("observation", Name)},
 		cell:    podToPod,
-		Doc:     "Sends one HTTP GET from a pod (or a node or client) straight to another pod's address of the family, on the port it serves, with a 1 s timeout (on a Calico node the packets are routed through the node, across its FORWARD chains), and records NAME as for Service probes. When a FORWARD policy of the node (either iptables variant) is DROP and its packet counter grows during a probe that has no answer 150 ms in, the probe is decided as a timeout on that positive signal without waiting the second out; the evidence says so.",
+		Doc:     "Sends one HTTP GET from a pod (or a node or client) straight to another pod's address of the family, on the port it serves, with a 1 s timeout (on a Calico node the packets are routed through the node, across its FORWARD chains), and records NAME as for Service probes. When a FORWARD policy of the source pod's node (either iptables variant) is DROP and its packet counter grows while the probe has no answer, the probe is decided as a timeout on that positive signal without waiting the second out; the evidence says so.",
 		Example: `When "client" requests HTTP from pod "web" over ipv4 as "pod_to_pod"`,
 		bind:    func(w *World) any { return w.requestPod }})
 }
