@@ -122,7 +122,7 @@ test-lima: deps build lima
 ## bench: performance targets as Go benchmarks, printed as one table
 ## (figure, value, target, met/MISSED); the raw output goes to bin/bench.txt.
 ## It includes a lima VM cell (one VM boot under QEMU TCG, a few minutes)
-bench: deps build lxd lima
+bench: deps build lxd lima images
 	@mkdir -p $(BIN)
 	@LAB_LIMA_TEST=1 $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./features/ ./harness/... > $(BIN)/bench.txt 2>&1; \
 	  status=$$?; $(GO) run ./harness/benchtable < $(BIN)/bench.txt 2>/dev/null || cat $(BIN)/bench.txt; \
