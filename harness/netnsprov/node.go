@@ -97,18 +97,32 @@ func enter(pid int) []string {
 
 func (n *nsNode) Name() string { return n.name }
 
-// wrap makes c run inside the node: nsenter into its namespaces, and the
-// command's environment set inside with `env -i` (nsenter itself runs with
-// lab's environment, so a node's LD_PRELOAD or PATH never applies on the
-// host).
+// wrap makes c run inside the node: nsenter into its namespaces, which
+// then execs the command with its own environment. The command's
+// environment is nsenter's (nsenter finds the program on that PATH after
+// entering the node's mount namespace), except when it preloads a library
+// (a kernel profile's LD_PRELOAD names a path inside the node): the
+// dynamic loader would try it for nsenter on the host, so then `env -i`
+// sets the environment inside. An `env` exec per command was 5% of the
+// whole matrix's CPU.
 func (n *nsNode) wrap(c execx.Cmd) execx.Cmd {
 	argv := enter(n.pid)
-	if c.Env != nil {
+	if c.Env != nil && preloads(c.Env) {
 		argv = append(append(argv, "env", "-i"), c.Env...)
 		c.Env = nil
 	}
 	c.Argv = append(argv, c.Argv...)
 	return c
+}
+
+// preloads says whether env asks the dynamic loader to preload a library.
+func preloads(env []string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "LD_PRELOAD=") || strings.HasPrefix(kv, "LD_LIBRARY_PATH=") || strings.HasPrefix(kv, "LD_AUDIT=") {
+			return true
+		}
+	}
+	return false
 }
 
 // Run runs c in the node's namespaces.
