@@ -19,9 +19,10 @@ BenchmarkBaseline-2 	3	1 ns/op	1.2 lab-s	0.6 ratio	2.0 shell-s
 BenchmarkLXDCell/cold-2 	3	1 ns/op	20.1 s/cell
 BenchmarkLXDCell/reused-2 	3	1 ns/op	4.5 s/cell
 BenchmarkLXDCell/reused-api-2 	3	1 ns/op	9.0 s/cell
-BenchmarkLXDMatrix/j2-2 	1	1 ns/op	120 s/matrix	27 cells/op
+BenchmarkLXDMatrix/j2-2 	1	1 ns/op	120 s/matrix	27 cells/op	1.5 median-s/dnat-stop-start	2.5 median-s/calico-dualstack-kernel
 pkg: lab/harness/dockerprov
 BenchmarkCell/microk8s-1.32.2-2 	3	4600000000 ns/op
+BenchmarkDockerMatrix/j2-2 	1	1 ns/op	60 s/matrix	24 cells/op	2.25 median-s/dnat-stop-start
 pkg: lab/harness/limaprov
 BenchmarkLimaCell-2 	3	1 ns/op	150.5 cold-s	20.25 reused-s
 `
@@ -65,6 +66,16 @@ BenchmarkLimaCell-2 	3	1 ns/op	150.5 cold-s	20.25 reused-s
 	}
 	if got["median netns cell (of the cells' medians)"].value != "0.90 s" {
 		t.Errorf("median netns cell = %+v (only the netns cells count)", got["median netns cell (of the cells' medians)"])
+	}
+	for fig, want := range map[string]string{
+		"lxd median cell, dnat-stop-start":         "1.50 s",
+		"lxd median cell, calico-dualstack-kernel": "2.50 s",
+		"docker median cell, dnat-stop-start":      "2.25 s",
+		"docker matrix -j2 (24 cells)":             "60.00 s",
+	} {
+		if got[fig].value != want {
+			t.Errorf("%s = %+v, want %s", fig, got[fig], want)
+		}
 	}
 	if got["speedup -j2 over -j1"].value != "1.50 x" {
 		t.Errorf("speedup = %q", got["speedup -j2 over -j1"].value)

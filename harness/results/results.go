@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -205,4 +206,23 @@ func Sort(cells []*Cell) {
 		}
 		return a.Provider < b.Provider
 	})
+}
+
+// ScenarioMedians returns the median duration in seconds of each
+// scenario's cells (by Scenario), e.g. for a benchmark of a whole matrix.
+func ScenarioMedians(cells []*Cell) map[string]float64 {
+	by := map[string][]int64{}
+	for _, c := range cells {
+		by[c.Scenario] = append(by[c.Scenario], c.DurationMS)
+	}
+	out := map[string]float64{}
+	for s, d := range by {
+		slices.Sort(d)
+		m := float64(d[len(d)/2])
+		if len(d)%2 == 0 {
+			m = float64(d[len(d)/2-1]+d[len(d)/2]) / 2
+		}
+		out[s] = m / 1000
+	}
+	return out
 }

@@ -54,3 +54,14 @@ func TestStoreAtomicRoundTrip(t *testing.T) {
 		t.Fatalf("Load = %v, %v", cells, err)
 	}
 }
+
+func TestScenarioMedians(t *testing.T) {
+	cells := []*Cell{
+		{Scenario: "a", DurationMS: 300}, {Scenario: "a", DurationMS: 100}, {Scenario: "a", DurationMS: 200},
+		{Scenario: "b", DurationMS: 400}, {Scenario: "b", DurationMS: 100},
+	}
+	got := ScenarioMedians(cells)
+	if got["a"] != 0.2 || got["b"] != 0.25 || len(got) != 2 {
+		t.Errorf("ScenarioMedians = %v; want a 0.2 (odd count), b 0.25 (even: mean of the middle two)", got)
+	}
+}
