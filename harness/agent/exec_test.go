@@ -58,6 +58,15 @@ func TestExecExitCodeAndOutput(t *testing.T) {
 	if err := c.Call(context.Background(), OpExec, ExecArgs{}, nil); err == nil || !strings.Contains(err.Error(), "empty command") {
 		t.Errorf("empty argv = %v", err)
 	}
+	// Output over the protocol's line limit is an error of this call,
+	// not the end of the connection.
+	big := ExecArgs{Argv: []string{"head", "-c", strconv.Itoa(MaxLine), "/dev/zero"}}
+	if err := c.Call(context.Background(), OpExec, big, nil); err == nil || !strings.Contains(err.Error(), "line limit") {
+		t.Errorf("huge output = %v", err)
+	}
+	if r := callExec(t, c, ExecArgs{Argv: []string{"echo", "still"}}); string(r.Stdout) != "still\n" {
+		t.Errorf("after a huge output: %q", r.Stdout)
+	}
 }
 
 func TestExecEnvAndPath(t *testing.T) {
