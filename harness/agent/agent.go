@@ -71,6 +71,7 @@ func (a *Agent) Handlers() map[string]Handler {
 		OpDNSServe:   Typed(a.dnsServe),
 		OpDNSStub:    Typed(a.dnsStub),
 		OpDNSLookup:  Typed(a.dnsLookup),
+		OpExec:       Typed(a.exec),
 	}
 }
 

@@ -183,6 +183,10 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, handlers map[string]Ha
 		if err != nil {
 			line, _ = json.Marshal(Response{ID: resp.ID, Error: "agent: encode result: " + err.Error()})
 		}
+		if len(line) >= MaxLine {
+			// The client would drop the whole connection on it.
+			line, _ = json.Marshal(Response{ID: resp.ID, Error: fmt.Sprintf("agent: result of %d bytes is over the protocol's line limit (%d)", len(line), MaxLine)})
+		}
 		wmu.Lock()
 		defer wmu.Unlock()
 		_, _ = w.Write(append(line, '\n'))

@@ -41,8 +41,9 @@ func RunTests(m interface{ Run() int }) {
 // returns the exit status. Errors and logs go to stderr.
 func Main() int {
 	// The lab ends the agent by closing its stdin; a terminal's signals
-	// are not for it.
-	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	// are not for it. They are caught and dropped, not ignored: an ignored
+	// signal stays ignored in the commands the agent runs (OpExec).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
 	if err := Run(context.Background(), os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "lab agent:", err)
 		return 1

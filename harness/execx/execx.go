@@ -25,6 +25,9 @@ type Cmd struct {
 	Stdin []byte
 	// Env, when not nil, replaces the environment of the command.
 	Env []string
+	// Path, when set, is the file executed (Argv[0] then is only the
+	// name the program sees); see Resolve.
+	Path string
 }
 
 // Result is what a finished command printed.
@@ -155,9 +158,12 @@ func LookPath(progs map[string]string) error {
 	return fmt.Errorf("missing programs: %s; run `make deps` as root", strings.Join(missing, ", "))
 }
 
-// program is the path to execute for c: Argv[0] resolved in the command's
-// own PATH (when it sets an environment), not lab's.
+// program is the path to execute for c: Path, or Argv[0] resolved in the
+// command's own PATH (when it sets an environment), not lab's.
 func (c Cmd) program() string {
+	if c.Path != "" {
+		return c.Path
+	}
 	name := c.Argv[0]
 	if c.Env != nil && !strings.Contains(name, "/") {
 		if p, ok := lookIn(name, c.Env); ok {
@@ -165,6 +171,30 @@ func (c Cmd) program() string {
 		}
 	}
 	return name
+}
+
+// Resolve returns the file to execute for c strictly as a shell with c's
+// environment would find it: Path; Argv[0] when it holds a slash; else
+// Argv[0] looked up in the PATH of Env (of this process when Env is nil).
+// It fails with an error wrapping exec.ErrNotFound when there is none.
+func (c Cmd) Resolve() (string, error) {
+	if len(c.Argv) == 0 {
+		return "", errors.New("execx: empty command")
+	}
+	if c.Path != "" {
+		return c.Path, nil
+	}
+	name := c.Argv[0]
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	if c.Env == nil {
+		return exec.LookPath(name)
+	}
+	if p, ok := lookIn(name, c.Env); ok {
+		return p, nil
+	}
+	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
 }
 
 // lookIn finds an executable name in the PATH of env.

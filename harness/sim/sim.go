@@ -264,14 +264,20 @@ func (n *Node) pushPlugins(ctx context.Context) error {
 	return nil
 }
 
-// Run runs a command on the node with the node's environment.
+// Run runs a command on the node with the node's environment. Once the
+// node's agent runs, the agent runs it as its own child (agent.OpExec):
+// no nsenter or docker exec per command. Before (boot), the provider
+// runs it. Both return the same Result and *execx.Error.
 func (n *Node) Run(ctx context.Context, c execx.Cmd) (execx.Result, error) {
 	if c.Env == nil {
 		c.Env = n.Env
 	}
 	start := time.Now()
 	defer n.cluster.opts.Timings.Add(timing.Exec, execName(c.Argv), n.Name(), start)
-	return n.Node.Run(ctx, c)
+	if n.Agent == nil {
+		return n.Node.Run(ctx, c)
+	}
+	return agentRun(ctx, n.Agent, n.Name(), c)
 }
 
 // Call calls the node's agent.
