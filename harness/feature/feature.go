@@ -71,6 +71,27 @@ func Parse(path string) (*Feature, error) {
 	return ParseBytes(path, data)
 }
 
+// Cells parses every feature file matching pattern (filepath.Glob) and
+// returns all their cells, file by file; no file matching is an error.
+func Cells(pattern string) ([]Cell, error) {
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no feature files match %s", pattern)
+	}
+	var cells []Cell
+	for _, f := range files {
+		ft, err := Parse(f)
+		if err != nil {
+			return nil, err
+		}
+		cells = append(cells, ft.Cells...)
+	}
+	return cells, nil
+}
+
 // ParseBytes compiles the feature text data as if read from path.
 func ParseBytes(path string, data []byte) (*Feature, error) {
 	ids := &messages.Incrementing{}

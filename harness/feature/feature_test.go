@@ -121,3 +121,22 @@ func TestMatchTags(t *testing.T) {
 		}
 	}
 }
+
+// TestCells: every file of the glob, all its cells; no match is an error.
+func TestCells(t *testing.T) {
+	cells, err := Cells("../../features/dnat-stop-start.feature")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft, err := Parse("../../features/dnat-stop-start.feature")
+	if err != nil || len(cells) != len(ft.Cells) || len(cells) == 0 {
+		t.Fatalf("Cells = %d cells, Parse = %d, %v", len(cells), len(ft.Cells), err)
+	}
+	all, err := Cells("../../features/*.feature")
+	if err != nil || len(all) <= len(cells) {
+		t.Errorf("Cells of every feature = %d cells, %v; want more than one file's %d", len(all), err, len(cells))
+	}
+	if _, err := Cells("../../features/none-*.feature"); err == nil {
+		t.Error("no file matching was not an error")
+	}
+}

@@ -29,14 +29,11 @@ func cellOptions(t testing.TB, p *lxdprov.Provider, features ...string) (*runner
 	}
 	var cells []feature.Cell
 	for _, name := range features {
-		files, _ := filepath.Glob(filepath.Join(root, "features", name+".feature"))
-		for _, f := range files {
-			ft, err := feature.Parse(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cells = append(cells, ft.Cells...)
+		cs, err := feature.Cells(filepath.Join(root, "features", name+".feature"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		cells = append(cells, cs...)
 	}
 	run, err := runner.NewRun()
 	if err != nil {
