@@ -64,6 +64,18 @@ func runCells(t *testing.T, file string, check func(t *testing.T, c *results.Cel
 // "present", "absent", or "" when no step says.
 var expectedFailure = regexp.MustCompile(`^the reported failure should be (present|absent)$`)
 
+// expected is what a cell's steps say of the reported failure: "present",
+// "absent", or "" when no step says (the last such step wins).
+func expected(c feature.Cell) string {
+	want := ""
+	for _, s := range c.Steps {
+		if m := expectedFailure.FindStringSubmatch(s.Text); m != nil {
+			want = m[1]
+		}
+	}
+	return want
+}
+
 // checkVerdict asserts what a passing status alone does not prove: every
 // step of the cell ran and passed (in order), the verdict is the one its
 // Examples row expects (reproduced where the failure should be present,
@@ -81,13 +93,7 @@ func checkVerdict(t *testing.T, c feature.Cell, res *results.Cell) {
 			t.Errorf("cell %s: step %d ran %q, want %q", res.ID, i+1, s.Text, c.Steps[i].Text)
 		}
 	}
-	want := ""
-	for _, s := range c.Steps {
-		if m := expectedFailure.FindStringSubmatch(s.Text); m != nil {
-			want = m[1]
-		}
-	}
-	switch want {
+	switch expected(c) {
 	case "present":
 		if res.Verdict != results.VerdictReproduced || res.Reproduced == nil || !*res.Reproduced || res.Expected != "present" {
 			t.Errorf("cell %s: verdict %s, reproduced %v, expected %q; want reproduced, true, present", res.ID, res.Verdict, fmtBool(res.Reproduced), res.Expected)

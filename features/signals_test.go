@@ -21,7 +21,7 @@ func TestForwardDropDecidesTheProbe(t *testing.T) {
 	opts := cellOptions(t, "../images")
 	n := 0
 	for i, c := range ft.Cells {
-		if c.Profile != "microk8s-1.29-wsl2-docker" || !strings.Contains(c.Source(), `"pod_to_pod"`) || !expectsPresent(c) {
+		if c.Profile != "microk8s-1.29-wsl2-docker" || !strings.Contains(c.Source(), `"pod_to_pod"`) || expected(c) != "present" {
 			continue
 		}
 		n++
@@ -38,16 +38,6 @@ func TestForwardDropDecidesTheProbe(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no wsl2-docker cell probes pod to pod with the failure present")
 	}
-}
-
-// expectsPresent says whether a cell's steps expect the reported failure.
-func expectsPresent(c feature.Cell) bool {
-	for _, s := range c.Steps {
-		if m := expectedFailure.FindStringSubmatch(s.Text); m != nil && m[1] == "present" {
-			return true
-		}
-	}
-	return false
 }
 
 // evidence returns the text of the cell's evidence named name.

@@ -145,9 +145,6 @@ func rows(b map[string]metrics, order []string) []row {
 			add(l.fig, v, "s", target{})
 		}
 	}
-	if m, ok := b["BenchmarkLXDMatrix/j2"]; ok {
-		add(fmt.Sprintf("lxd matrix -j2 (%.0f cells)", m["cells/op"]), m["s/matrix"], "s", target{})
-	}
 	if m, ok := b["BenchmarkPeakRSS"]; ok {
 		add("lab peak RSS (lab matrix -j 2)", m["peak-rss-MB"], "MB", target{Max: 100, Text: "< 100 MB"})
 	}
@@ -156,10 +153,10 @@ func rows(b map[string]metrics, order []string) []row {
 		add("dnat 1.32.2 by hand (shell script)", m["shell-s"], "s", target{})
 		add("lab / shell", m["ratio"], "", target{Max: 0.5, Text: "<= 0.5"})
 	}
-	// per scenario, the median cell of the LXD and docker matrices
+	// the LXD and docker matrices, and per scenario their median cell
 	for _, m := range []struct{ bench, prov string }{{"BenchmarkLXDMatrix/j2", "lxd"}, {"BenchmarkDockerMatrix/j2", "docker"}} {
-		if v, ok := b[m.bench]["s/matrix"]; ok && m.prov == "docker" {
-			add(fmt.Sprintf("docker matrix -j2 (%.0f cells)", b[m.bench]["cells/op"]), v, "s", target{})
+		if v, ok := b[m.bench]["s/matrix"]; ok {
+			add(fmt.Sprintf("%s matrix -j2 (%.0f cells)", m.prov, b[m.bench]["cells/op"]), v, "s", target{})
 		}
 		var scs []string
 		for unit := range b[m.bench] {

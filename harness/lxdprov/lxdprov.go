@@ -87,6 +87,8 @@ type Provider struct {
 	opts Options
 	mu   sync.Mutex
 	c    lxd.InstanceServer
+	// pool is the storage pool of the daemon's root disk (clientPool).
+	pool string
 	// bases are the base instances prepared or used for this provider's
 	// run(s); Shutdown removes them.
 	bases map[string]bool
@@ -115,6 +117,28 @@ func (p *Provider) client(ctx context.Context) (lxd.InstanceServer, error) {
 	}
 	p.c = c
 	return c, nil
+}
+
+// clientPool returns the client and the storage pool nodes are made in,
+// the pool read from the daemon once per provider.
+func (p *Provider) clientPool(ctx context.Context) (lxd.InstanceServer, string, error) {
+	c, err := p.client(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	p.mu.Lock()
+	pool := p.pool
+	p.mu.Unlock()
+	if pool != "" {
+		return c, pool, nil
+	}
+	if pool, err = rootPool(c); err != nil {
+		return nil, "", err
+	}
+	p.mu.Lock()
+	p.pool = pool
+	p.mu.Unlock()
+	return c, pool, nil
 }
 
 // Check says why no cell can run: no daemon answers, it has no storage
@@ -194,11 +218,7 @@ func (p *Provider) NewImageEnv(ctx context.Context, prefix, name string) (provid
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := rootPool(c)
+	c, pool, err := p.clientPool(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -51,11 +51,7 @@ func (p *vmProvider) NewProfileEnv(ctx context.Context, prefix string, prof *pro
 	if !prof.VM.Enabled() {
 		return nil, fmt.Errorf("lxd-vm: profile %s pins no VM: set vm.image (e.g. ubuntu:24.04) in %s", prof.Name, prof.File)
 	}
-	c, err := p.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := rootPool(c)
+	c, pool, err := p.clientPool(ctx)
 	if err != nil {
 		return nil, err
 	}
